@@ -1,0 +1,115 @@
+"""Developer and user sessions for the rnnzoo monorepo.
+
+``nox -s demo``   the main job: a default zoo, every analysis, figures and a report
+``nox -s tests``  every package's tests, the cross-package tests and the example plugin
+``nox -s lint``   ruff check and ruff format --check
+``nox -s bench``  side-by-side speed benchmarks (``nox -s bench -- metrics`` runs one)
+``nox -s isolated-metrics``  rnnzoo-metrics alone in a fresh environment: no torch, no zarr
+
+Every environment installs with ``-c constraints.txt`` so torch resolves to the pinned CPU
+build and never to a multi-GB CUDA wheel.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import nox
+
+ROOT = Path(__file__).parent
+CONSTRAINTS = ("-c", str(ROOT / "constraints.txt"))
+
+# One BLAS/torch thread per process: parallelism comes from processes (DESIGN.md section 5).
+THREADS = {
+    "OMP_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "OPENBLAS_NUM_THREADS": "1",
+    "PYTHONUNBUFFERED": "1",
+}
+
+# Installable parts of the monorepo, in dependency order, with the extras each session needs.
+PACKAGES = {
+    "metrics": ("packages/rnnzoo-metrics", "[all,test]"),
+    "train": ("packages/rnnzoo-train", "[test]"),
+    "dynamics": ("packages/rnnzoo-dynamics", "[test]"),
+    "paper": ("paper", "[test]"),
+}
+
+nox.options.sessions = ["lint", "tests"]
+nox.options.reuse_existing_virtualenvs = False
+
+
+def _existing(names: tuple[str, ...] = tuple(PACKAGES)) -> list[str]:
+    """Package requirement strings for the parts of the monorepo that exist on disk."""
+    reqs = []
+    for name in names:
+        path, extras = PACKAGES[name]
+        if (ROOT / path / "pyproject.toml").exists():
+            reqs.append(f"{ROOT / path}{extras}")
+    return reqs
+
+
+def _install_all(session: nox.Session, *extra: str) -> None:
+    session.install(*CONSTRAINTS, "pip>=23")
+    session.install(*CONSTRAINTS, *_existing(), *extra)
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Run the whole test suite (tiny preset, small data; about 15 minutes on 2 cores)."""
+    _install_all(session, "pytest-xdist")
+    args = session.posargs or ["-n", "2", "--dist", "loadfile"]
+    session.run("pytest", *args, env=THREADS)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """Ruff: lint and formatting."""
+    session.install("ruff")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Speed benchmarks, each against a baseline run side by side in the same script."""
+    _install_all(session)
+    wanted = session.posargs
+    scripts = sorted((ROOT / "benchmarks").glob("bench_*.py"))
+    if wanted:
+        scripts = [s for s in scripts if any(w in s.stem for w in wanted)]
+    if not scripts:
+        session.error(f"no benchmark matches {wanted!r}; see benchmarks/")
+    for script in scripts:
+        session.run("python", str(script), env=THREADS)
+
+
+@nox.session
+def demo(session: nox.Session) -> None:
+    """The main job: generate the demo zoo, run every analysis, write figures and a report."""
+    _install_all(session)
+    out = os.environ.get("RNNZOO_DEMO_OUT", str(ROOT / "results" / "demo"))
+    session.run("rnnzoo-paper", "demo", "--out", out, *session.posargs, env=THREADS)
+
+
+@nox.session(name="isolated-metrics")
+def isolated_metrics(session: nox.Session) -> None:
+    """Install rnnzoo-metrics alone and prove that torch and zarr are not pulled in."""
+    session.install(*CONSTRAINTS, f"{ROOT / 'packages/rnnzoo-metrics'}[test]")
+    session.run(
+        "python",
+        "-c",
+        "import importlib.util as u, sys; "
+        "bad = [m for m in ('torch', 'zarr', 'rnnzoo_train') if u.find_spec(m)]; "
+        "sys.exit(f'rnnzoo-metrics pulled in {bad}') if bad else print('no torch, no zarr: ok')",
+    )
+    session.run(
+        "pytest",
+        str(ROOT / "packages/rnnzoo-metrics/tests"),
+        "-p",
+        "no:cacheprovider",
+        "--rootdir",
+        str(ROOT),
+        env=THREADS,
+    )
