@@ -1,0 +1,571 @@
+"""Find the fixed points ``h* = F(h*, x*)`` of a population of recurrent networks.
+
+The finder works on every initial state of every network at once (networks of one cell type
+and width share a batch) and has two stages:
+
+1. **Gradient stage** (default float32): Adam on the speed ``q(h) = ½‖F(h, x*) − h‖²`` with
+   per-point convergence tracking. A point leaves the stage (freezes) as soon as its
+   ``q < gradient_q_stop`` or when its ``q`` stalls (less than a factor ``gradient_stall``
+   improvement over ``check_every`` steps); the stage ends when no point is left.
+2. **Polish** (float64): batched Newton steps ``δ = −(J − I)⁻¹ r`` with the cells'
+   closed-form Jacobians ``J = ∂F/∂h``; a step that does not lower ``q`` is replaced by a
+   Levenberg–Marquardt step ``(AᵀA + μ I) δ = −Aᵀ r`` (``A = J − I``) with per-point damping
+   ``μ``. Points freeze when ``q < polish_q_stop`` or when no step lowers ``q`` any more.
+
+Then every candidate is classified by its final float64 ``q``: ``q < q_tol`` is a *fixed
+point*; ``q_tol ≤ q < slow_q_tol`` a *slow point* (paper §2.3: "approximate fixed points,
+which are not truly fixed but are nevertheless very slow"), kept separately labelled; any
+other candidate is dropped (and counted). Candidates are deduplicated per network and
+condition with a KD-tree, keeping the lowest ``q`` of every cluster; no outlier removal is
+ever done (isolated points are often the rare saddles).
+
+All defaults are in :class:`FinderOptions` and in ``docs/dynamics.md``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import torch
+from scipy.spatial import cKDTree
+from torch import Tensor
+
+from rnnzoo_dynamics._batch import Packing, n_networks, params_as, select_networks
+from rnnzoo_train.cells.base import Cell, Params
+
+#: labels of the ``kind`` of a reported point
+FIXED, SLOW = "fixed", "slow"
+
+
+@dataclass(frozen=True)
+class FinderOptions:
+    """Every tolerance and budget of :func:`find_fixed_points` (defaults stated here).
+
+    Attributes
+    ----------
+    gradient_steps : int
+        Most Adam steps a point takes in the gradient stage (1,000).
+    learning_rate : float
+        Adam step size, in state units (0.01).
+    gradient_q_stop : float
+        A point leaves the gradient stage once its ``q`` is below this (1e-10); float32 cannot
+        resolve much smaller speeds, the float64 polish takes over.
+    gradient_stall : float
+        A point also leaves when its ``q`` has not dropped below ``gradient_stall`` times its
+        value ``check_every`` steps earlier (0.5: less than a 2x improvement).
+    check_every : int
+        Steps between convergence checks and re-packing of the active points (50).
+    gradient_dtype : torch.dtype
+        Precision of the gradient stage (float32).
+    polish_steps : int
+        Most Newton / Levenberg-Marquardt iterations per point (50).
+    polish_q_stop : float
+        A point is converged once its float64 ``q`` is below this (1e-24).
+    damping : float
+        Initial Levenberg-Marquardt damping ``μ``, relative to ``‖A‖²_F / S`` (1e-3);
+        divided by 10 after an accepted step, multiplied by 10 after a rejected one.
+    max_damping : float
+        A point whose relative damping exceeds this has stalled (no step lowers ``q``):
+        it is frozen where it is (1e8).
+    q_tol : float
+        Fixed-point threshold on the float64 ``q`` (1e-12).
+    slow_q_tol : float or None
+        Slow-point threshold (1e-6); ``None`` drops every candidate with ``q ≥ q_tol``.
+    dedup_tol : float
+        Two points of one network and condition are the same point when closer than
+        ``dedup_tol * (1 + max ‖h‖)`` (1e-6; ``max ‖h‖`` over that network's points).
+    max_block_elements : int
+        Largest number of Jacobian entries held in memory at once (2**25, 256 MiB in
+        float64); the polish works through larger batches in blocks.
+    """
+
+    gradient_steps: int = 1000
+    learning_rate: float = 1e-2
+    gradient_q_stop: float = 1e-10
+    gradient_stall: float = 0.5
+    check_every: int = 50
+    gradient_dtype: torch.dtype = torch.float32
+    polish_steps: int = 50
+    polish_q_stop: float = 1e-24
+    damping: float = 1e-3
+    max_damping: float = 1e8
+    q_tol: float = 1e-12
+    slow_q_tol: float | None = 1e-6
+    dedup_tol: float = 1e-6
+    max_block_elements: int = 2**25
+
+    def __post_init__(self) -> None:
+        if self.q_tol <= 0:
+            raise ValueError(f"q_tol must be positive, got {self.q_tol}")
+        if self.slow_q_tol is not None and self.slow_q_tol <= self.q_tol:
+            raise ValueError(
+                f"slow_q_tol ({self.slow_q_tol}) must be larger than q_tol ({self.q_tol}); "
+                "use slow_q_tol=None to keep fixed points only"
+            )
+        if self.gradient_steps < 0 or self.polish_steps < 0:
+            raise ValueError("gradient_steps and polish_steps must be >= 0")
+
+
+@dataclass
+class FixedPoints:
+    """Fixed (and slow) points of a population, one row per unique point.
+
+    Attributes
+    ----------
+    network : ndarray of int, (n,)
+        Index of the point's network in the population (axis ``P``).
+    condition : ndarray of int, (n,)
+        Index of the point's static input ``x*`` among the conditions.
+    state : ndarray of float64, (n, S)
+    q : ndarray of float64, (n,)
+        Speed ``½‖F(h*, x*) − h*‖²`` in float64.
+    kind : ndarray of str, (n,)
+        ``"fixed"`` (``q < q_tol``) or ``"slow"``.
+    n_merged : ndarray of int, (n,)
+        How many initial states converged onto this point (cluster size of deduplication).
+    x_star : ndarray of float64, (n_conditions, M)
+        The conditions (for a population with per-network conditions: ``(P, n_conditions, M)``).
+    candidate_q : ndarray of float64, (P, n_conditions, n_starts)
+        Final float64 ``q`` of every initial state (before thresholds and deduplication).
+    stats : dict
+        Per-network counts (``n_fixed``, ``n_slow``, ``n_dropped``, ``n_nonfinite``, arrays
+        of shape ``(P,)``) and run totals (``gradient_steps``, ``polish_steps``,
+        ``gradient_seconds``, ``polish_seconds``).
+    options : FinderOptions
+    """
+
+    network: np.ndarray
+    condition: np.ndarray
+    state: np.ndarray
+    q: np.ndarray
+    kind: np.ndarray
+    n_merged: np.ndarray
+    x_star: np.ndarray
+    candidate_q: np.ndarray
+    stats: dict[str, Any] = field(default_factory=dict)
+    options: FinderOptions = field(default_factory=FinderOptions)
+
+    def __len__(self) -> int:
+        return len(self.q)
+
+    @property
+    def n_networks(self) -> int:
+        return self.candidate_q.shape[0]
+
+    def select(self, mask: np.ndarray) -> FixedPoints:
+        """The points where ``mask`` is true (same population, conditions and stats)."""
+        return replace(
+            self,
+            network=self.network[mask],
+            condition=self.condition[mask],
+            state=self.state[mask],
+            q=self.q[mask],
+            kind=self.kind[mask],
+            n_merged=self.n_merged[mask],
+        )
+
+    def x_of_points(self) -> np.ndarray:
+        """The static input of every point, ``(n, M)``."""
+        if self.x_star.ndim == 2:
+            return self.x_star[self.condition]
+        return self.x_star[self.network, self.condition]
+
+
+# ----------------------------------------------------------------------------------------
+# input normalisation
+
+
+def _population_params(cell: Cell, params: Params) -> Params:
+    """Add the population axis to the parameters of a single network if it is missing."""
+    shapes = cell.param_shapes()
+    name = next(iter(shapes))
+    if name in params and params[name].dim() == len(shapes[name]):
+        return {k: v.unsqueeze(0) for k, v in params.items()}
+    return params
+
+
+def _conditions(x_star: Any, P: int, M: int) -> Tensor:
+    """``x*`` as ``(P, C, M)`` float64."""
+    x = torch.as_tensor(np.asarray(x_star, dtype=np.float64))
+    if x.dim() == 1:
+        x = x.unsqueeze(0)
+    if x.dim() == 2:
+        x = x.unsqueeze(0).expand(P, -1, -1)
+    if x.dim() != 3 or x.shape[0] != P or x.shape[2] != M:
+        raise ValueError(
+            f"x_star must have shape (M,), (C, M) or (P, C, M) with P={P}, M={M}; "
+            f"got {tuple(np.shape(x_star))}"
+        )
+    return x
+
+
+def _starts(initial_states: Any, P: int, C: int, S: int) -> Tensor:
+    """Initial states as ``(P, C, K, S)`` float64."""
+    h = torch.as_tensor(np.asarray(initial_states, dtype=np.float64))
+    if h.dim() == 2:
+        h = h.unsqueeze(0).expand(P, -1, -1)
+    if h.dim() == 3:
+        h = h.unsqueeze(1).expand(-1, C, -1, -1)
+    if h.dim() != 4 or h.shape[0] != P or h.shape[1] != C or h.shape[3] != S:
+        raise ValueError(
+            f"initial_states must have shape (K, S), (P, K, S) or (P, C, K, S) with P={P}, "
+            f"C={C}, S={S}; got {tuple(np.shape(initial_states))}"
+        )
+    return h
+
+
+# ----------------------------------------------------------------------------------------
+# the two stages
+
+
+def speed(cell: Cell, params: Params, h: Tensor, x: Tensor) -> Tensor:
+    """``q = ½‖F(h, x) − h‖²`` for states ``h`` ``(P, B, S)``; shape ``(P, B)``."""
+    r = cell.step(params, h, x) - h
+    return 0.5 * (r * r).sum(-1)
+
+
+def _gradient_stage(
+    cell: Cell,
+    params: Params,
+    h: Tensor,
+    x: Tensor,
+    opt: FinderOptions,
+    progress: Callable[[str, int, int], None] | None,
+) -> tuple[Tensor, int]:
+    """Adam on ``q`` with per-point freezing; returns the states and the steps taken."""
+    dtype = opt.gradient_dtype
+    h = h.to(dtype).clone()
+    x = x.to(dtype)
+    p = params_as(params, dtype)
+    P, B, S = h.shape
+    m = torch.zeros_like(h)
+    v = torch.zeros_like(h)
+    t_point = torch.zeros(P, B, dtype=torch.int64)  # Adam's per-point step counter
+    active = torch.ones(P, B, dtype=torch.bool)
+    with torch.no_grad():
+        q_check = speed(cell, p, h, x)
+    active &= torch.isfinite(q_check) & (q_check >= opt.gradient_q_stop)
+    b1, b2, eps = 0.9, 0.999, 1e-8
+    steps = 0
+    while steps < opt.gradient_steps and bool(active.any()):
+        pack = Packing.from_mask(active)
+        sub = select_networks(p, pack.rows)
+        hp, mp, vp = pack.gather(h), pack.gather(m), pack.gather(v)
+        xp, tp = pack.gather(x), pack.gather(t_point.unsqueeze(-1)).squeeze(-1)
+        n = min(opt.check_every, opt.gradient_steps - steps)
+        for _ in range(n):
+            hp.requires_grad_(True)
+            with torch.enable_grad():
+                q = speed(cell, sub, hp, xp)
+                (g,) = torch.autograd.grad(q.sum(), hp)
+            with torch.no_grad():
+                hp = hp.detach()
+                tp = tp + 1
+                mp.mul_(b1).add_(g, alpha=1 - b1)
+                vp.mul_(b2).addcmul_(g, g, value=1 - b2)
+                c1 = (1 - b1 ** tp.to(dtype)).unsqueeze(-1)
+                c2 = (1 - b2 ** tp.to(dtype)).unsqueeze(-1)
+                hp = hp - opt.learning_rate * (mp / c1) / ((vp / c2).sqrt() + eps)
+        steps += n
+        with torch.no_grad():
+            q = speed(cell, sub, hp, xp)
+        pack.scatter(h, hp)
+        pack.scatter(m, mp)
+        pack.scatter(v, vp)
+        pack.scatter(t_point, tp)
+        q_old = pack.gather(q_check.unsqueeze(-1)).squeeze(-1)
+        keep = torch.isfinite(q) & (q >= opt.gradient_q_stop) & (q < opt.gradient_stall * q_old)
+        still = torch.zeros_like(active)
+        pack.scatter(still, keep)
+        active = still
+        pack.scatter(q_check, q)
+        if progress is not None:
+            progress("gradient", P * B - int(active.sum()), P * B)
+    return h.to(torch.float64), steps
+
+
+def _blocks(n_rows: int, n_cols: int, per_point: int, budget: int):
+    """Row/column slices of a ``(n_rows, n_cols)`` batch with at most ``budget`` elements."""
+    per_row = max(1, n_cols * per_point)
+    if per_row <= budget:
+        step_r = max(1, budget // per_row)
+        for r0 in range(0, n_rows, step_r):
+            yield slice(r0, min(n_rows, r0 + step_r)), slice(0, n_cols)
+    else:
+        step_c = max(1, budget // max(1, per_point))
+        for r0 in range(n_rows):
+            for c0 in range(0, n_cols, step_c):
+                yield slice(r0, r0 + 1), slice(c0, min(n_cols, c0 + step_c))
+
+
+def _polish_block(
+    cell: Cell, params: Params, h: Tensor, x: Tensor, mu: Tensor, opt: FinderOptions
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """One Newton / Levenberg-Marquardt iteration on a packed block.
+
+    Returns the new states, their ``q``, the new relative damping and which points stalled.
+    """
+    S = h.shape[-1]
+    eye = torch.eye(S, dtype=h.dtype)
+    f = cell.step(params, h, x)
+    r = f - h
+    q = 0.5 * (r * r).sum(-1)
+    A = cell.jacobian_h(params, h, x) - eye
+    # Newton step; a singular A gives non-finite entries and is simply rejected
+    lu, piv, info = torch.linalg.lu_factor_ex(A)
+    d_newton = torch.linalg.lu_solve(lu, piv, -r.unsqueeze(-1)).squeeze(-1)
+    singular = (info != 0).unsqueeze(-1)
+    d_newton = torch.where(singular, torch.full_like(d_newton, torch.nan), d_newton)
+    h_n = h + d_newton
+    q_n = speed(cell, params, h_n, x)
+    ok_n = torch.isfinite(q_n) & (q_n < q)
+    # Levenberg-Marquardt step for the points where Newton did not lower q
+    need = ~ok_n
+    h_new, q_new, mu_new = h_n, q_n, mu
+    stalled = torch.zeros_like(ok_n)
+    if bool(need.any()):
+        At = A.transpose(-1, -2)
+        H = At @ A
+        g = (At @ r.unsqueeze(-1)).squeeze(-1)
+        scale = torch.diagonal(H, dim1=-2, dim2=-1).mean(-1).clamp_min(1e-300)
+        mu_abs = (mu * scale).unsqueeze(-1).unsqueeze(-1)
+        L, info_c = torch.linalg.cholesky_ex(H + mu_abs * eye)
+        d_lm = torch.cholesky_solve(-g.unsqueeze(-1), L).squeeze(-1)
+        d_lm = torch.where((info_c == 0).unsqueeze(-1), d_lm, torch.full_like(d_lm, torch.nan))
+        h_lm = h + d_lm
+        q_lm = speed(cell, params, h_lm, x)
+        ok_lm = need & torch.isfinite(q_lm) & (q_lm < q)
+        h_new = torch.where(ok_n.unsqueeze(-1), h_n, torch.where(ok_lm.unsqueeze(-1), h_lm, h))
+        q_new = torch.where(ok_n, q_n, torch.where(ok_lm, q_lm, q))
+        mu_new = torch.where(ok_n | ok_lm, mu / 10, mu * 10)
+        stalled = need & ~ok_lm & (mu_new > opt.max_damping)
+    else:
+        mu_new = mu / 10
+    mu_new = mu_new.clamp_min(1e-14)
+    return h_new, q_new, mu_new, stalled
+
+
+def _polish(
+    cell: Cell,
+    params: Params,
+    h: Tensor,
+    x: Tensor,
+    opt: FinderOptions,
+    progress: Callable[[str, int, int], None] | None,
+) -> tuple[Tensor, Tensor, int]:
+    """Batched float64 Newton / LM polish of every point; returns states, q and iterations."""
+    p = params_as(params, torch.float64)
+    h = h.to(torch.float64).clone()
+    x = x.to(torch.float64)
+    P, B, S = h.shape
+    with torch.no_grad():
+        q = speed(cell, p, h, x)
+    mu = torch.full((P, B), opt.damping, dtype=torch.float64)
+    active = torch.isfinite(q) & (q >= opt.polish_q_stop)
+    it = 0
+    with torch.no_grad():
+        while it < opt.polish_steps and bool(active.any()):
+            pack = Packing.from_mask(active)
+            hp, xp, mup = pack.gather(h), pack.gather(x), pack.gather(mu.unsqueeze(-1))[..., 0]
+            qp = torch.empty(hp.shape[:2], dtype=torch.float64)
+            stp = torch.zeros(hp.shape[:2], dtype=torch.bool)
+            rows, cols = hp.shape[:2]
+            for rs, cs in _blocks(rows, cols, S * S * 4, opt.max_block_elements):
+                sub = select_networks(p, pack.rows[rs])
+                hb, qb, mb, sb = _polish_block(cell, sub, hp[rs, cs], xp[rs, cs], mup[rs, cs], opt)
+                hp[rs, cs], qp[rs, cs], mup[rs, cs], stp[rs, cs] = hb, qb, mb, sb
+            pack.scatter(h, hp)
+            pack.scatter(q, qp)
+            pack.scatter(mu, mup)
+            keep = torch.isfinite(qp) & (qp >= opt.polish_q_stop) & ~stp
+            still = torch.zeros_like(active)
+            pack.scatter(still, keep)
+            active = still
+            it += 1
+            if progress is not None:
+                progress("polish", P * B - int(active.sum()), P * B)
+    return h, q, it
+
+
+# ----------------------------------------------------------------------------------------
+# classification and deduplication
+
+
+def deduplicate(states: np.ndarray, q: np.ndarray, tol: float) -> tuple[np.ndarray, np.ndarray]:
+    """Greedy KD-tree deduplication keeping the lowest ``q`` of each cluster.
+
+    Points are visited in order of increasing ``q``; each kept point absorbs every not yet
+    absorbed point within ``tol * (1 + max‖h‖)``. No point is ever dropped for being far from
+    the others.
+
+    Parameters
+    ----------
+    states : ndarray, (n, S)
+    q : ndarray, (n,)
+    tol : float
+        Relative merge radius.
+
+    Returns
+    -------
+    keep : ndarray of int
+        Indices of the kept points, in order of increasing ``q``.
+    merged : ndarray of int
+        Size of each kept point's cluster (itself included).
+    """
+    n = len(q)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    radius = tol * (1.0 + float(np.linalg.norm(states, axis=1).max()))
+    tree = cKDTree(states)
+    order = np.argsort(q, kind="stable")
+    taken = np.zeros(n, dtype=bool)
+    keep, merged = [], []
+    for i in order:
+        if taken[i]:
+            continue
+        near = np.asarray(tree.query_ball_point(states[i], radius), dtype=np.int64)
+        near = near[~taken[near]]
+        taken[near] = True
+        taken[i] = True
+        keep.append(i)
+        merged.append(max(1, len(near)))
+    return np.asarray(keep, dtype=np.int64), np.asarray(merged, dtype=np.int64)
+
+
+# ----------------------------------------------------------------------------------------
+# public entry point
+
+
+def find_fixed_points(
+    cell: Cell,
+    params: Params,
+    x_star: Any,
+    initial_states: Any,
+    options: FinderOptions | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> FixedPoints:
+    """Find the fixed points of a population of networks of one cell type.
+
+    Parameters
+    ----------
+    cell : Cell
+        The cell (architecture, activation, sizes) shared by the population.
+    params : dict of str to Tensor
+        Parameters with a population axis ``P`` first (a single network's parameters without
+        it are accepted too).
+    x_star : array_like
+        Static inputs: ``(M,)`` one condition, ``(C, M)`` conditions shared by every network,
+        or ``(P, C, M)``.
+    initial_states : array_like
+        ``(K, S)`` shared starts, ``(P, K, S)`` per network, or ``(P, C, K, S)`` per network
+        and condition (see :func:`rnnzoo_dynamics.initial_states.sample_initial_states`).
+    options : FinderOptions, optional
+        Tolerances and budgets; defaults documented in :class:`FinderOptions`.
+    progress : callable, optional
+        ``progress(stage, done, total)`` is called after each block of work.
+
+    Returns
+    -------
+    FixedPoints
+        Unique fixed and slow points with their ``q``; see :class:`FixedPoints`.
+    """
+    opt = options or FinderOptions()
+    params = _population_params(cell, params)
+    P = n_networks(params)
+    S, M = cell.state_size, cell.n_inputs
+    x = _conditions(x_star, P, M)
+    C = x.shape[1]
+    h0 = _starts(initial_states, P, C, S)
+    K = h0.shape[2]
+    h = h0.reshape(P, C * K, S)
+    xb = x.unsqueeze(2).expand(P, C, K, M).reshape(P, C * K, M)
+
+    t0 = time.perf_counter()
+    h, g_steps = _gradient_stage(cell, params, h, xb, opt, progress)
+    t1 = time.perf_counter()
+    h, q, p_steps = _polish(cell, params, h, xb, opt, progress)
+    t2 = time.perf_counter()
+
+    h_np = h.numpy().reshape(P, C, K, S)
+    q_np = q.numpy().reshape(P, C, K)
+    finite = np.isfinite(q_np) & np.isfinite(h_np).all(-1)
+    upper = opt.slow_q_tol if opt.slow_q_tol is not None else opt.q_tol
+    cols: dict[str, list] = {k: [] for k in ("network", "condition", "state", "q", "n")}
+    n_fixed = np.zeros(P, dtype=np.int64)
+    n_slow = np.zeros(P, dtype=np.int64)
+    for i in range(P):
+        for c in range(C):
+            sel = finite[i, c] & (q_np[i, c] < upper)
+            if not sel.any():
+                continue
+            st, qq = h_np[i, c][sel], q_np[i, c][sel]
+            # fixed points first, so a slow point never swallows a true fixed point
+            for fixed in (True, False):
+                part = (qq < opt.q_tol) if fixed else (qq >= opt.q_tol)
+                if not part.any():
+                    continue
+                keep, merged = deduplicate(st[part], qq[part], opt.dedup_tol)
+                cols["network"].append(np.full(len(keep), i))
+                cols["condition"].append(np.full(len(keep), c))
+                cols["state"].append(st[part][keep])
+                cols["q"].append(qq[part][keep])
+                cols["n"].append(merged)
+                if fixed:
+                    n_fixed[i] += len(keep)
+                else:
+                    n_slow[i] += len(keep)
+    if cols["q"]:
+        out = {k: np.concatenate(v) for k, v in cols.items()}
+    else:
+        out = {
+            "network": np.zeros(0, np.int64),
+            "condition": np.zeros(0, np.int64),
+            "state": np.zeros((0, S)),
+            "q": np.zeros(0),
+            "n": np.zeros(0, np.int64),
+        }
+    kind = np.where(out["q"] < opt.q_tol, FIXED, SLOW).astype(object)
+    x_np = x.numpy()
+    stats = {
+        "n_fixed": n_fixed,
+        "n_slow": n_slow,
+        "n_nonfinite": (~finite).reshape(P, -1).sum(1),
+        "n_dropped": (finite & (q_np >= upper)).reshape(P, -1).sum(1),
+        "gradient_steps": g_steps,
+        "polish_steps": p_steps,
+        "gradient_seconds": t1 - t0,
+        "polish_seconds": t2 - t1,
+    }
+    same = bool(np.all(x_np == x_np[:1]))
+    return FixedPoints(
+        network=out["network"].astype(np.int64),
+        condition=out["condition"].astype(np.int64),
+        state=out["state"],
+        q=out["q"],
+        kind=kind,
+        n_merged=out["n"].astype(np.int64),
+        x_star=x_np[0] if same else x_np,
+        candidate_q=q_np,
+        stats=stats,
+        options=opt,
+    )
+
+
+def log10_q_summary(q: np.ndarray) -> dict[str, float]:
+    """Quantiles of ``log10 q`` (min, median, 90 %, max) for reports; NaN-safe."""
+    q = np.asarray(q, dtype=np.float64).ravel()
+    q = q[np.isfinite(q)]
+    if q.size == 0:
+        return {"min": math.nan, "median": math.nan, "p90": math.nan, "max": math.nan}
+    lq = np.log10(np.maximum(q, 1e-300))
+    return {
+        "min": float(lq.min()),
+        "median": float(np.median(lq)),
+        "p90": float(np.quantile(lq, 0.9)),
+        "max": float(lq.max()),
+    }

@@ -1,0 +1,272 @@
+"""Linearised dynamics around fixed points (paper §2.3 and Appendix B).
+
+Around a fixed point ``h*`` of ``h_t = F(h_{t-1}, x*)``,
+``δh_t ≈ J δh_{t-1} + B δx_t`` with ``J = ∂F/∂h`` and ``B = ∂F/∂x`` (closed form, from the
+cell). ``J`` is non-normal in general, so it is decomposed as ``J = R Λ Lᴴ`` with right
+eigenvectors ``r_k`` (columns of ``R``, unit norm) and left eigenvectors ``l_k`` (columns of
+``L``) scaled to be **biorthonormal**: ``l_iᴴ r_j = δ_ij``. ``Lᴴ`` is obtained as ``R⁻¹`` by an
+LU solve, never with a pseudo-inverse, whose singular-value cut silently breaks
+biorthonormality for the ill-conditioned eigenbases of non-normal Jacobians.
+
+Stability of the discrete-time map, with tolerance ``eps`` (default ``1e-3``): a mode is
+*unstable* when ``|λ| > 1 + eps`` and *marginal* when ``1 − eps ≤ |λ| ≤ 1 + eps``. A mode
+that grows by less than 0.1 % per step needs more than ~700 steps to grow e-fold, longer than
+any task's trial (T ≤ 500), so it is reported as marginal rather than unstable. The point's
+label is ``stable`` (every ``|λ| < 1 − eps``), ``marginal`` (none unstable, some marginal),
+``saddle`` (some unstable, some not) or ``unstable`` (every mode unstable).
+
+Jacobians are formed per point, ``(n, S, S)``, in blocks; the ``(n·S)²`` matrix of all points
+together is never built.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from rnnzoo_dynamics._batch import Packing, params_as, select_networks
+from rnnzoo_dynamics.fixed_points import FixedPoints, _population_params
+from rnnzoo_train.cells.base import Cell, Params
+
+#: default stability tolerance: unstable when |λ| > 1 + STABILITY_EPS
+STABILITY_EPS = 1e-3
+STABILITY_LABELS = ("stable", "marginal", "saddle", "unstable")
+
+
+def point_jacobians(
+    cell: Cell,
+    params: Params,
+    network: np.ndarray,
+    states: np.ndarray,
+    x: np.ndarray,
+    wrt: str = "h",
+    max_block_elements: int = 2**25,
+) -> Tensor:
+    """Closed-form Jacobians at many points of many networks, in float64.
+
+    Parameters
+    ----------
+    cell : Cell
+    params : dict of str to Tensor
+        Population parameters ``(P, ...)``.
+    network : ndarray of int, (n,)
+        Network index of every point.
+    states : ndarray, (n, S)
+    x : ndarray, (n, M)
+        Static input of every point.
+    wrt : {"h", "x"}
+        ``∂F/∂h`` ``(n, S, S)`` or ``∂F/∂x`` ``(n, S, M)``.
+    max_block_elements : int
+        Most Jacobian entries formed at once (points are processed in blocks).
+
+    Returns
+    -------
+    Tensor, float64, ``(n, S, S)`` or ``(n, S, M)``.
+    """
+    params = params_as(_population_params(cell, params), torch.float64)
+    P = next(iter(params.values())).shape[0]
+    n = len(network)
+    S = cell.state_size
+    width = S if wrt == "h" else cell.n_inputs
+    out = torch.empty(n, S, width, dtype=torch.float64)
+    if n == 0:
+        return out
+    network = np.asarray(network, dtype=np.int64)
+    counts = np.bincount(network, minlength=P)
+    slot = np.zeros(n, dtype=np.int64)
+    for i in range(P):  # position of each point within its network
+        slot[network == i] = np.arange(counts[i])
+    B = int(counts.max())
+    active = torch.zeros(P, B, dtype=torch.bool)
+    active[torch.as_tensor(network), torch.as_tensor(slot)] = True
+    h = torch.zeros(P, B, S, dtype=torch.float64)
+    xx = torch.zeros(P, B, cell.n_inputs, dtype=torch.float64)
+    h[network, slot] = torch.as_tensor(states, dtype=torch.float64)
+    xx[network, slot] = torch.as_tensor(x, dtype=torch.float64)
+    pack = Packing.from_mask(active)
+    hp, xp = pack.gather(h), pack.gather(xx)
+    fn = cell.jacobian_h if wrt == "h" else cell.jacobian_x
+    per_row = S * width
+    rows_per_block = max(1, max_block_elements // max(1, per_row * hp.shape[1]))
+    # map packed entries back to point indices
+    idx = torch.full((P, B), -1, dtype=torch.int64)
+    idx[torch.as_tensor(network), torch.as_tensor(slot)] = torch.arange(n)
+    pidx = pack.gather(idx.unsqueeze(-1))[..., 0]
+    with torch.no_grad():
+        for r0 in range(0, hp.shape[0], rows_per_block):
+            rs = slice(r0, r0 + rows_per_block)
+            sub = select_networks(params, pack.rows[rs])
+            J = fn(sub, hp[rs], xp[rs])
+            valid = pack.valid[rs]
+            out[pidx[rs][valid]] = J[valid]
+    return out
+
+
+@dataclass
+class Eigendecomposition:
+    """``J = R diag(λ) Lᴴ`` for a batch of Jacobians, modes sorted by ``|λ|`` descending.
+
+    Attributes
+    ----------
+    eigenvalues : ndarray of complex128, (n, S)
+    right : ndarray of complex128, (n, S, S)
+        ``right[i, :, k]`` is the unit-norm right eigenvector of mode ``k``.
+    left : ndarray of complex128, (n, S, S)
+        ``left[i, :, k]`` is the left eigenvector of mode ``k``: ``Jᴴ l = conj(λ) l`` and
+        ``left[i].conj().T @ right[i] = I``.
+    biorthonormality_error : ndarray, (n,)
+        ``max |Lᴴ R − I|`` per point (a direct check, small unless ``R`` is near-singular).
+    condition : ndarray, (n,)
+        Condition number of ``R`` (1 for normal ``J``; large for strongly non-normal ones).
+    """
+
+    eigenvalues: np.ndarray
+    right: np.ndarray
+    left: np.ndarray
+    biorthonormality_error: np.ndarray
+    condition: np.ndarray
+
+
+def eigendecomposition(J: Tensor | np.ndarray) -> Eigendecomposition:
+    """Eigenvalues and biorthonormal right/left eigenvectors of a batch ``(n, S, S)``.
+
+    Modes are ordered by decreasing ``|λ|``; within a complex-conjugate pair the eigenvalue
+    with positive imaginary part comes first.
+    """
+    J = torch.as_tensor(J, dtype=torch.float64)
+    n, S, _ = J.shape
+    if n == 0:
+        e = np.zeros((0, S), np.complex128)
+        v = np.zeros((0, S, S), np.complex128)
+        return Eigendecomposition(e, v, v.copy(), np.zeros(0), np.zeros(0))
+    lam, R = torch.linalg.eig(J)
+    mag = lam.abs().numpy()
+    order = np.lexsort((-lam.imag.numpy(), -mag), axis=-1)
+    order_t = torch.as_tensor(order)
+    lam = torch.gather(lam, 1, order_t)
+    R = torch.gather(R, 2, order_t.unsqueeze(1).expand(-1, S, -1))
+    eye = torch.eye(S, dtype=R.dtype).expand(n, S, S)
+    Rinv = torch.linalg.solve(R, eye)  # rows are l_kᴴ
+    L = Rinv.conj().transpose(-1, -2).resolve_conj()
+    err = (Rinv @ R - eye).abs().amax(dim=(-1, -2))
+    cond = torch.linalg.cond(R)
+    return Eigendecomposition(
+        eigenvalues=lam.numpy(),
+        right=R.numpy(),
+        left=L.numpy(),
+        biorthonormality_error=err.numpy(),
+        condition=cond.real.numpy() if cond.is_complex() else cond.numpy(),
+    )
+
+
+def stability(eigenvalues: np.ndarray, eps: float = STABILITY_EPS) -> dict[str, np.ndarray]:
+    """Unstable and marginal mode counts and a stability label per point.
+
+    Parameters
+    ----------
+    eigenvalues : ndarray of complex, (n, S)
+        NaN entries (padding) are ignored.
+    eps : float
+        Tolerance: unstable when ``|λ| > 1 + eps``, marginal when ``| |λ| − 1 | ≤ eps``.
+
+    Returns
+    -------
+    dict with ``n_unstable``, ``n_marginal`` (int, ``(n,)``) and ``stability`` (str, ``(n,)``).
+    """
+    mag = np.abs(np.asarray(eigenvalues))
+    known = np.isfinite(mag)
+    unstable = (mag > 1 + eps) & known
+    marginal = (np.abs(mag - 1) <= eps) & known
+    n_unstable = unstable.sum(-1)
+    n_marginal = marginal.sum(-1)
+    n_modes = known.sum(-1)
+    label = np.where(
+        n_unstable == 0,
+        np.where(n_marginal == 0, "stable", "marginal"),
+        np.where(n_unstable == n_modes, "unstable", "saddle"),
+    ).astype(object)
+    return {"n_unstable": n_unstable, "n_marginal": n_marginal, "stability": label}
+
+
+@dataclass
+class Linearization:
+    """Linearised dynamics at every point of a :class:`FixedPoints`.
+
+    Attributes
+    ----------
+    jacobian_h : Tensor or None, (n, S, S)
+        Kept only when requested (``keep_jacobians=True``).
+    input_jacobian : ndarray, (n, S, M)
+        ``∂F/∂x`` at each point (used by the input-response analyses).
+    eig : Eigendecomposition
+    n_unstable, n_marginal : ndarray of int, (n,)
+    stability : ndarray of str, (n,)
+    readout : ndarray, (n, n_outputs)
+        Network output at each point.
+    eps : float
+        The stability tolerance used.
+    """
+
+    eig: Eigendecomposition
+    n_unstable: np.ndarray
+    n_marginal: np.ndarray
+    stability: np.ndarray
+    readout: np.ndarray
+    input_jacobian: np.ndarray
+    eps: float
+    jacobian_h: Tensor | None = None
+
+
+def readout_at(cell: Cell, params: Params, network: np.ndarray, states: np.ndarray) -> np.ndarray:
+    """Network output ``y = readout_state(h) W_out + b_out`` at each point, ``(n, K)``."""
+    params = params_as(_population_params(cell, params), torch.float64)
+    network = torch.as_tensor(np.asarray(network, dtype=np.int64))
+    h = torch.as_tensor(states, dtype=torch.float64)
+    W = params["W_out"].index_select(0, network)
+    b = params["b_out"].index_select(0, network)
+    y = (cell.readout_state(h).unsqueeze(1) @ W).squeeze(1) + b
+    return y.numpy()
+
+
+def linearize(
+    cell: Cell,
+    params: Params,
+    points: FixedPoints,
+    eps: float = STABILITY_EPS,
+    keep_jacobians: bool = False,
+) -> Linearization:
+    """Jacobians, biorthonormal eigendecomposition and stability at every point.
+
+    Parameters
+    ----------
+    cell : Cell
+    params : dict of str to Tensor
+        Population parameters, as given to :func:`find_fixed_points`.
+    points : FixedPoints
+    eps : float
+        Stability tolerance (default ``1e-3``; see the module docstring).
+    keep_jacobians : bool
+        Keep the ``(n, S, S)`` Jacobians in the result.
+
+    Returns
+    -------
+    Linearization
+    """
+    x = points.x_of_points()
+    J = point_jacobians(cell, params, points.network, points.state, x, "h")
+    Jx = point_jacobians(cell, params, points.network, points.state, x, "x")
+    eig = eigendecomposition(J)
+    st = stability(eig.eigenvalues, eps)
+    return Linearization(
+        eig=eig,
+        n_unstable=st["n_unstable"],
+        n_marginal=st["n_marginal"],
+        stability=st["stability"],
+        readout=readout_at(cell, params, points.network, points.state),
+        input_jacobian=Jx.numpy(),
+        eps=eps,
+        jacobian_h=J if keep_jacobians else None,
+    )

@@ -1,0 +1,270 @@
+"""The fixed-point finder on systems whose fixed points are known exactly."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from rnnzoo_dynamics._batch import Packing
+from rnnzoo_dynamics.fixed_points import (
+    FinderOptions,
+    deduplicate,
+    find_fixed_points,
+    speed,
+)
+from rnnzoo_dynamics.linearize import linearize
+from rnnzoo_dynamics.testing import (
+    LinearCell,
+    ScalarTanh,
+    TanhCell,
+    diagonal_tanh_fixed_points,
+    diagonal_tanh_params,
+    scalar_tanh_fixed_points,
+)
+from rnnzoo_train.cells.base import Cell, stack_params
+
+
+def scalar_population(ws):
+    P = len(ws)
+    return {
+        "w": torch.tensor(ws, dtype=torch.float64).reshape(P, 1),
+        "u": torch.ones(P, 1, dtype=torch.float64),
+        "W_out": torch.ones(P, 1, 1, dtype=torch.float64),
+        "b_out": torch.zeros(P, 1, dtype=torch.float64),
+    }
+
+
+def test_scalar_tanh_population_all_found_none_spurious():
+    ws = [2.0, 0.5, 3.0, 1.2]
+    cell = ScalarTanh()
+    starts = np.linspace(-1.5, 1.5, 41)[:, None]
+    fp = find_fixed_points(cell, scalar_population(ws), [0.0], starts)
+    lin = linearize(cell, scalar_population(ws), fp)
+    for i, w in enumerate(ws):
+        truth = scalar_tanh_fixed_points(w)
+        mine = fp.network == i
+        found = np.sort(fp.state[mine, 0])
+        assert len(found) == len(truth), (w, found)
+        np.testing.assert_allclose(found, truth, atol=1e-12)
+        assert (fp.kind[mine] == "fixed").all()
+        assert fp.q[mine].max() < 1e-24
+        # stability: 0 is unstable for w > 1 (lambda = w), the outer points are stable
+        order = np.argsort(fp.state[mine, 0])
+        labels = lin.stability[mine][order]
+        lam = lin.eig.eigenvalues[mine][order, 0].real
+        if w > 1:
+            assert list(labels) == ["stable", "unstable", "stable"]
+            np.testing.assert_allclose(lam[1], w, rtol=1e-12)
+            hp = truth[2]
+            np.testing.assert_allclose(lam[[0, 2]], w * (1 - hp**2), rtol=1e-10)
+        else:
+            assert list(labels) == ["stable"]
+    assert fp.stats["n_fixed"].tolist() == [3, 1, 3, 3]
+    assert fp.n_merged.sum() == len(ws) * len(starts)
+
+
+def test_diagonal_tanh_grid_of_27_points_with_stability():
+    w = np.array([2.0, 1.6, 3.0])
+    b = np.array([0.1, -0.05, 0.0])
+    truth, n_unstable = diagonal_tanh_fixed_points(w, b)
+    assert len(truth) == 27
+    cell = TanhCell(3, 1, 3)
+    params = diagonal_tanh_params(w, b)
+    rng = np.random.default_rng(0)
+    starts = rng.uniform(-1.2, 1.2, size=(2048, 3))
+    fp = find_fixed_points(cell, params, [0.0], starts)
+    assert len(fp) == 27
+    dist = np.linalg.norm(fp.state[:, None] - truth[None], axis=-1)
+    match = dist.argmin(1)
+    assert dist.min(1).max() < 1e-12
+    assert sorted(match.tolist()) == list(range(27))  # every true point, exactly once
+    lin = linearize(cell, params, fp)
+    np.testing.assert_array_equal(lin.n_unstable, n_unstable[match])
+    assert np.bincount(lin.n_unstable).tolist() == [8, 12, 6, 1]
+
+
+def test_non_normal_linear_system_unique_point():
+    rng = np.random.default_rng(1)
+    S = 8
+    A = 0.3 * rng.normal(size=(S, S)) + np.triu(rng.normal(size=(S, S)), 1)
+    cell = LinearCell(S, 2, 2)
+    params = {
+        "W_h": torch.tensor(A),
+        "W_x": torch.tensor(rng.normal(size=(2, S))),
+        "b": torch.tensor(rng.normal(size=S)),
+        "W_out": torch.tensor(rng.normal(size=(S, 2))),
+        "b_out": torch.zeros(2, dtype=torch.float64),
+    }
+    xs = np.array([[0.0, 0.0], [0.5, -1.0]])
+    fp = find_fixed_points(cell, params, xs, rng.normal(size=(32, S)))
+    assert sorted(fp.condition.tolist()) == [0, 1]
+    for c, x in enumerate(xs):
+        true = (x @ params["W_x"].numpy() + params["b"].numpy()) @ np.linalg.inv(np.eye(S) - A)
+        np.testing.assert_allclose(fp.state[fp.condition == c][0], true, atol=1e-12)
+    lin = linearize(cell, params, fp)
+    n_true = int((np.abs(np.linalg.eigvals(A)) > 1 + 1e-3).sum())
+    assert (lin.n_unstable == n_true).all()
+
+
+class Ghost(Cell):
+    """``h' = h + a + h²``: no fixed point for ``a > 0``; a slow point at 0 with q = a²/2."""
+
+    arch = "ghost"
+
+    def __init__(self):
+        super().__init__(1, 1, 1)
+
+    def param_shapes(self):
+        return {"a": (1,), "W_out": (1, 1), "b_out": (1,)}
+
+    def init_params(self, generator, dtype=torch.float32):
+        raise NotImplementedError
+
+    def step(self, params, h, x):
+        return h + params["a"].unsqueeze(1) + h * h
+
+    def jacobian_h(self, params, h, x):
+        return (1 + 2 * h).unsqueeze(-1)
+
+    def jacobian_x(self, params, h, x):
+        return torch.zeros_like(h).unsqueeze(-1)
+
+
+def test_slow_point_is_labelled_and_fixed_points_are_not_confused():
+    # network 0: a = 1e-4 (ghost, q = 5e-9: slow); network 1: a = -0.01 (two fixed points)
+    params = {
+        "a": torch.tensor([[1e-4], [-0.01]], dtype=torch.float64),
+        "W_out": torch.ones(2, 1, 1, dtype=torch.float64),
+        "b_out": torch.zeros(2, 1, dtype=torch.float64),
+    }
+    starts = np.linspace(-0.3, 0.05, 24)[:, None]
+    fp = find_fixed_points(Ghost(), params, [0.0], starts)
+    ghost = fp.select(fp.network == 0)
+    assert list(ghost.kind) == ["slow"]
+    np.testing.assert_allclose(ghost.state[0, 0], 0.0, atol=1e-6)
+    np.testing.assert_allclose(ghost.q[0], 0.5e-8, rtol=1e-6)
+    two = fp.select(fp.network == 1)
+    assert sorted(two.kind) == ["fixed", "fixed"]
+    np.testing.assert_allclose(np.sort(two.state[:, 0]), [-0.1, 0.1], atol=1e-12)
+    # without slow points the ghost network has nothing
+    strict = find_fixed_points(Ghost(), params, [0.0], starts, FinderOptions(slow_q_tol=None))
+    assert (strict.network == 0).sum() == 0
+    assert strict.stats["n_dropped"][0] == len(starts)
+
+
+def test_nonfinite_candidates_are_counted_not_raised():
+    cell = LinearCell(2, 1, 1)
+    params = {
+        "W_h": torch.tensor([[3.0, 0.0], [0.0, 0.5]], dtype=torch.float64),
+        "W_x": torch.zeros(1, 2, dtype=torch.float64),
+        "b": torch.zeros(2, dtype=torch.float64),
+        "W_out": torch.ones(2, 1, dtype=torch.float64),
+        "b_out": torch.zeros(1, dtype=torch.float64),
+    }
+    starts = np.array([[1e300, 0.0], [0.3, 0.2]])
+    fp = find_fixed_points(cell, params, [0.0], starts)
+    assert fp.stats["n_nonfinite"].tolist() == [1]
+    assert len(fp) == 1
+    np.testing.assert_allclose(fp.state[0], 0.0, atol=1e-14)
+
+
+def test_converged_points_freeze():
+    cell = ScalarTanh()
+    params = scalar_population([2.0])
+    hp = scalar_tanh_fixed_points(2.0)[2]
+    near = hp + 1e-7  # q ~ 1e-15 < gradient_q_stop: frozen from the start
+    starts = np.array([[near], [0.7], [-0.4], [0.05]])
+    opt = FinderOptions(polish_steps=0, slow_q_tol=1e-2, gradient_dtype=torch.float64)
+    fp = find_fixed_points(cell, params, [0.0], starts, opt)
+    # Adam moves any point it touches by about learning_rate (its steps are normalised):
+    # a frozen point must come out bit-identical while the others kept moving
+    assert near in fp.state[:, 0].tolist()
+    assert fp.stats["gradient_steps"] > 0
+    moved = find_fixed_points(cell, params, [0.0], starts[1:], opt)
+    assert not np.isin(starts[1:, 0], moved.state[:, 0]).any()
+
+
+def test_deduplicate_keeps_lowest_q_and_isolated_points():
+    rng = np.random.default_rng(2)
+    centre = np.zeros(5)
+    cluster = centre + 1e-9 * rng.normal(size=(20, 5))
+    q = rng.uniform(1e-20, 1e-14, size=20)
+    far = np.full((1, 5), 50.0)
+    states = np.vstack([cluster, far])
+    qs = np.append(q, 1e-13)  # the isolated point has the worst q and is alone
+    keep, merged = deduplicate(states, qs, 1e-6)
+    assert len(keep) == 2
+    assert keep[0] == int(np.argmin(q))
+    assert keep[1] == 20
+    assert merged.tolist() == [20, 1]
+
+
+def test_population_and_per_network_inputs_match_single_networks():
+    rng = np.random.default_rng(3)
+    cells = TanhCell(4, 2, 1)
+    nets = [cells.init_params(torch.Generator().manual_seed(s), torch.float64) for s in range(3)]
+    for p in nets:
+        p["W_h"] = p["W_h"] * 3.0  # several fixed points
+    params = stack_params(nets)
+    starts = rng.uniform(-1, 1, size=(3, 64, 4))
+    x = np.array([[0.0, 0.0], [0.2, -0.1]])
+    together = find_fixed_points(cells, params, x, starts)
+    for i, p in enumerate(nets):
+        alone = find_fixed_points(cells, p, x, starts[i])
+        mine = together.select(together.network == i)
+        assert len(mine) == len(alone)
+        for c in range(2):
+            a = np.sort(alone.state[alone.condition == c], axis=0)
+            b = np.sort(mine.state[mine.condition == c], axis=0)
+            np.testing.assert_allclose(a, b, atol=1e-10)
+    # every reported point really is a fixed point, checked independently in float64
+    h = torch.as_tensor(together.state).unsqueeze(1)
+    xx = torch.as_tensor(together.x_of_points()).unsqueeze(1)
+    pp = {k: v[torch.as_tensor(together.network)] for k, v in params.items()}
+    q = speed(cells, pp, h, xx)[:, 0].numpy()
+    assert q.max() < 1e-12
+
+
+def test_block_size_does_not_change_the_answer():
+    w = np.array([2.0, 1.6, 3.0])
+    b = np.array([0.1, -0.05, 0.0])
+    cell = TanhCell(3, 1, 3)
+    params = diagonal_tanh_params(w, b)
+    starts = np.random.default_rng(4).uniform(-1.2, 1.2, size=(256, 3))
+    big = find_fixed_points(cell, params, [0.0], starts)
+    small = find_fixed_points(cell, params, [0.0], starts, FinderOptions(max_block_elements=50))
+    assert len(big) == len(small) == 27
+    np.testing.assert_allclose(np.sort(big.state, axis=0), np.sort(small.state, axis=0), atol=1e-13)
+
+
+def test_packing_round_trip():
+    active = torch.tensor([[True, False, True, False], [False, False, False, False], [1, 1, 1, 1]])
+    active = active.bool()
+    t = torch.arange(12.0).reshape(3, 4, 1)
+    pack = Packing.from_mask(active)
+    assert pack.rows.tolist() == [0, 2]
+    assert pack.n_active == 6
+    g = pack.gather(t)
+    assert g[0, :2, 0].tolist() == [0.0, 2.0]
+    out = torch.zeros_like(t)
+    pack.scatter(out, g)
+    np.testing.assert_array_equal(out[active], t[active])
+    assert (out[~active] == 0).all()
+
+
+@pytest.mark.parametrize(
+    ("x_star", "starts", "message"),
+    [
+        (np.zeros((2, 3)), np.zeros((4, 1)), "x_star must have shape"),
+        ([0.0], np.zeros((4, 2)), "initial_states must have shape"),
+    ],
+)
+def test_bad_shapes_give_one_line_errors(x_star, starts, message):
+    with pytest.raises(ValueError, match=message):
+        find_fixed_points(ScalarTanh(), scalar_population([2.0]), x_star, starts)
+
+
+def test_bad_options():
+    with pytest.raises(ValueError, match="slow_q_tol"):
+        FinderOptions(q_tol=1e-6, slow_q_tol=1e-8)
