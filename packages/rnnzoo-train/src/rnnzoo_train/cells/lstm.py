@@ -1,0 +1,100 @@
+"""The LSTM cell (Hochreiter and Schmidhuber 1997) with state ``concat[h, c]``."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import torch
+from torch import Tensor
+
+from .activations import sigmoid_derivative
+from .base import Params
+from .packed import PackedCell, accumulate_gate_jacobian
+
+
+class LSTMCell(PackedCell):
+    r"""LSTM cell; the state is ``s = concat[h, c]`` (``S = 2N``), the readout sees ``h``.
+
+    .. math::
+
+        i, f, o &= \sigma(x W_{x,\cdot} + h W_{h,\cdot} + b_\cdot) \\
+        g &= \mathrm{act}(x W_{x,g} + h W_{h,g} + b_g) \\
+        c' &= f \odot c + i \odot g \\
+        h' &= o \odot \mathrm{act}(c')
+
+    ``act`` (tanh or relu) is used for both non-gate nonlinearities. Gate blocks in packed
+    order ``("input", "forget", "cell", "output")`` (torch's ``i, f, g, o``): ``W_x``
+    ``(M, 4N)``, ``W_h`` ``(N, 4N)``, ``b`` ``(4N,)``. Equal to ``torch.nn.LSTMCell`` (tanh)
+    with ``W_x = weight_ih.T``, ``W_h = weight_hh.T``, ``b = bias_ih + bias_hh``.
+
+    Jacobian of ``F(s, x) = [h', c']`` with ``y = act(c')``::
+
+        dc'/dz = diag(g i(1-i)) W_{z,i}^T + diag(c f(1-f)) W_{z,f}^T + diag(i act'(a_g)) W_{z,g}^T
+        dh'/dz = diag(o act'(c')) dc'/dz + diag(y o(1-o)) W_{z,o}^T        (z = h or x)
+        dc'/dc = diag(f),   dh'/dc = diag(o act'(c') f)
+
+    Initialisation: forget-gate bias ``+1`` (Gers et al. 2000; Jozefowicz et al. 2015), other
+    biases 0; orthogonal ``W_h`` blocks with gain 1 (tanh) or 0.5 on *every* block (relu).
+    The relu LSTM needs the smaller gates' gains too: its ``h`` is unbounded, so gain-1 gate
+    blocks let a large ``h`` open forget and input gates together, and 2 of 8 seeds exploded
+    to ``|h| > 1000`` over 500 steps of unit Gaussian input; at gain 0.5 none of 32 did.
+    """
+
+    arch: ClassVar[str] = "lstm"
+    gates: ClassVar[tuple[str, ...]] = ("input", "forget", "cell", "output")
+    recurrent_gain: ClassVar[dict[str, dict[str, float]]] = {
+        "tanh": {"input": 1.0, "forget": 1.0, "cell": 1.0, "output": 1.0},
+        "relu": {"input": 0.5, "forget": 0.5, "cell": 0.5, "output": 0.5},
+    }
+    gate_bias: ClassVar[dict[str, dict[str, float]]] = {
+        "tanh": {"forget": 1.0},
+        "relu": {"forget": 1.0},
+    }
+
+    @property
+    def state_size(self) -> int:
+        return 2 * self.n_units
+
+    def _parts(self, params: Params, s: Tensor, u: Tensor):
+        c = s[..., self.n_units :]
+        a_i, a_f, a_g, a_o = self._blocks(u + self.recurrent_projection(params, s))
+        i, f, o = torch.sigmoid(a_i), torch.sigmoid(a_f), torch.sigmoid(a_o)
+        g = self._act(a_g)
+        c_next = f * c + i * g
+        y = self._act(c_next)
+        return c, i, f, g, o, c_next, y
+
+    def step_projected(self, params: Params, h: Tensor, u: Tensor) -> Tensor:
+        *_, o, c_next, y = self._parts(params, h, u)
+        return torch.cat([o * y, c_next], dim=-1)
+
+    def _coefficients(self, params: Params, s: Tensor, x: Tensor):
+        c, i, f, g, o, c_next, y = self._parts(params, s, self.project_input(params, x))
+        zero = torch.zeros_like(i)
+        coef_c = torch.stack(
+            [g * sigmoid_derivative(i), c * sigmoid_derivative(f), i * self._act_prime(g), zero], 2
+        )
+        dy = o * self._act_prime(y)  # dh'/dc'
+        coef_h = coef_c * dy.unsqueeze(2)
+        coef_h[:, :, 3] = y * sigmoid_derivative(o)
+        return coef_c, coef_h, f, dy
+
+    def jacobian_h(self, params: Params, h: Tensor, x: Tensor) -> Tensor:
+        coef_c, coef_h, f, dy = self._coefficients(params, h, x)
+        n = self.n_units
+        P, B, _ = h.shape
+        jac = h.new_zeros(P, B, 2 * n, 2 * n)
+        accumulate_gate_jacobian(jac[:, :, :n, :n], coef_h, params["W_h"], n, (0, 1, 2, 3))
+        accumulate_gate_jacobian(jac[:, :, n:, :n], coef_c, params["W_h"], n, (0, 1, 2))
+        jac[:, :, :n, n:].diagonal(dim1=-2, dim2=-1).copy_(dy * f)
+        jac[:, :, n:, n:].diagonal(dim1=-2, dim2=-1).copy_(f)
+        return jac
+
+    def jacobian_x(self, params: Params, h: Tensor, x: Tensor) -> Tensor:
+        coef_c, coef_h, _, _ = self._coefficients(params, h, x)
+        n = self.n_units
+        P, B, _ = h.shape
+        jac = h.new_zeros(P, B, 2 * n, self.n_inputs)
+        accumulate_gate_jacobian(jac[:, :, :n], coef_h, params["W_x"], n, (0, 1, 2, 3))
+        accumulate_gate_jacobian(jac[:, :, n:], coef_c, params["W_x"], n, (0, 1, 2))
+        return jac
