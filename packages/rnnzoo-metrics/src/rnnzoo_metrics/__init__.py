@@ -1,4 +1,14 @@
-"""rnnzoo-metrics."""
+"""rnnzoo-metrics: fast all-pairs similarity between populations of neural networks.
+
+>>> import numpy as np, rnnzoo_metrics as rm
+>>> nets = [np.random.default_rng(i).normal(size=(200, 16)) for i in range(4)]
+>>> d = rm.pairwise(nets, "svcca", progress=False)
+>>> d.dims
+('network', 'network_to')
+
+Metrics are pluggy plugins (entry-point group ``rnnzoo_metrics``); see
+:func:`available_metrics` and ``docs/plugins.md``.
+"""
 
 from importlib.metadata import PackageNotFoundError, version
 
@@ -6,3 +16,48 @@ try:
     __version__ = version("rnnzoo-metrics")
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0+unknown"
+
+from .embedding import classical_mds, drop_incomparable, embed  # noqa: E402
+from .engine import pairwise  # noqa: E402
+from .errors import (  # noqa: E402
+    InputError,
+    MetricsError,
+    MissingExtraError,
+    PluginError,
+    PluginWarning,
+    UnknownMetricError,
+)
+from .graphs import FixedPointGraph  # noqa: E402
+from .hookspecs import hookimpl  # noqa: E402
+from .inputs import Networks, as_networks  # noqa: E402
+from .metric import Metric, MetricInfo  # noqa: E402
+from .registry import (  # noqa: E402
+    available_metrics,
+    get_metric,
+    plugin_failures,
+    reload_plugins,
+)
+
+__all__ = [
+    "FixedPointGraph",
+    "InputError",
+    "Metric",
+    "MetricInfo",
+    "MetricsError",
+    "MissingExtraError",
+    "Networks",
+    "PluginError",
+    "PluginWarning",
+    "UnknownMetricError",
+    "__version__",
+    "as_networks",
+    "available_metrics",
+    "classical_mds",
+    "drop_incomparable",
+    "embed",
+    "get_metric",
+    "hookimpl",
+    "pairwise",
+    "plugin_failures",
+    "reload_plugins",
+]
