@@ -1,0 +1,29 @@
+"""Training: SGD with momentum, exponential learning-rate decay, clipping, L2, batch 64.
+
+- :func:`train_population` trains many networks of one cell type and width at once (fused
+  forward and hand-written BPTT batched over the population, :mod:`.kernels`);
+- :func:`train_network` trains one network alone (a population of one, same numbers).
+
+See ``docs/training.md`` for the procedure, divergence handling and determinism.
+"""
+
+from __future__ import annotations
+
+from .engine import evaluate, evaluation_set, train_network, train_population
+from .kernels import KERNELS, SequenceKernel, make_kernel
+from .optimiser import PopulationSGD
+from .schedules import exponential_decay
+from .seeding import network_streams
+
+__all__ = [
+    "KERNELS",
+    "PopulationSGD",
+    "SequenceKernel",
+    "evaluate",
+    "evaluation_set",
+    "exponential_decay",
+    "make_kernel",
+    "network_streams",
+    "train_network",
+    "train_population",
+]
