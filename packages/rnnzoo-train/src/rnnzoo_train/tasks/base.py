@@ -119,6 +119,10 @@ class Task(ABC):
     def config(self) -> dict[str, Any]:
         """``{"name": ..., "params": {...}}``, JSON-serialisable; rebuilds the task exactly."""
 
+    def __repr__(self) -> str:
+        params = ", ".join(f"{k}={v!r}" for k, v in self.config()["params"].items())
+        return f"{type(self).__name__}({params})"
+
     def solved(self, score: float | np.ndarray) -> bool | np.ndarray:
         """Whether a score meets :attr:`performance_threshold`."""
         score = np.asarray(score)
