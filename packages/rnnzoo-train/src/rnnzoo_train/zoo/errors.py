@@ -1,0 +1,19 @@
+"""Errors of the zoo store; each message says what was wrong and what to do."""
+
+from __future__ import annotations
+
+
+class ZooError(Exception):
+    """A zoo cannot be opened, written, published or downloaded as asked."""
+
+
+class ZooSchemaError(ZooError):
+    """A store is not an rnnzoo zoo, or has a schema version this reader does not know."""
+
+
+class ZooPlanError(ZooError, ValueError):
+    """A plan or a result does not match the zoo it is written to (``ValueError`` too)."""
+
+
+class ZooDownloadError(ZooError):
+    """A published zoo cannot be fetched, or a fetched file fails its sha256 check."""

@@ -1,0 +1,614 @@
+"""``open_zoo`` and :class:`Zoo`: read a zoo from a directory, zip files or a URL.
+
+>>> zoo = open_zoo("results/demo/zoo.zarr")
+>>> zoo.select("flipflop", arch="gru", status="ok")        # pandas DataFrame
+>>> net = zoo.network("flipflop", "gru-tanh-u64-l2_1e-04-s003")
+>>> states = net.run(torch.as_tensor(zoo.probe("flipflop").inputs))
+
+Everything is lazy: opening reads the consolidated metadata only; arrays are read when they
+are used. A zoo opened from zips or a URL is read-only; analyses of it can be kept in a
+local store beside it (``analysis_store=``).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import re
+import shutil
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+import zarr
+
+from rnnzoo_train.records import TaskPlan
+from rnnzoo_train.tasks.base import ProbeSet
+
+from . import layout
+from .errors import ZooError, ZooSchemaError
+from .store import WriterLock, consolidate, is_url, open_root, open_store, quiet_zarr
+
+if TYPE_CHECKING:
+    import torch
+
+    from rnnzoo_train.cells.base import Cell
+    from rnnzoo_train.tasks.base import Task
+
+_ANALYSIS_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*")
+
+
+def check_schema(attrs: Mapping[str, Any], where: str) -> str:
+    """The schema version in ``attrs``; raises :class:`ZooSchemaError` if unknown."""
+    found = attrs.get("rnnzoo_schema_version")
+    if found is None:
+        raise ZooSchemaError(
+            f"{where} is a Zarr store but not an rnnzoo zoo (no rnnzoo_schema_version attribute)"
+        )
+    try:
+        major = int(str(found).split(".")[0])
+    except ValueError:
+        raise ZooSchemaError(f"{where} has an unreadable rnnzoo_schema_version {found!r}") from None
+    if major != layout.SCHEMA_MAJOR:
+        from rnnzoo_train import __version__
+
+        newer = major > layout.SCHEMA_MAJOR
+        raise ZooSchemaError(
+            f"{where} uses zoo schema {found}, but rnnzoo-train {__version__} reads schema "
+            f"{layout.SCHEMA_MAJOR}.x only; "
+            + (
+                "upgrade rnnzoo-train (pip install -U rnnzoo-train)"
+                if newer
+                else "open it with the older rnnzoo-train that wrote it"
+            )
+        )
+    return str(found)
+
+
+@dataclass
+class Network:
+    """One stored network, ready to run.
+
+    Attributes
+    ----------
+    network_id : str
+    task : str
+    which : {"initial", "final"}
+        Which weights ``params`` holds (untrained or trained).
+    cell : Cell
+        The network's cell (``rnnzoo_train.cells.get_cell``).
+    params : dict of str to Tensor
+        Parameters of ONE network, no population axis (as ``Cell.init_params`` returns);
+        use ``rnnzoo_train.cells.unsqueeze_params`` for the population form.
+    """
+
+    network_id: str
+    task: str
+    which: str
+    cell: Cell
+    params: dict[str, torch.Tensor]
+
+    def run(self, inputs: Any) -> torch.Tensor:
+        """States ``(B, T, S)`` (``S = cell.state_size``) for inputs ``(B, T, n_inputs)``."""
+        import torch
+
+        from rnnzoo_train.cells.base import unsqueeze_params
+
+        dtype = next(iter(self.params.values())).dtype
+        x = torch.as_tensor(np.asarray(inputs), dtype=dtype)
+        return self.cell.run(unsqueeze_params(self.params), x[None])[0]
+
+    def outputs(self, inputs: Any) -> torch.Tensor:
+        """Network outputs ``(B, T, n_outputs)`` for inputs ``(B, T, n_inputs)``."""
+        from rnnzoo_train.cells.base import unsqueeze_params
+
+        states = self.run(inputs)
+        B, T, S = states.shape
+        y = self.cell.readout(unsqueeze_params(self.params), states.reshape(1, B * T, S))
+        return y.reshape(B, T, -1)
+
+
+class _Source:
+    """One opened store: a directory, a zip, or a URL."""
+
+    def __init__(self, location: str | os.PathLike):
+        self.location = str(location)
+        self.remote = is_url(location) or str(location).endswith(".zip")
+        self.store = open_store(location, read_only=True)
+        self.root = open_root(self.store, remote=is_url(location))
+        self.attrs = dict(self.root.attrs)
+        check_schema(self.attrs, self.location)
+        self.tasks = [str(t) for t in self.attrs.get("tasks", [])]
+        missing = [t for t in self.tasks if t not in self.root]
+        if missing and not self.remote:
+            # metadata consolidated before the last template (a killed generation): list
+            with quiet_zarr():
+                self.root = zarr.open_group(
+                    self.store, mode="r", zarr_format=3, use_consolidated=False
+                )
+            missing = [t for t in self.tasks if t not in self.root]
+        if missing:
+            raise ZooError(
+                f"{self.location}: task(s) {', '.join(missing)} are listed but cannot be read "
+                "(missing or stale consolidated metadata); run `rnnzoo-train verify` on it"
+            )
+
+    def reopen(self) -> None:
+        self.store = open_store(self.location, read_only=True)
+        self.root = open_root(self.store, remote=is_url(self.location))
+
+
+class Zoo:
+    """A zoo opened for reading (see :func:`open_zoo`)."""
+
+    def __init__(
+        self,
+        sources: Sequence[_Source],
+        *,
+        analysis_store: str | os.PathLike | None = None,
+        chunks: Any = None,
+    ):
+        self._sources = list(sources)
+        self._task_source: dict[str, _Source] = {}
+        for src in self._sources:
+            for t in src.tasks:
+                if t in self._task_source:
+                    raise ZooError(
+                        f"task {t!r} is in both {self._task_source[t].location} and "
+                        f"{src.location}; open one of them"
+                    )
+                self._task_source[t] = src
+        self._analysis_store = None if analysis_store is None else Path(analysis_store)
+        self._chunks = chunks
+        self._datasets: dict[tuple[str, str], xr.Dataset] = {}
+        self._indexes: dict[str, pd.DataFrame] = {}
+        self._tree: xr.DataTree | None = None
+
+    # -- what is in it -----------------------------------------------------------------------
+    @property
+    def location(self) -> str:
+        """Where the zoo was opened from (the first store if it spans several)."""
+        return self._sources[0].location
+
+    @property
+    def attrs(self) -> dict[str, Any]:
+        """Root attributes: schema version, generator versions, preset, created, tasks."""
+        attrs = dict(self._sources[0].attrs)
+        attrs["tasks"] = self.tasks
+        return attrs
+
+    @property
+    def schema_version(self) -> str:
+        return str(self._sources[0].attrs["rnnzoo_schema_version"])
+
+    @property
+    def tasks(self) -> list[str]:
+        """Task names, in the order they were generated."""
+        return list(self._task_source)
+
+    def __repr__(self) -> str:
+        counts = ", ".join(
+            f"{t}: {int(self._root(t)[t].attrs.get('n_networks', 0))} networks" for t in self.tasks
+        )
+        return f"<Zoo {self.location} schema {self.schema_version} ({counts})>"
+
+    def __enter__(self) -> Zoo:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for ds in self._datasets.values():
+            ds.close()
+        self._datasets.clear()
+        for src in self._sources:
+            src.store.close()
+
+    # -- nodes -------------------------------------------------------------------------------
+    def _root(self, task: str) -> zarr.Group:
+        src = self._task_source.get(task)
+        if src is None:
+            raise KeyError(f"no task {task!r} in this zoo; it has {', '.join(self.tasks)}")
+        return src.root
+
+    def _dataset(self, task: str, path: str) -> xr.Dataset:
+        key = (task, path)
+        if key not in self._datasets:
+            root = self._root(task)
+            try:
+                group = root[path]
+            except KeyError:
+                raise KeyError(f"no {path} in {self._task_source[task].location}") from None
+            store = xr.backends.ZarrStore(group, mode="r", use_zarr_fill_value_as_mask=False)
+            with quiet_zarr():
+                self._datasets[key] = xr.open_dataset(store, chunks=self._chunks)
+        return self._datasets[key]
+
+    @property
+    def tree(self) -> xr.DataTree:
+        """The whole zoo as a lazy :class:`xarray.DataTree` (root attributes included)."""
+        if self._tree is None:
+            nodes: dict[str, xr.Dataset] = {"/": xr.Dataset(attrs=self.attrs)}
+            for task in self.tasks:
+                root = self._root(task)
+                nodes[f"/{task}"] = xr.Dataset(attrs=dict(root[task].attrs))
+                for path, node in root[task].groups():
+                    self._add_groups(task, f"{task}/{path}", node, nodes)
+            self._tree = xr.DataTree.from_dict(nodes)
+        return self._tree
+
+    def _add_groups(self, task: str, path: str, node: zarr.Group, nodes: dict) -> None:
+        nodes[f"/{path}"] = self._dataset(task, path)
+        for name, child in node.groups():
+            self._add_groups(task, f"{path}/{name}", child, nodes)
+
+    # -- the index ---------------------------------------------------------------------------
+    def task_attrs(self, task: str) -> dict[str, Any]:
+        """Attributes of the task group: ``task_config``, ``plan``, performance name..."""
+        return dict(self._root(task)[task].attrs)
+
+    def plan(self, task: str) -> TaskPlan:
+        """The :class:`TaskPlan` the task was generated from."""
+        return layout.plan_from_dict(self.task_attrs(task)["plan"])
+
+    def index(self, task: str) -> pd.DataFrame:
+        """Every network of ``task`` as a DataFrame indexed by network id.
+
+        Columns: ``arch, activation, units, l2, seed, config, group, status``, the
+        hyper-parameters ``clip, lr, decay, momentum``, ``iterations``, ``train_loss``,
+        ``val_loss``, ``test_loss``, ``last_finite_loss``, ``performance``, ``solved``,
+        ``diverged_at``, ``train_seconds``, ``message``, ``written_at``.
+        """
+        if task not in self._indexes:
+            ds = self._dataset(task, layout.index_path(task)).load()
+            df = ds.to_dataframe()
+            for col in df.columns:
+                if df[col].dtype == object:
+                    df[col] = df[col].astype(str)
+            self._indexes[task] = df
+        return self._indexes[task].copy()
+
+    def select(self, task: str, **criteria: Any) -> pd.DataFrame:
+        """Rows of :meth:`index` matching every criterion.
+
+        A criterion is ``column=value`` or ``column=[value, ...]`` (any of them), e.g.
+        ``zoo.select("cdi", arch=["gru", "lstm"], units=64, status="ok")``.
+        """
+        df = self.index(task)
+        for col, want in criteria.items():
+            if col not in df.columns:
+                raise ValueError(
+                    f"cannot select by {col!r}; the index of {task!r} has {', '.join(df.columns)}"
+                )
+            if isinstance(want, str) or not isinstance(want, Iterable):
+                df = df[df[col] == want]
+            else:
+                df = df[df[col].isin(list(want))]
+        return df
+
+    def search(self, task: str) -> pd.DataFrame:
+        """The hyper-parameter search trials of ``task`` (one row per trial)."""
+        ds = self._dataset(task, layout.search_path(task)).load()
+        return ds.to_dataframe().reset_index(drop=True)
+
+    def task(self, task: str) -> Task:
+        """The :class:`Task`, rebuilt from the stored ``task_config``."""
+        from rnnzoo_train.tasks import get_task
+
+        config = self.task_attrs(task)["task_config"]
+        return get_task(config["name"], **config.get("params", {}))
+
+    def probe(self, task: str) -> ProbeSet:
+        """The task's probe set, as stored (identical for every network)."""
+        ds = self._dataset(task, layout.probe_path(task)).load()
+        labels = {name: np.asarray(c.values) for name, c in ds.coords.items() if name != "probe"}
+        return ProbeSet(
+            inputs=ds["inputs"].values,
+            targets=ds["targets"].values,
+            mask=ds["mask"].values,
+            labels=labels,
+        )
+
+    # -- networks ----------------------------------------------------------------------------
+    def _locate(self, task: str, network_id: str) -> tuple[xr.Dataset, int]:
+        index = self.index(task)
+        if network_id not in index.index:
+            raise KeyError(f"no network {network_id!r} in task {task!r}; see zoo.index({task!r})")
+        group = index.loc[network_id, "group"]
+        ds = self._dataset(task, layout.group_path(task, group))
+        row = int(ds.indexes["network"].get_loc(network_id))
+        return ds, row
+
+    def weights(self, task: str, network_id: str, which: str = "final") -> dict[str, np.ndarray]:
+        """Parameters of one network: ``which="final"`` (trained) or ``"initial"``."""
+        if which not in layout.WEIGHT_PREFIXES:
+            raise ValueError(f"which must be 'initial' or 'final', not {which!r}")
+        ds, row = self._locate(task, network_id)
+        prefix = layout.WEIGHT_PREFIXES[which]
+        return {p: ds[prefix + p][row].values for p in ds.attrs.get("parameters", [])}
+
+    def cell(self, task: str, group_or_network: str) -> Cell:
+        """The cell of a group (``gru-tanh-u64``) or of a network id."""
+        from rnnzoo_train.cells import get_cell
+
+        index = self.index(task)
+        group = (
+            index.loc[group_or_network, "group"]
+            if group_or_network in index.index
+            else group_or_network
+        )
+        rows = index[index["group"] == group]
+        if rows.empty:
+            raise KeyError(f"no group or network {group_or_network!r} in task {task!r}")
+        first = rows.iloc[0]
+        probe = self._dataset(task, layout.probe_path(task))
+        return get_cell(
+            str(first["arch"]),
+            str(first["activation"]),
+            int(first["units"]),
+            int(probe.sizes["input"]),
+            int(probe.sizes["output"]),
+        )
+
+    def network(
+        self, task: str, network_id: str, which: str = "final", dtype: Any = None
+    ) -> Network:
+        """A ready-to-run :class:`Network` (cell + torch parameters).
+
+        ``dtype`` is a torch dtype (default float32; the dynamics analyses use float64).
+        """
+        import torch
+
+        weights = self.weights(task, network_id, which)
+        params = {k: torch.as_tensor(v, dtype=dtype or torch.float32) for k, v in weights.items()}
+        return Network(network_id, task, which, self.cell(task, network_id), params)
+
+    def population(
+        self,
+        task: str,
+        network_ids: Sequence[str],
+        which: str = "final",
+        dtype: Any = None,
+    ) -> tuple[Cell, dict[str, torch.Tensor]]:
+        """The cell and stacked parameters ``(P, ...)`` of networks of ONE group."""
+        import torch
+
+        if which not in layout.WEIGHT_PREFIXES:
+            raise ValueError(f"which must be 'initial' or 'final', not {which!r}")
+        index = self.index(task)
+        unknown = [i for i in network_ids if i not in index.index]
+        if unknown:
+            raise KeyError(f"no network(s) {unknown[:3]} in task {task!r}")
+        groups = sorted(set(index.loc[list(network_ids), "group"]))
+        if len(groups) != 1:
+            raise ValueError(
+                f"population() stacks networks of one group (equal shapes); got {groups}"
+            )
+        ds = self._dataset(task, layout.group_path(task, groups[0]))
+        rows = [int(ds.indexes["network"].get_loc(i)) for i in network_ids]
+        prefix = layout.WEIGHT_PREFIXES[which]
+        params = {
+            p: torch.as_tensor(ds[prefix + p].values[rows], dtype=dtype or torch.float32)
+            for p in ds.attrs.get("parameters", [])
+        }
+        return self.cell(task, groups[0]), params
+
+    def hidden_states(
+        self, task: str, network_ids: Sequence[str] | None = None, which: str = "trained"
+    ) -> xr.DataTree:
+        """Hidden states on the probe inputs, one tree node per group.
+
+        Returns a :class:`xarray.DataTree` whose children are the groups
+        (``gru-tanh-u64``...), each a Dataset with ``hidden_<which>``
+        ``(network, probe, time, unit)``, the network coordinates along ``network`` and the
+        probe labels along ``probe``. Lazy: values are read when used.
+        """
+        if which not in layout.HIDDEN_VARIABLES:
+            raise ValueError(f"which must be 'trained' or 'untrained', not {which!r}")
+        var = layout.HIDDEN_VARIABLES[which]
+        index = self.index(task)
+        ids = list(index.index) if network_ids is None else list(network_ids)
+        unknown = [i for i in ids if i not in index.index]
+        if unknown:
+            raise KeyError(f"no network(s) {unknown[:3]} in task {task!r}")
+        labels = {
+            k: ("probe", v.values)
+            for k, v in self._dataset(task, layout.probe_path(task)).coords.items()
+            if k != "probe"
+        }
+        nodes: dict[str, xr.Dataset] = {"/": xr.Dataset(attrs={"task": task, "variable": var})}
+        groups = index.loc[ids, "group"]
+        for group in dict.fromkeys(groups):
+            members = [i for i, g in zip(ids, groups, strict=True) if g == group]
+            ds = self._dataset(task, layout.group_path(task, group))
+            sub = ds[[var]].sel(network=members).assign_coords(labels)
+            nodes[group] = sub
+        return xr.DataTree.from_dict(nodes)
+
+    # -- analyses ----------------------------------------------------------------------------
+    def _analysis_target(self) -> Path:
+        if self._analysis_store is not None:
+            return self._analysis_store
+        src = self._sources[0]
+        if len(self._sources) > 1 or src.remote:
+            raise ZooError(
+                f"{src.location} is read-only; to store analyses of it, open it with "
+                "open_zoo(..., analysis_store='analyses.zarr')"
+            )
+        return Path(src.location)
+
+    def write_analysis(self, task: str, name: str, data: xr.Dataset | xr.DataTree) -> None:
+        """Store an analysis result under ``/<task>/analysis/<name>`` (replacing it).
+
+        ``data`` is a Dataset (or a DataTree, stored with its sub-groups), keyed by network
+        id along a ``network`` dimension where it has one. Strings are stored as
+        variable-length strings and every chunk gets a crc32c checksum, as in the zoo.
+        """
+        self._root(task)
+        if not _ANALYSIS_NAME.fullmatch(name):
+            raise ValueError(
+                f"analysis name {name!r}: use letters, digits, '_', '-' and '.' (no '/')"
+            )
+        target = self._analysis_target()
+        lock = WriterLock(target)
+        lock.acquire()
+        try:
+            store = zarr.storage.LocalStore(target)
+            with quiet_zarr():
+                if not (target / "zarr.json").is_file():
+                    zarr.open_group(
+                        store,
+                        mode="w",
+                        zarr_format=3,
+                        attributes={
+                            "rnnzoo_schema_version": layout.SCHEMA_VERSION,
+                            "rnnzoo_analyses_of": self.location,
+                            "tasks": [],
+                        },
+                    )
+                path = layout.analysis_path(task, name)
+                if (target / path).exists():
+                    shutil.rmtree(target / path)
+                nodes = (
+                    {"": data}
+                    if isinstance(data, xr.Dataset)
+                    else {
+                        str(n.relative_to(data)) if n is not data else "": n.to_dataset()
+                        for n in data.subtree
+                    }
+                )
+                for rel, ds in nodes.items():
+                    ds = _for_storage(ds)
+                    ds.to_zarr(
+                        store,
+                        group=f"{path}/{rel}".rstrip("/"),
+                        mode="w",
+                        consolidated=False,
+                        zarr_format=3,
+                        encoding=layout.whole_encoding(ds) | _chunk_auto(ds),
+                    )
+            consolidate(store)
+        finally:
+            lock.release()
+        for src in self._sources:
+            if not src.remote:
+                src.reopen()
+        self._datasets = {k: v for k, v in self._datasets.items() if "/analysis/" not in k[1]}
+        self._tree = None
+
+    def analyses(self, task: str) -> list[str]:
+        """Names of the analyses stored for ``task``."""
+        names: list[str] = []
+        for root in self._analysis_roots(task):
+            try:
+                group = root[f"{task}/analysis"]
+            except KeyError:
+                continue
+            names += [n for n, _ in group.groups() if n not in names]
+        return sorted(names)
+
+    def analysis(self, task: str, name: str) -> xr.Dataset | xr.DataTree:
+        """An analysis stored by :meth:`write_analysis` (a DataTree if it has sub-groups)."""
+        path = layout.analysis_path(task, name)
+        for root in self._analysis_roots(task):
+            try:
+                group = root[path]
+            except KeyError:
+                continue
+            nodes = {"/": _open_group(group, self._chunks)}
+            for rel, child in group.groups():
+                self._collect(child, f"/{rel}", nodes)
+            if len(nodes) == 1:
+                return nodes["/"]
+            return xr.DataTree.from_dict(nodes)
+        raise KeyError(
+            f"no analysis {name!r} for task {task!r}; stored: {self.analyses(task) or 'none'}"
+        )
+
+    def _collect(self, group: zarr.Group, rel: str, nodes: dict) -> None:
+        nodes[rel] = _open_group(group, self._chunks)
+        for name, child in group.groups():
+            self._collect(child, f"{rel}/{name}", nodes)
+
+    def _analysis_roots(self, task: str) -> list[zarr.Group]:
+        roots = []
+        if self._analysis_store is not None and (self._analysis_store / "zarr.json").is_file():
+            store = zarr.storage.LocalStore(self._analysis_store, read_only=True)
+            roots.append(open_root(store, remote=False))
+        roots.append(self._root(task))
+        return roots
+
+
+def _open_group(group: zarr.Group, chunks: Any) -> xr.Dataset:
+    store = xr.backends.ZarrStore(group, mode="r", use_zarr_fill_value_as_mask=False)
+    with quiet_zarr():
+        return xr.open_dataset(store, chunks=chunks)
+
+
+def _for_storage(ds: xr.Dataset) -> xr.Dataset:
+    """A copy with fresh encodings and strings as variable-length strings."""
+    ds = ds.copy()
+    for name, var in list(ds.variables.items()):
+        var.encoding = {}
+        if var.dtype.kind in "UT" or (var.dtype == object and var.size):
+            strings = (var.dims, layout.as_vlen_str(var.values), var.attrs)
+            if name in ds.coords:
+                ds = ds.assign_coords({name: strings})
+            else:
+                ds[name] = strings
+    ds.attrs.setdefault(
+        "rnnzoo_written_at", _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    )
+    return ds
+
+
+def _chunk_auto(ds: xr.Dataset) -> dict[str, dict]:
+    """Let zarr choose chunks for large arrays (one chunk per variable otherwise)."""
+    return {
+        name: {"compressors": layout.compressors()}
+        for name, var in ds.variables.items()
+        if var.nbytes > 64 * 2**20
+    }
+
+
+def open_zoo(
+    location: str | os.PathLike | Sequence[str | os.PathLike],
+    *,
+    analysis_store: str | os.PathLike | None = None,
+    chunks: Any = None,
+) -> Zoo:
+    """Open a zoo for reading (lazily).
+
+    Parameters
+    ----------
+    location : str, path, or a sequence of them
+        A zoo directory (``zoo.zarr``), an uncompressed zip of one task (as published), an
+        ``http(s)://`` URL of a zoo directory on a web server (consolidated metadata makes
+        this work without directory listing), or several of these holding different tasks.
+    analysis_store : str or path, optional
+        A local Zarr directory where :meth:`Zoo.write_analysis` stores results (required for
+        read-only zoos; by default analyses go into a local zoo itself).
+    chunks : optional
+        Passed to :func:`xarray.open_dataset` (``{}`` gives dask arrays chunked like the
+        store: one network per chunk).
+
+    Raises
+    ------
+    ZooSchemaError
+        If a store is not a zoo or has a schema major version this reader does not know.
+    ZooError
+        If a store cannot be read completely (e.g. served without consolidated metadata).
+    """
+    if isinstance(location, str | os.PathLike):
+        locations = [location]
+    else:
+        locations = list(location)
+        if not locations:
+            raise ValueError("open_zoo() needs at least one location")
+    sources = [_Source(loc) for loc in locations]
+    return Zoo(sources, analysis_store=analysis_store, chunks=chunks)

@@ -1,0 +1,171 @@
+"""Helpers for tests and benchmarks of the zoo store (real servers, real data).
+
+- :func:`serve_directory`: a static HTTP server on 127.0.0.1 that, like most web hosts and
+  object stores, refuses directory listings;
+- :func:`synthetic_result`: a :class:`NetworkResult` with the exact shapes the trainer
+  produces, whose weights are the cell's real initialisation and whose hidden states are
+  the cell run on the task's probe inputs (no training), so store tests and size benchmarks
+  handle realistic data without training anything.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import http.server
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from rnnzoo_train.records import HyperParameters, NetworkResult, NetworkSpec, TaskPlan
+from rnnzoo_train.tasks.base import Task
+
+
+@dataclass
+class ServedDirectory:
+    """A running server: its base ``url`` and the request ``log`` (``"GET /path 200"``)."""
+
+    url: str
+    log: list[str] = field(default_factory=list)
+
+    def requests(self, method: str = "GET") -> list[str]:
+        """Paths requested with ``method``."""
+        return [e.split()[1] for e in self.log if e.startswith(method + " ")]
+
+
+class _NoListingHandler(http.server.SimpleHTTPRequestHandler):
+    """Serves files only; a directory URL gets 403 (no index page, no listing)."""
+
+    served: ServedDirectory
+
+    def list_directory(self, path):
+        self.send_error(403, "directory listing is disabled")
+        return None
+
+    def send_head(self):
+        if Path(self.translate_path(self.path)).is_dir():
+            self.send_error(403, "directory listing is disabled")
+            return None
+        return super().send_head()
+
+    def log_request(self, code="-", size="-"):
+        method, path = (self.requestline.split() + ["", ""])[:2]
+        self.served.log.append(f"{method} {path} {code}")
+
+    def log_message(self, format, *args):
+        pass
+
+
+@contextlib.contextmanager
+def serve_directory(directory: str | Path) -> Iterator[ServedDirectory]:
+    """Serve ``directory`` over HTTP on 127.0.0.1 (a free port) without directory listing.
+
+    Yields a :class:`ServedDirectory`; the server stops when the block exits.
+    """
+    served = ServedDirectory(url="")
+    handler = type("Handler", (_NoListingHandler,), {"served": served})
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(handler, directory=str(directory))
+    )
+    served.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield served
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def synthetic_result(
+    plan: TaskPlan,
+    task: Task,
+    network_id: str,
+    *,
+    status: str = "ok",
+    hparams: HyperParameters | None = None,
+) -> NetworkResult:
+    """A result of network ``network_id`` of ``plan`` with the trainer's exact shapes.
+
+    Deterministic in the network id: initial weights are the cell's initialisation from the
+    network's seed, "trained" weights are those plus a seeded perturbation, and the hidden
+    states and outputs are the cell run on the task's probe inputs. ``status="diverged"``
+    gives a loss curve that becomes NaN half-way; ``"failed"`` a result without arrays.
+    """
+    import torch
+
+    from rnnzoo_train.cells import get_cell, unsqueeze_params
+
+    config = next(c for c in plan.configurations if network_id.startswith(c.key + "-s"))
+    seed = int(network_id.rsplit("-s", 1)[1])
+    hp = hparams or HyperParameters(clip=1.0, lr=0.01, decay=0.5, momentum=0.9)
+    spec = NetworkSpec(
+        task=plan.task,
+        config=config,
+        seed=seed,
+        hparams=hp,
+        iterations=plan.iterations,
+        batch_size=plan.batch_size,
+    )
+    cell = get_cell(config.arch, config.activation, config.units, task.n_inputs, task.n_outputs)
+    gen = torch.Generator().manual_seed(seed)
+    initial = cell.init_params(gen)
+    final = {k: v + 0.05 * torch.randn(v.shape, generator=gen) for k, v in initial.items()}
+    probe = torch.as_tensor(task.probe().inputs)
+    with torch.no_grad():
+        h0 = cell.run(unsqueeze_params(initial), probe[None])[0]
+        h1 = cell.run(unsqueeze_params(final), probe[None])[0]
+        B, T, S = h1.shape
+        y = cell.readout(unsqueeze_params(final), h1.reshape(1, B * T, S)).reshape(B, T, -1)
+    n = plan.n_logged
+    its = np.arange(n, dtype=np.int64) * plan.loss_every
+    curve = (1.0 / (1.0 + its / max(plan.loss_every, 1))).astype(np.float32)
+    last = float(curve[-1])
+    diverged_at = -1
+    if status == "diverged":
+        curve[n // 2 :] = np.nan
+        last = float(curve[n // 2 - 1]) if n > 1 else float("nan")
+        diverged_at = int(its[n // 2])
+    np_ = {k: v.numpy() for k, v in initial.items()}
+    nf = {k: v.numpy() for k, v in final.items()}
+    units = config.units
+    if status == "failed":
+        empty = np.zeros((0,), np.float32)
+        return NetworkResult(
+            spec,
+            "failed",
+            {},
+            {},
+            empty,
+            np.zeros(0, np.int64),
+            *(float("nan"),) * 4,
+            False,
+            empty,
+            empty,
+            empty,
+            message="synthetic failure",
+        )
+    return NetworkResult(
+        spec=spec,
+        status=status,  # type: ignore[arg-type]
+        params_initial=np_,
+        params_final=nf,
+        loss_curve=curve,
+        loss_iterations=its,
+        train_loss=last if status == "ok" else float("nan"),
+        val_loss=last * 1.1,
+        test_loss=last * 1.2,
+        performance=0.99 if status == "ok" else 0.0,
+        solved=status == "ok",
+        hidden_trained=h1[..., :units].numpy(),
+        hidden_untrained=h0[..., :units].numpy(),
+        outputs_trained=y.numpy(),
+        last_finite_loss=last,
+        diverged_at=diverged_at,
+        message="" if status == "ok" else f"loss became NaN at iteration {diverged_at}",
+        train_seconds=0.0,
+    )

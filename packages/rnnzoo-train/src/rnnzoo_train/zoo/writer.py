@@ -1,0 +1,554 @@
+"""``ZarrZooWriter``: the :class:`~rnnzoo_train.writer.ZooWriter` that writes a Zarr v3 zoo.
+
+Write protocol (what makes resume and distribution safe)
+--------------------------------------------------------
+1. ``prepare_task`` validates everything first (cells, shapes, plan), then writes the
+   *template* of the task: every network of the plan with status ``pending``, every array
+   defined but no chunk written. The task name is added to the root attribute ``tasks``
+   last, which marks the template complete; a task group that exists without being listed
+   there is an interrupted template and is rebuilt. Then the metadata is re-consolidated.
+2. ``write_results`` writes each network into its own row of its group (one network per
+   chunk, so no chunk is shared between two networks), and only then updates the index.
+   The index status is the record of completion: a network whose group row was written but
+   whose index row was not (a kill in between) is still ``pending`` and is retrained, which
+   rewrites the same values.
+3. Chunks are written by zarr with an atomic rename, so a kill never leaves a torn chunk.
+4. One process writes a zoo at a time (``fcntl`` lock, released by the kernel if the
+   process dies); with Dask, workers train and the client writes (``docs/scaling.md``).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import shutil
+import sys
+from collections.abc import Mapping, Sequence
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+import zarr
+
+from rnnzoo_train.records import (
+    HyperParameters,
+    NetworkResult,
+    SearchTrial,
+    TaskPlan,
+)
+from rnnzoo_train.tasks.base import Task
+
+from . import layout
+from .errors import ZooError, ZooPlanError, ZooSchemaError
+from .store import WriterLock, consolidate, quiet_zarr
+
+_TEMPLATE_ATTR = "tasks"
+
+
+def generator_versions() -> dict[str, str]:
+    """Versions of everything that determines the numbers in a zoo."""
+    out = {"python": sys.version.split()[0]}
+    for dist in ("rnnzoo-train", "torch", "numpy", "zarr", "xarray"):
+        try:
+            out[dist] = version(dist)
+        except PackageNotFoundError:  # pragma: no cover
+            out[dist] = "unknown"
+    return out
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+class ZarrZooWriter:
+    """Write a zoo to a Zarr v3 directory store (implements ``ZooWriter``).
+
+    Parameters
+    ----------
+    path : str or path
+        The zoo directory (conventionally ``*.zarr``). Created on the first
+        :meth:`prepare_task`; if it already holds a zoo, generation resumes into it.
+    hidden_dtype : {"float32", "float16"}
+        Storage dtype of the hidden states (the largest arrays). ``float32`` (default) keeps
+        them exactly as computed; ``float16`` halves their size, for very large zoos (see
+        ``docs/zoo-format.md``). Weights are always float32.
+
+    Notes
+    -----
+    Nothing is written before :meth:`prepare_task`, and a failing :meth:`prepare_task`
+    removes what it created, so a bad configuration never leaves a half-made store.
+    """
+
+    def __init__(self, path: str | Path, *, hidden_dtype: str = "float32"):
+        if hidden_dtype not in ("float32", "float16"):
+            raise ValueError(f"hidden_dtype must be 'float32' or 'float16', not {hidden_dtype!r}")
+        self.path = Path(path)
+        self.hidden_dtype = hidden_dtype
+        self._lock = WriterLock(self.path)
+        self._plans: dict[str, TaskPlan] = {}
+        self._slots: dict[str, dict[str, layout.NetworkSlot]] = {}
+        self._shapes: dict[str, dict[str, dict[str, tuple[int, ...]]]] = {}
+        self._index: dict[str, dict[str, np.ndarray]] = {}
+        self._search: dict[str, dict[str, np.ndarray]] = {}
+        self._search_rows: dict[str, dict[tuple[str, int], int]] = {}
+        self._dirty = False
+
+    # -- context manager ---------------------------------------------------------------------
+    def __enter__(self) -> ZarrZooWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"ZarrZooWriter({str(self.path)!r}, tasks={list(self._plans)})"
+
+    # -- ZooWriter ---------------------------------------------------------------------------
+    def prepare_task(self, plan: TaskPlan, task: Task) -> None:
+        """Create the template of ``plan`` (or check it against an existing zoo).
+
+        Raises
+        ------
+        ZooPlanError
+            (a ``ValueError``) if the zoo already holds this task with a different plan or
+            task configuration; the message lists the differences.
+        ValueError
+            For an invalid plan (unknown cell, duplicate network); nothing is left behind.
+        """
+        if plan.task != task.name:
+            raise ZooPlanError(f"plan is for task {plan.task!r} but the task is {task.name!r}")
+        # 1. everything that can fail on a bad plan, before touching the disk
+        slots = layout.network_slots(plan)
+        templates = self._templates(plan, task)
+        index = layout.index_template(plan, task)
+        search = layout.search_template(plan)
+        probe = layout.probe_dataset(task)
+        plan_dict = layout.plan_to_dict(plan)
+        task_config = layout._jsonable(task.config())
+
+        self._lock.acquire()
+        existed = (self.path / "zarr.json").is_file()
+        if not existed and self.path.exists() and any(self._foreign_entries()):
+            self._lock.release()
+            raise ZooError(f"{self.path} exists and is not an rnnzoo zoo; choose a new output path")
+        root_attrs = self._root_attrs() if existed else None
+        if root_attrs is not None:
+            self._check_generator(root_attrs)
+        if root_attrs is not None and plan.task in root_attrs.get(_TEMPLATE_ATTR, []):
+            self._check_existing(plan, plan_dict, task_config, templates)
+            self._load_tables(plan.task)
+        else:
+            try:
+                self._write_template(
+                    plan, task, plan_dict, task_config, templates, index, search, probe, existed
+                )
+            except BaseException:
+                self._remove_partial_task(plan.task, existed)
+                raise
+            self._load_tables(plan.task)
+        self._plans[plan.task] = plan
+        self._slots[plan.task] = slots
+        self._shapes[plan.task] = {
+            g: {name: tuple(v.shape[1:]) for name, v in ds.data_vars.items()}
+            for g, (ds, _) in templates.items()
+        }
+
+    def completed(self, task: str) -> set[str]:
+        """Ids of the networks of ``task`` already written with status ``ok``."""
+        self._require(task)
+        ids = self._index[task]["network"]
+        status = self._index[task]["status"]
+        return {str(i) for i, s in zip(ids, status, strict=True) if s == "ok"}
+
+    def search(self, task: str) -> list[SearchTrial]:
+        """The search trials of ``task`` recorded so far (not the pending ones)."""
+        self._require(task)
+        configs = {c.key: c for c in self._plans[task].configurations}
+        s = self._search[task]
+        out = []
+        for row in range(len(s["config"])):
+            if s["status"][row] == "pending":
+                continue
+            out.append(
+                SearchTrial(
+                    task=task,
+                    config=configs[str(s["config"][row])],
+                    trial=int(s["trial_index"][row]),
+                    seed=int(s["seed"][row]),
+                    hparams=HyperParameters(
+                        clip=float(s["clip"][row]),
+                        lr=float(s["lr"][row]),
+                        decay=float(s["decay"][row]),
+                        momentum=float(s["momentum"][row]),
+                    ),
+                    iterations=int(s["iterations"][row]),
+                    status=str(s["status"][row]),  # type: ignore[arg-type]
+                    val_loss=float(s["val_loss"][row]),
+                    chosen=bool(s["chosen"][row]),
+                )
+            )
+        return out
+
+    def write_search(self, task: str, trials: Sequence[SearchTrial]) -> None:
+        """Record search trials (idempotent: a trial written again is overwritten)."""
+        self._require(task)
+        s = self._search[task]
+        rows = self._search_rows[task]
+        for t in trials:
+            key = (t.config.key, int(t.trial))
+            if t.task != task:
+                raise ZooPlanError(f"search trial of task {t.task!r} written to task {task!r}")
+            if key not in rows:
+                raise ZooPlanError(
+                    f"search trial {t.trial} of {t.config.key} is not in the plan of task "
+                    f"{task!r} ({self._plans[task].n_trials} trials per configuration)"
+                )
+            r = rows[key]
+            s["seed"][r] = t.seed
+            s["clip"][r], s["lr"][r] = t.hparams.clip, t.hparams.lr
+            s["decay"][r], s["momentum"][r] = t.hparams.decay, t.hparams.momentum
+            s["iterations"][r] = t.iterations
+            s["status"][r] = t.status
+            s["val_loss"][r] = t.val_loss
+            s["chosen"][r] = t.chosen
+        if trials:
+            self._write_table(layout.search_path(task), s, "trial", list(layout.SEARCH_VARIABLES))
+
+    def write_results(self, task: str, results: Sequence[NetworkResult]) -> None:
+        """Write finished networks: group rows first, then the index (idempotent)."""
+        self._require(task)
+        rows = []
+        for r in results:
+            slot = self._slot(task, r)
+            region = self._network_dataset(task, slot, r)
+            with quiet_zarr():
+                region.to_zarr(
+                    self.path,
+                    group=layout.group_path(task, slot.group),
+                    region={"network": slice(slot.group_row, slot.group_row + 1)},
+                    mode="r+",
+                    consolidated=False,
+                    zarr_format=3,
+                )
+            rows.append((slot, r))
+        if not rows:
+            return
+        idx = self._index[task]
+        stamp = _now()
+        for slot, r in rows:
+            i = slot.index_row
+            h = r.spec.hparams
+            values: dict[str, Any] = {
+                "status": r.status,
+                "clip": h.clip,
+                "lr": h.lr,
+                "decay": h.decay,
+                "momentum": h.momentum,
+                "iterations": r.spec.iterations,
+                "batch_size": r.spec.batch_size,
+                "train_loss": r.train_loss,
+                "val_loss": r.val_loss,
+                "test_loss": r.test_loss,
+                "last_finite_loss": r.last_finite_loss,
+                "performance": r.performance,
+                "solved": bool(r.solved),
+                "diverged_at": r.diverged_at,
+                "train_seconds": r.train_seconds,
+                "message": r.message,
+                "written_at": stamp,
+            }
+            for name, v in values.items():
+                idx[name][i] = v
+        self._write_table(
+            layout.index_path(task), idx, "network", ["status", *layout.INDEX_VARIABLES]
+        )
+
+    def close(self) -> None:
+        """Re-consolidate the metadata and release the lock."""
+        if self._lock._fh is not None:
+            if (self.path / "zarr.json").is_file():
+                consolidate(self.path)
+            self._lock.release()
+
+    # -- templates ---------------------------------------------------------------------------
+    def _templates(self, plan: TaskPlan, task: Task) -> dict[str, tuple[xr.Dataset, dict]]:
+        from rnnzoo_train.cells import get_cell
+
+        probe = task.probe()
+        n_probe, n_steps = probe.inputs.shape[:2]
+        out = {}
+        for group in layout.group_names(plan):
+            config = next(c for c in plan.configurations if c.group == group)
+            cell = get_cell(
+                config.arch, config.activation, config.units, task.n_inputs, task.n_outputs
+            )
+            out[group] = layout.group_template(
+                plan,
+                group,
+                cell.param_shapes(),
+                n_probe=n_probe,
+                n_steps=n_steps,
+                n_outputs=task.n_outputs,
+                hidden_dtype=self.hidden_dtype,
+            )
+        return out
+
+    def _write_template(
+        self,
+        plan: TaskPlan,
+        task: Task,
+        plan_dict: dict,
+        task_config: dict,
+        templates: Mapping[str, tuple[xr.Dataset, dict]],
+        index: xr.Dataset,
+        search: xr.Dataset,
+        probe: xr.Dataset,
+        existed: bool,
+    ) -> None:
+        store = zarr.storage.LocalStore(self.path)
+        with quiet_zarr():
+            if not existed:
+                zarr.open_group(
+                    store,
+                    mode="w",
+                    zarr_format=3,
+                    attributes={
+                        "rnnzoo_schema_version": layout.SCHEMA_VERSION,
+                        "rnnzoo_generator": generator_versions(),
+                        "preset": plan.preset,
+                        "created": _now(),
+                        _TEMPLATE_ATTR: [],
+                    },
+                )
+            root = zarr.open_group(store, mode="r+", zarr_format=3, use_consolidated=False)
+            if plan.task in root:
+                del root[plan.task]  # an interrupted template: rebuild it
+            zarr.open_group(
+                store,
+                path=layout.task_path(plan.task),
+                mode="w",
+                zarr_format=3,
+                attributes={
+                    "task_config": task_config,
+                    "plan": plan_dict,
+                    "performance_name": task.performance_name,
+                    "performance_threshold": float(task.performance_threshold),
+                    "higher_is_better": bool(task.higher_is_better),
+                    "n_networks": len(index["network"]),
+                    "groups": layout.group_names(plan),
+                },
+            )
+            nodes = [
+                (layout.probe_path(plan.task), probe, layout.whole_encoding(probe)),
+                (layout.search_path(plan.task), search, layout.whole_encoding(search)),
+                *((layout.group_path(plan.task, g), ds, enc) for g, (ds, enc) in templates.items()),
+                (layout.index_path(plan.task), index, layout.whole_encoding(index)),
+            ]
+            for path, ds, enc in nodes:
+                ds.to_zarr(
+                    store,
+                    group=path,
+                    mode="w",
+                    consolidated=False,
+                    zarr_format=3,
+                    compute=False,
+                    encoding=enc,
+                )
+            root = zarr.open_group(store, mode="r+", zarr_format=3, use_consolidated=False)
+            tasks = [*root.attrs.get(_TEMPLATE_ATTR, []), plan.task]
+            root.attrs[_TEMPLATE_ATTR] = tasks
+        consolidate(store)
+
+    def _remove_partial_task(self, task: str, existed: bool) -> None:
+        """Undo a failed template: the task group, and the whole store if it is now empty."""
+        try:
+            attrs = self._root_attrs() if (self.path / "zarr.json").is_file() else None
+            if attrs is not None and task not in attrs.get(_TEMPLATE_ATTR, []):
+                shutil.rmtree(self.path / task, ignore_errors=True)
+            if not existed and (attrs is None or not attrs.get(_TEMPLATE_ATTR)):
+                self._lock.release()
+                shutil.rmtree(self.path, ignore_errors=True)
+        finally:
+            self._lock.release()
+
+    # -- existing zoos -----------------------------------------------------------------------
+    def _foreign_entries(self):
+        return (p for p in self.path.iterdir() if p.name != ".rnnzoo-writer.lock")
+
+    def _root_attrs(self) -> dict[str, Any]:
+        with quiet_zarr():
+            root = zarr.open_group(
+                zarr.storage.LocalStore(self.path, read_only=True),
+                mode="r",
+                zarr_format=3,
+                use_consolidated=False,
+            )
+        attrs = dict(root.attrs)
+        version_ = attrs.get("rnnzoo_schema_version")
+        if version_ is None:
+            raise ZooSchemaError(
+                f"{self.path} is a Zarr store but not an rnnzoo zoo (no rnnzoo_schema_version); "
+                "choose a new output path"
+            )
+        if int(str(version_).split(".")[0]) != layout.SCHEMA_MAJOR:
+            raise ZooSchemaError(
+                f"{self.path} has zoo schema {version_}; this rnnzoo-train writes schema "
+                f"{layout.SCHEMA_VERSION}: generate into a new output path"
+            )
+        return attrs
+
+    def _check_generator(self, attrs: Mapping[str, Any]) -> None:
+        stored = attrs.get("rnnzoo_generator", {}).get("rnnzoo-train")
+        current = generator_versions()["rnnzoo-train"]
+        if stored is not None and stored != current:
+            raise ZooPlanError(
+                f"{self.path} was generated by rnnzoo-train {stored}, this is {current}; "
+                "networks trained by different versions may differ, so resume with "
+                f"rnnzoo-train {stored} or generate into a new output path"
+            )
+
+    def _check_existing(
+        self,
+        plan: TaskPlan,
+        plan_dict: dict,
+        task_config: dict,
+        templates: Mapping[str, tuple[xr.Dataset, dict]],
+    ) -> None:
+        with quiet_zarr():
+            store = zarr.storage.LocalStore(self.path, read_only=True)
+            group = zarr.open_group(
+                store, path=plan.task, mode="r", zarr_format=3, use_consolidated=False
+            )
+        problems = []
+        stored_config = dict(group.attrs.get("task_config", {}))
+        if stored_config != task_config:
+            problems.append(f"task_config: zoo has {stored_config}, this run has {task_config}")
+        problems += layout.plan_differences(dict(group.attrs.get("plan", {})), plan_dict)
+        if problems:
+            raise ZooPlanError(
+                f"{self.path} holds task {plan.task!r} with a different plan ("
+                + "; ".join(problems)
+                + "); resume with the original preset or generate into a new output path"
+            )
+        for g, (ds, _) in templates.items():
+            node = group[f"networks/{g}"]
+            for name, var in ds.data_vars.items():
+                if name not in node or tuple(node[name].shape) != var.shape:
+                    raise ZooSchemaError(
+                        f"{self.path}: array {plan.task}/networks/{g}/{name} does not have the "
+                        f"shape {var.shape} this version expects; generate into a new path"
+                    )
+
+    def _load_tables(self, task: str) -> None:
+        def load(path: str, dim: str) -> dict[str, np.ndarray]:
+            with quiet_zarr():
+                ds = xr.open_dataset(
+                    self.path, group=path, engine="zarr", consolidated=False, zarr_format=3
+                ).load()
+            cols = {}
+            for name, var in ds.variables.items():
+                if var.dims != (dim,):
+                    continue
+                values = var.values
+                if values.dtype.kind in "OUT":
+                    values = layout.as_vlen_str(values)
+                cols[name] = values.copy()
+            ds.close()
+            return cols
+
+        self._index[task] = load(layout.index_path(task), "network")
+        self._search[task] = load(layout.search_path(task), "trial")
+        s = self._search[task]
+        self._search_rows[task] = {
+            (str(c), int(t)): r
+            for r, (c, t) in enumerate(zip(s["config"], s["trial_index"], strict=True))
+        }
+
+    # -- writing -----------------------------------------------------------------------------
+    def _require(self, task: str) -> None:
+        if task not in self._plans:
+            raise RuntimeError(f"prepare_task() was not called for task {task!r}")
+
+    def _slot(self, task: str, r: NetworkResult) -> layout.NetworkSlot:
+        if r.spec.task != task:
+            raise ZooPlanError(
+                f"network {r.network_id} is a result of task {r.spec.task!r}, not of task {task!r}"
+            )
+        if r.spec.role != "seed":
+            raise ZooPlanError(
+                f"{r.network_id} is a search trial; record trials with write_search()"
+            )
+        slot = self._slots[task].get(r.network_id)
+        if slot is None:
+            raise ZooPlanError(f"network {r.network_id} is not in the plan of task {task!r}")
+        if r.status not in ("ok", "diverged", "failed"):
+            raise ZooPlanError(
+                f"network {r.network_id}: status {r.status!r} cannot be written "
+                "(use ok, diverged or failed)"
+            )
+        return slot
+
+    def _network_dataset(self, task: str, slot: layout.NetworkSlot, r: NetworkResult) -> xr.Dataset:
+        """One network's row of its group, checked against the template's shapes."""
+        shapes = self._shapes[task][slot.group]
+        given: dict[str, Any] = {
+            "hidden_trained": r.hidden_trained,
+            "hidden_untrained": r.hidden_untrained,
+            "outputs_trained": r.outputs_trained,
+            "loss_curve": r.loss_curve,
+        }
+        for prefix, params in (("initial_", r.params_initial), ("final_", r.params_final)):
+            for name, value in (params or {}).items():
+                if prefix + name not in shapes:
+                    raise ZooPlanError(
+                        f"network {r.network_id}: parameter {name!r} is not a parameter of "
+                        f"{slot.config.arch} cells ({', '.join(self._param_names(shapes))})"
+                    )
+                given[prefix + name] = value
+        dims = {
+            name: ("network", *layout.GROUP_ARRAYS[name])
+            if name in layout.GROUP_ARRAYS
+            else ("network", *layout.weight_dims(name.split("_", 1)[1], shape))
+            for name, shape in shapes.items()
+        }
+        data = {}
+        for name, shape in shapes.items():
+            value = given.get(name)
+            arr = None if value is None else np.asarray(value)
+            if arr is None or arr.shape != shape:
+                if r.status == "ok":
+                    got = "missing" if arr is None else f"shape {arr.shape}"
+                    raise ZooPlanError(
+                        f"network {r.network_id}: {name} is {got}, expected shape {shape}"
+                    )
+                arr = np.full(shape, np.nan)  # failed/diverged without this array
+            dtype = self.hidden_dtype if name.startswith("hidden_") else "float32"
+            data[name] = (dims[name], arr.astype(dtype, copy=False)[None])
+        coords = {"status": ("network", layout.as_vlen_str([r.status]))}
+        return xr.Dataset(data, coords=coords)
+
+    @staticmethod
+    def _param_names(shapes: Mapping[str, tuple]) -> list[str]:
+        return [n.removeprefix("final_") for n in shapes if n.startswith("final_")]
+
+    def _write_table(
+        self, path: str, cols: dict[str, np.ndarray], dim: str, names: list[str]
+    ) -> None:
+        """Re-write columns ``names`` of a whole single-chunk table (index or search)."""
+        n = len(cols[names[0]])
+        # the index carries status as a coordinate (architecture.md section 4)
+        coords = {"status"} if dim == "network" else set()
+        table = xr.Dataset(
+            {name: (dim, cols[name]) for name in names if name not in coords},
+            coords={name: (dim, cols[name]) for name in names if name in coords},
+        )
+        with quiet_zarr():
+            table.to_zarr(
+                self.path,
+                group=path,
+                region={dim: slice(0, n)},
+                mode="r+",
+                consolidated=False,
+                zarr_format=3,
+            )
