@@ -75,7 +75,7 @@ def get_task_class(name: str) -> type[Task]:
     return cls
 
 
-def get_task(name: str, **params: Any) -> Task:
+def get_task(name: str, /, **params: Any) -> Task:
     """Build the task registered as ``name`` with keyword parameters ``params``.
 
     ``get_task(config["name"], **config["params"])`` rebuilds a task from its
