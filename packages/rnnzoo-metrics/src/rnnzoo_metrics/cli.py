@@ -1,0 +1,175 @@
+"""The ``rnnzoo-metrics`` command line: ``list``, ``pairwise``, ``embed``, ``plot``.
+
+User mistakes print one line ``rnnzoo-metrics: error: ...`` and exit with status 2,
+without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import warnings
+from pathlib import Path
+
+from .errors import MetricsError
+
+
+def _params(items: list[str]) -> dict[str, str]:
+    out = {}
+    for item in items or []:
+        if "=" not in item:
+            raise MetricsError(f"--param {item!r}: use --param name=value")
+        k, v = item.split("=", 1)
+        out[k.strip()] = v.strip()
+    return out
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from .registry import available_metrics, plugin_failures
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        infos = available_metrics()
+        failures = plugin_failures()
+    if args.json:
+        rows = [info.__dict__ for info in infos]
+        print(json.dumps({"metrics": rows, "failed_plugins": [str(f) for f in failures]},
+                         indent=2, default=str))
+        return 0
+    head = ("name", "input", "kind", "true metric", "deterministic", "provided by")
+    rows = [(i.name, i.input_kind, i.kind, "yes" if i.is_metric else "no",
+             "yes" if i.deterministic else "seeded", i.provider) for i in infos]
+    widths = [max(len(r[c]) for r in [head, *rows]) for c in range(len(head))]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    print(fmt.format(*head))
+    for r, info in zip(rows, infos):
+        print(fmt.format(*r))
+        params = ", ".join(f"{k}={v!r}" for k, v in info.parameters.items())
+        print(f"    {info.summary}" + (f" [{params}]" if params else ""))
+    for f in failures:
+        print(f"failed plugin: {f}", file=sys.stderr)
+    return 0
+
+
+def cmd_pairwise(args: argparse.Namespace) -> int:
+    from .engine import pairwise
+    from .io import read_networks, write_result
+
+    data = read_networks(args.input, group=args.group)
+    client = None
+    if args.scheduler:
+        from .errors import require
+
+        distributed = require("distributed", "dask", "--scheduler")
+        client = distributed.Client(args.scheduler)
+    try:
+        d = pairwise(data, args.metric, variable=args.variable, tile=args.tile,
+                     n_jobs=args.jobs, client=client, store=args.store,
+                     progress=not args.no_progress, **_params(args.param))
+    finally:
+        if client is not None:
+            client.close()
+    out = write_result(d, args.out)
+    n = d.sizes["network"]
+    print(f"{d.attrs['metric']}: {n} networks, {n * (n - 1) // 2} pairs -> {out}")
+    return 0
+
+
+def cmd_embed(args: argparse.Namespace) -> int:
+    from .embedding import drop_incomparable, embed
+    from .io import read_result, write_result
+
+    d = read_result(args.matrix)
+    if args.drop_nan:
+        d = drop_incomparable(d)
+    e = embed(d, args.method, args.components, seed=args.seed)
+    out = write_result(e, args.out)
+    print(f"{args.method} MDS of {d.sizes['network']} networks -> {out}")
+    return 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from .io import read_result
+    from .plotting import plot_distance_matrix, plot_embedding
+
+    obj = read_result(args.result)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    if "component" in obj.dims:
+        color = args.color_by
+        if color is None:  # default: architecture when the networks carry it
+            color = "arch" if "arch" in obj.coords else None
+        plot_embedding(obj, color, path=args.out, title=args.title)
+    else:
+        plot_distance_matrix(obj, [s for s in args.sort_by.split(",") if s], path=args.out,
+                             title=args.title)
+    print(f"figure -> {args.out}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="rnnzoo-metrics",
+        description="All-pairs similarity between networks (SVCCA, CKA, Procrustes, "
+        "fixed-point graphs...), MDS embeddings and plots. Metrics are plugins.",
+    )
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("list", help="every metric, its properties and its provider")
+    s.add_argument("--json", action="store_true", help="machine-readable output")
+    s.set_defaults(func=cmd_list)
+
+    s = sub.add_parser("pairwise", help="all pairwise values -> (network, network_to) matrix")
+    s.add_argument("input", help="folder of .npy, .npz, .npy (3-D), .nc, or a .zarr zoo store")
+    s.add_argument("--metric", "-m", default="svcca", help="metric name (see `list`)")
+    s.add_argument("--param", "-p", action="append", default=[], metavar="NAME=VALUE",
+                   help="metric parameter, repeatable (e.g. threshold=0.99)")
+    s.add_argument("--out", "-o", required=True, help="output .nc or .zarr")
+    s.add_argument("--group", help="group inside a store, e.g. flipflop or flipflop/analysis/graphs")
+    s.add_argument("--variable", help="activations variable (default hidden_trained)")
+    s.add_argument("--tile", type=int, help="networks per tile side (default: by memory)")
+    s.add_argument("--jobs", "-j", type=int, default=1, help="worker processes")
+    s.add_argument("--scheduler", help="address of a Dask scheduler to compute tiles on")
+    s.add_argument("--store", help="resumable Zarr store for finished tiles")
+    s.add_argument("--no-progress", action="store_true", help="no progress bars")
+    s.set_defaults(func=cmd_pairwise)
+
+    s = sub.add_parser("embed", help="MDS embedding of a distance matrix")
+    s.add_argument("matrix", help="result of `pairwise` (.nc or .zarr)")
+    s.add_argument("--method", choices=("classical", "metric"), default="metric")
+    s.add_argument("--components", type=int, default=2)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--drop-nan", action="store_true",
+                   help="first drop networks with NaN distances (e.g. other node counts)")
+    s.add_argument("--out", "-o", required=True, help="output .nc or .zarr")
+    s.set_defaults(func=cmd_embed)
+
+    s = sub.add_parser("plot", help="PNG of a matrix (heat map) or an embedding (scatter)")
+    s.add_argument("result", help="result of `pairwise` or `embed`")
+    s.add_argument("--out", "-o", required=True, help="output .png")
+    s.add_argument("--color-by", help="coordinate colouring an embedding (default: arch)")
+    s.add_argument("--sort-by", default="arch,activation", help="coordinates sorting a matrix")
+    s.add_argument("--title")
+    s.set_defaults(func=cmd_plot)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``rnnzoo-metrics`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except MetricsError as exc:
+        print(f"rnnzoo-metrics: error: {exc}", file=sys.stderr)
+        return 2
+    except (FileNotFoundError, PermissionError, IsADirectoryError) as exc:
+        print(f"rnnzoo-metrics: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("rnnzoo-metrics: interrupted (finished tiles are kept in --store)", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

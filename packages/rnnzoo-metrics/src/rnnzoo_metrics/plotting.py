@@ -1,0 +1,145 @@
+"""Figures (needs the ``[plot]`` extra): MDS scatter (paper Fig. 1d) and distance heat map
+(Fig. 1c). Colours follow the paper: one colour per architecture or activation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import InputError, require
+
+#: fixed colours so that every figure of a study agrees
+PALETTE = {
+    "vanilla": "#1f77b4",
+    "ugrnn": "#ff7f0e",
+    "gru": "#2ca02c",
+    "lstm": "#d62728",
+    "tanh": "#9467bd",
+    "relu": "#8c564b",
+    "trained": "#17becf",
+    "untrained": "#7f7f7f",
+}
+_FALLBACK = ["#e377c2", "#bcbd22", "#17becf", "#7f7f7f", "#aec7e8", "#ffbb78", "#98df8a"]
+
+
+def colours_for(values: np.ndarray) -> dict[Any, str]:
+    """A stable colour for each distinct category value."""
+    out: dict[Any, str] = {}
+    spare = iter(_FALLBACK * 10)
+    for v in sorted(set(values.tolist()), key=str):
+        out[v] = PALETTE.get(str(v).lower()) or next(spare)
+    return out
+
+
+def _figure(figsize):
+    require("matplotlib", "plot", "plotting")
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=figsize, layout="constrained")
+
+
+def _coord(obj: Any, name: str) -> np.ndarray:
+    if name not in obj.coords or obj.coords[name].dims != ("network",):
+        have = [str(c) for c, v in obj.coords.items() if v.dims == ("network",)]
+        raise InputError(f"no network coordinate {name!r} to colour/sort by; available: {have}")
+    return np.asarray(obj.coords[name].values)
+
+
+def plot_embedding(
+    emb: Any, color_by: str | None = "arch", *, path: str | Path | None = None,
+    title: str | None = None, ax: Any = None,
+):
+    """Scatter of a 2-D embedding, one colour per value of a network coordinate.
+
+    Parameters
+    ----------
+    emb : xarray.DataArray
+        ``(network, component)`` from :func:`rnnzoo_metrics.embed`.
+    color_by : str or None
+        Network coordinate to colour by (``arch``, ``activation``...); numeric
+        coordinates get a colour bar.
+    path : path, optional
+        Write a PNG there.
+    title : str, optional
+    ax : matplotlib Axes, optional
+        Draw into this axes instead of a new figure.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    if tuple(emb.dims) != ("network", "component") or emb.sizes["component"] < 2:
+        raise InputError("plot_embedding needs a (network, component) array with >= 2 components")
+    fig = ax.figure if ax is not None else _figure((5.0, 4.2))
+    ax = ax if ax is not None else fig.add_subplot()
+    xy = np.asarray(emb.values)[:, :2]
+    if color_by is None:
+        ax.scatter(xy[:, 0], xy[:, 1], s=18, c="k")
+    else:
+        vals = _coord(emb, color_by)
+        if np.issubdtype(vals.dtype, np.number) and len(set(vals.tolist())) > 8:
+            sc = ax.scatter(xy[:, 0], xy[:, 1], s=18, c=vals, cmap="viridis")
+            fig.colorbar(sc, ax=ax, label=color_by)
+        else:
+            for v, col in colours_for(vals).items():
+                sel = vals == v
+                ax.scatter(xy[sel, 0], xy[sel, 1], s=18, c=col, label=str(v), alpha=0.85,
+                           edgecolors="none")
+            ax.legend(title=color_by, fontsize=8, title_fontsize=8, frameon=False)
+    method = emb.attrs.get("method", "")
+    metric = emb.attrs.get("metric", "")
+    ax.set_xlabel(f"MDS 1 ({metric})" if metric else "MDS 1")
+    ax.set_ylabel("MDS 2")
+    ax.set_title(title or f"{method} MDS of {metric} distances".strip())
+    if path is not None:
+        fig.savefig(path, dpi=150)
+    return fig
+
+
+def plot_distance_matrix(
+    d: Any, sort_by: tuple[str, ...] | list[str] = ("arch", "activation"), *,
+    path: str | Path | None = None, title: str | None = None,
+):
+    """Heat map of a ``(network, network_to)`` matrix, networks sorted by coordinates.
+
+    Groups of the first sort coordinate are separated by white lines and labelled.
+    Coordinates that do not exist are ignored.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    if tuple(d.dims) != ("network", "network_to"):
+        raise InputError(f"expected a (network, network_to) matrix, got dims {tuple(d.dims)}")
+    keys = [k for k in sort_by if k in d.coords and d.coords[k].dims == ("network",)]
+    order = np.arange(d.sizes["network"])
+    if keys:
+        order = np.lexsort([np.asarray(d.coords[k].values).astype(str) for k in keys[::-1]])
+    a = np.asarray(d.values)[np.ix_(order, order)]
+    fig = _figure((5.6, 4.8))
+    ax = fig.add_subplot()
+    im = ax.imshow(np.ma.masked_invalid(a), cmap="viridis", interpolation="nearest")
+    label = d.attrs.get("metric", d.name or "value")
+    fig.colorbar(im, ax=ax, label=f"{label} ({d.attrs.get('kind', 'distance')})")
+    if keys:
+        groups = np.asarray(d.coords[keys[0]].values).astype(str)[order]
+        edges = np.flatnonzero(groups[1:] != groups[:-1]) + 1
+        for e in edges:
+            ax.axhline(e - 0.5, color="w", lw=0.8)
+            ax.axvline(e - 0.5, color="w", lw=0.8)
+        bounds = np.concatenate([[0], edges, [len(groups)]])
+        centres = 0.5 * (bounds[:-1] + bounds[1:]) - 0.5
+        names = [groups[b] for b in bounds[:-1]]
+        ax.set_xticks(centres, names, rotation=45, ha="right", fontsize=8)
+        ax.set_yticks(centres, names, fontsize=8)
+        ax.set_xlabel(f"network (sorted by {', '.join(keys)})")
+        ax.set_ylabel("network")
+    else:
+        ax.set_xlabel("network")
+        ax.set_ylabel("network")
+    ax.set_title(title or f"{label} between networks")
+    if path is not None:
+        fig.savefig(path, dpi=150)
+    return fig
