@@ -1,0 +1,218 @@
+"""The ``rnnzoo-train`` command line.
+
+Subcommands are registered, so other modules add their own without editing this file::
+
+    from rnnzoo_train.cli import CLIError, register
+
+    def add_arguments(parser): parser.add_argument("path")
+    def run(args) -> int: ...; return 0
+
+    register("verify", "check a zoo's checksums", add_arguments, run)
+
+Modules listed in :data:`SUBCOMMAND_MODULES` are imported (if installed) before parsing, so
+their ``register`` calls take effect. A ``run`` function signals a user mistake by raising
+:class:`CLIError` (or ``PresetError``): the command prints one line ``rnnzoo-train: error:
+...`` and exits with status 2, without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+PROG = "rnnzoo-train"
+
+#: modules that register further subcommands when imported (skipped if absent)
+SUBCOMMAND_MODULES = ["rnnzoo_train.zoo.cli"]
+
+
+class CLIError(Exception):
+    """A user mistake: printed as one line, exit status 2."""
+
+
+@dataclass(frozen=True)
+class Subcommand:
+    name: str
+    help: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int | None]
+
+
+_REGISTRY: dict[str, Subcommand] = {}
+
+
+def register(
+    name: str,
+    help: str,
+    add_arguments: Callable[[argparse.ArgumentParser], None],
+    run: Callable[[argparse.Namespace], int | None],
+) -> None:
+    """Add (or replace) the subcommand ``name``."""
+    _REGISTRY[name] = Subcommand(name, help, add_arguments, run)
+
+
+def subcommands() -> dict[str, Subcommand]:
+    """Registered subcommands, after importing :data:`SUBCOMMAND_MODULES`."""
+    for module in SUBCOMMAND_MODULES:
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as err:
+            if err.name is None or not module.startswith(err.name):
+                raise
+    return dict(_REGISTRY)
+
+
+# -- generate -----------------------------------------------------------------------------
+
+
+def _generate_arguments(p: argparse.ArgumentParser) -> None:
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--preset", default=None, help="tiny, demo (default) or paper")
+    src.add_argument("--config", metavar="GRID.toml", help="a grid file (see docs/training.md)")
+    p.add_argument(
+        "--task",
+        default="all",
+        help="task name(s), comma-separated, or 'all' (the preset's tasks; default)",
+    )
+    p.add_argument("--out", required=True, metavar="PATH", help="zoo store to create or resume")
+    p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    p.add_argument("--scheduler", metavar="ADDRESS", help="run on this Dask scheduler")
+    p.add_argument("--dask", action="store_true", help="run on a local Dask cluster")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def resolve_tasks(spec: str, default: Sequence[str]) -> list[str]:
+    """Task names from ``--task`` (``all`` -> ``default``); unknown names raise CLIError."""
+    from rnnzoo_train.tasks import available_tasks
+
+    known = available_tasks()
+    names = list(default) if spec.strip() == "all" else [t.strip() for t in spec.split(",")]
+    names = [n for n in names if n]
+    if not names:
+        raise CLIError("--task is empty; give task names or 'all'")
+    for n in names:
+        if n not in known:
+            raise CLIError(f"unknown task {n!r}; choose from {', '.join(known)} or 'all'")
+    return names
+
+
+def check_writable(path: Path) -> None:
+    """Raise CLIError unless ``path`` can be created (or is an existing directory we can write)."""
+    target = path if path.exists() else path.parent
+    while not target.exists():
+        target = target.parent
+    if path.exists() and not path.is_dir():
+        raise CLIError(f"output {str(path)!r} exists and is not a directory; choose another --out")
+    if not os.access(target, os.W_OK | os.X_OK):
+        raise CLIError(f"cannot write to {str(path)!r} (permission denied); choose another --out")
+
+
+def make_runner(args: argparse.Namespace):
+    """The runner chosen by ``--workers`` / ``--scheduler`` / ``--dask``."""
+    from rnnzoo_train.runners import ProcessRunner, SerialRunner
+
+    if args.workers < 1:
+        raise CLIError(f"--workers must be >= 1, got {args.workers}")
+    if args.scheduler or args.dask:
+        try:
+            from rnnzoo_train.distributed import DaskRunner
+        except ImportError as err:
+            raise CLIError(f"Dask runner unavailable ({err}); use --workers N instead") from None
+        if args.scheduler:
+            return DaskRunner(address=args.scheduler)
+        return DaskRunner(n_workers=args.workers)
+    return ProcessRunner(args.workers) if args.workers > 1 else SerialRunner()
+
+
+def open_writer(path: Path):
+    """The Zarr zoo writer for ``--out``."""
+    try:
+        from rnnzoo_train.zoo import ZarrZooWriter
+    except ImportError as err:
+        raise CLIError(f"the Zarr zoo store is not available ({err})") from None
+    return ZarrZooWriter(path)
+
+
+def _generate_run(args: argparse.Namespace) -> int:
+    from rnnzoo_train.generate import generate
+    from rnnzoo_train.presets import get_preset, load_grid
+
+    preset = load_grid(args.config) if args.config else get_preset(args.preset or "demo")
+    tasks = resolve_tasks(args.task, preset.tasks)
+    out = Path(args.out)
+    check_writable(out)
+    runner = make_runner(args)
+    writer = open_writer(out)
+    print(preset.summary(), file=sys.stderr)
+    print(f"tasks: {', '.join(tasks)}; output: {out}; runner: {runner!r}", file=sys.stderr)
+    try:
+        report = generate(preset, tasks, writer, runner=runner, progress=not args.no_progress)
+    except ValueError as err:  # e.g. the store holds a different plan
+        raise CLIError(str(err)) from None
+    print(report.table())
+    print(f"done in {report.seconds:.0f} s; zoo at {out}")
+    return 1 if report.failed_units else 0
+
+
+def _presets_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("name", nargs="?", help="show one preset")
+
+
+def _presets_run(args: argparse.Namespace) -> int:
+    from rnnzoo_train.presets import available_presets, get_preset
+
+    for name in [args.name] if args.name else available_presets():
+        print(get_preset(name).summary())
+    return 0
+
+
+register(
+    "generate",
+    "train a zoo (search, then seeds) into a Zarr store",
+    _generate_arguments,
+    _generate_run,
+)
+register("presets", "describe the built-in presets", _presets_arguments, _presets_run)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every registered subcommand."""
+    from rnnzoo_train import __version__
+
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="Train populations of recurrent networks into a versioned zoo."
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for cmd in subcommands().values():
+        p = sub.add_parser(cmd.name, help=cmd.help, description=cmd.help)
+        cmd.add_arguments(p)
+        p.set_defaults(_run=cmd.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``rnnzoo-train``; returns the exit status."""
+    from rnnzoo_train.presets import PresetError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        status = args._run(args)
+    except (CLIError, PresetError) as err:
+        print(f"{PROG}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted; rerun the same command to resume", file=sys.stderr)
+        return 130
+    return int(status or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

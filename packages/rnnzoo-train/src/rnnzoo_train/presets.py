@@ -1,0 +1,502 @@
+"""Presets (``tiny``, ``demo``, ``paper``) and config-file grids: what a zoo contains.
+
+A :class:`Preset` names the configurations (architecture x activation x units x L2), the
+seeds, the training length, the hyper-parameter search (or fixed hyper-parameters), the task
+parameters and every departure from the paper (paper section 2.1). ``Preset.plan(task)``
+turns it into the :class:`~rnnzoo_train.records.TaskPlan` that generation and the zoo store
+use; the departures and the fixed hyper-parameters travel in ``TaskPlan.metadata``.
+
+- ``paper``: 4 architectures x 2 activations x units (64, 128, 256) x L2 (1e-5 .. 1e-2) =
+  96 configurations, 30 seeds, 20,000 iterations, batch 64, a random search per
+  configuration. A cluster or GPU job.
+- ``demo``: all 3 tasks x 8 cell types, 3 seeds, fewer units and iterations and fixed
+  hyper-parameters chosen by a recorded search (see :data:`DEMO_HPARAMS`), so that the whole
+  ``nox -s demo`` pipeline runs in minutes on 2 cores and the networks still solve the tasks.
+- ``tiny``: for tests; seconds per task.
+
+A grid file (TOML) can override any subset of a preset: see :func:`load_grid` and
+``docs/training.md``.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from rnnzoo_train.cells.base import ACTIVATIONS, ARCHITECTURES
+from rnnzoo_train.records import Configuration, HyperParameters, TaskPlan
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+#: the tasks of the paper, in the order generation runs them
+PAPER_TASKS = ("flipflop", "sine", "cdi")
+
+#: paper section 2.1 search ranges: (low, high, log-scale)
+SEARCH_RANGES: dict[str, tuple[float, float, bool]] = {
+    "clip": (0.1, 10.0, True),
+    "lr": (1e-5, 0.1, True),
+    "decay": (0.1, 0.9, False),
+    "momentum": (0.0, 1.0, False),
+}
+
+#: a sensible default when a grid fixes hyper-parameters without saying which
+DEFAULT_HPARAMS = HyperParameters(clip=1.0, lr=0.05, decay=0.3, momentum=0.95)
+
+
+class PresetError(ValueError):
+    """A preset or grid file is invalid (the message is one line saying what and how to fix)."""
+
+
+@dataclass(frozen=True)
+class Preset:
+    """Everything that defines a zoo's networks, for every task.
+
+    Attributes
+    ----------
+    name, description : str
+    archs, activations : tuple of str
+    units : tuple of int
+    l2 : tuple of float
+    seeds : tuple of int
+        Seeds trained per configuration with the chosen hyper-parameters.
+    iterations : int
+        SGD iterations per network (paper: 20,000).
+    batch_size : int
+        Trials per SGD batch (paper: 64).
+    n_trials : int
+        Random-search trials per configuration; 0 fixes hyper-parameters (``hparams``).
+    search_iterations : int
+        Iterations per search trial.
+    loss_every : int
+        Training-loss logging interval.
+    eval_trials : int
+        Trials in each fixed validation and test set.
+    unit_size : int
+        Networks per work unit (one population); generation may lower it to fit memory.
+    hparams : mapping
+        Fixed hyper-parameters by ``"arch-activation"``, ``"arch"`` or ``"default"`` key.
+    task_params : mapping
+        Task constructor parameters by task name (``get_task(name, **params)``).
+    task_iterations : mapping
+        Per-task override of ``iterations`` (and ``search_iterations``), by task name.
+    departures : tuple of str
+        Every way this preset departs from the paper, recorded in the zoo.
+    """
+
+    name: str
+    description: str
+    archs: tuple[str, ...] = ARCHITECTURES
+    activations: tuple[str, ...] = ("tanh", "relu")
+    units: tuple[int, ...] = (64, 128, 256)
+    l2: tuple[float, ...] = (1e-5, 1e-4, 1e-3, 1e-2)
+    seeds: tuple[int, ...] = tuple(range(30))
+    iterations: int = 20_000
+    batch_size: int = 64
+    n_trials: int = 20
+    search_iterations: int = 20_000
+    loss_every: int = 100
+    eval_trials: int = 1024
+    unit_size: int = 16
+    tasks: tuple[str, ...] = PAPER_TASKS
+    hparams: Mapping[str, HyperParameters] = field(default_factory=dict)
+    task_params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    task_iterations: Mapping[str, int] = field(default_factory=dict)
+    departures: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        _validate(self)
+
+    # -- derived ---------------------------------------------------------------------------
+    def configurations(self) -> tuple[Configuration, ...]:
+        """Every configuration, in plan order (arch, activation, units, L2)."""
+        return tuple(
+            Configuration(a, f, int(u), float(l2))
+            for a in self.archs
+            for f in self.activations
+            for u in self.units
+            for l2 in self.l2
+        )
+
+    def iterations_for(self, task: str) -> int:
+        """Training iterations for ``task`` (a per-task override, else :attr:`iterations`)."""
+        return int(self.task_iterations.get(task, self.iterations))
+
+    def fixed_hparams(self, config: Configuration) -> HyperParameters:
+        """The fixed hyper-parameters of ``config`` (used when :attr:`n_trials` is 0)."""
+        for key in (f"{config.arch}-{config.activation}", config.arch, "default"):
+            if key in self.hparams:
+                return self.hparams[key]
+        return DEFAULT_HPARAMS
+
+    def plan(self, task_name: str) -> TaskPlan:
+        """The :class:`TaskPlan` of ``task_name`` (rebuilds the task to record its config)."""
+        from rnnzoo_train.tasks import get_task
+
+        task = get_task(task_name, **dict(self.task_params.get(task_name, {})))
+        iterations = self.iterations_for(task_name)
+        search_iterations = min(self.search_iterations, iterations) if self.n_trials else 0
+        metadata: dict[str, Any] = {
+            "preset_description": self.description,
+            "departures_from_paper": list(self.departures),
+            "eval_trials": self.eval_trials,
+            "unit_size": self.unit_size,
+            "lr_schedule": "lr0 * decay ** (k / iterations)",
+            "optimiser": "SGD with momentum, global-norm clipping, L2 on weights (not biases)",
+            "search_ranges": {k: list(v) for k, v in SEARCH_RANGES.items()},
+        }
+        if not self.n_trials:
+            metadata["fixed_hparams"] = {
+                c.key: _hp_dict(self.fixed_hparams(c)) for c in self.configurations()
+            }
+        return TaskPlan(
+            task=task_name,
+            task_config=task.config(),
+            preset=self.name,
+            configurations=self.configurations(),
+            seeds=tuple(int(s) for s in self.seeds),
+            iterations=iterations,
+            n_trials=self.n_trials,
+            search_iterations=search_iterations,
+            batch_size=self.batch_size,
+            loss_every=self.loss_every,
+            metadata=metadata,
+        )
+
+    def n_networks(self, tasks: tuple[str, ...] | None = None) -> int:
+        """Zoo networks across ``tasks`` (default: the preset's tasks)."""
+        return len(self.configurations()) * len(self.seeds) * len(tasks or self.tasks)
+
+    def summary(self) -> str:
+        """A few human-readable lines describing the preset."""
+        search = (
+            f"random search of {self.n_trials} trials x {self.search_iterations} iterations"
+            if self.n_trials
+            else "fixed hyper-parameters"
+        )
+        lines = [
+            f"{self.name}: {self.description}",
+            f"  {len(self.configurations())} configurations x {len(self.seeds)} seeds x "
+            f"{len(self.tasks)} tasks = {self.n_networks()} networks",
+            f"  archs {', '.join(self.archs)}; activations {', '.join(self.activations)}; "
+            f"units {', '.join(map(str, self.units))}; l2 {', '.join(f'{x:g}' for x in self.l2)}",
+            f"  {self.iterations} iterations (per task: {dict(self.task_iterations) or '-'}), "
+            f"batch {self.batch_size}, {search}",
+        ]
+        lines += [f"  departs from the paper: {d}" for d in self.departures]
+        return "\n".join(lines)
+
+
+def _hp_dict(hp: HyperParameters) -> dict[str, float]:
+    return {"clip": hp.clip, "lr": hp.lr, "decay": hp.decay, "momentum": hp.momentum}
+
+
+def _fail(where: str, message: str) -> PresetError:
+    return PresetError(f"{where}: {message}")
+
+
+def _validate(p: Preset) -> None:
+    where = f"preset {p.name!r}"
+    if not p.name or not isinstance(p.name, str):
+        raise _fail(where, "name must be a non-empty string")
+    for a in p.archs:
+        if a not in ARCHITECTURES:
+            raise _fail(where, f"unknown arch {a!r} (choose from {', '.join(ARCHITECTURES)})")
+    for a in p.activations:
+        if a not in ACTIVATIONS:
+            raise _fail(where, f"unknown activation {a!r} (choose from {', '.join(ACTIVATIONS)})")
+    for name in ("archs", "activations", "units", "l2", "seeds", "tasks"):
+        values = getattr(p, name)
+        if not values:
+            raise _fail(where, f"{name} must not be empty")
+        if len(set(values)) != len(values):
+            raise _fail(where, f"{name} has duplicates: {list(values)}")
+    for u in p.units:
+        if not isinstance(u, int) or u < 1:
+            raise _fail(where, f"units must be positive integers, got {u!r}")
+    for x in p.l2:
+        if not isinstance(x, (int, float)) or not math.isfinite(x) or x < 0:
+            raise _fail(where, f"l2 must be non-negative numbers, got {x!r}")
+    for s in p.seeds:
+        if not isinstance(s, int) or s < 0:
+            raise _fail(where, f"seeds must be non-negative integers, got {s!r}")
+    positive = ("iterations", "batch_size", "loss_every", "eval_trials", "unit_size")
+    for name in positive:
+        v = getattr(p, name)
+        if not isinstance(v, int) or v < 1:
+            raise _fail(where, f"{name} must be a positive integer, got {v!r}")
+    for name in ("n_trials", "search_iterations"):
+        v = getattr(p, name)
+        if not isinstance(v, int) or v < 0:
+            raise _fail(where, f"{name} must be a non-negative integer, got {v!r}")
+    if p.n_trials and p.search_iterations < 1:
+        raise _fail(where, "a search (trials > 0) needs search iterations > 0")
+    for task, v in p.task_iterations.items():
+        if not isinstance(v, int) or v < 1:
+            raise _fail(where, f"iterations for task {task!r} must be a positive integer")
+    for key, hp in p.hparams.items():
+        check_hparams(hp, f"{where}: hparams {key!r}")
+
+
+def check_hparams(hp: HyperParameters, where: str) -> None:
+    """Raise :class:`PresetError` unless ``hp`` is usable (positive clip and lr, etc.)."""
+    checks = (
+        ("clip", hp.clip > 0),
+        ("lr", hp.lr > 0),
+        ("decay", 0 < hp.decay <= 1),
+        ("momentum", 0 <= hp.momentum < 1),
+    )
+    for name, ok in checks:
+        value = getattr(hp, name)
+        if not (isinstance(value, (int, float)) and math.isfinite(value) and ok):
+            raise PresetError(
+                f"{where}: {name} = {value!r} is out of range "
+                "(clip > 0, lr > 0, 0 < decay <= 1, 0 <= momentum < 1)"
+            )
+
+
+# -- the built-in presets -------------------------------------------------------------------
+
+#: Fixed demo hyper-parameters, chosen by a random search over the paper's ranges on the
+#: demo's own settings (see docs/training.md, "How the demo hyper-parameters were chosen").
+DEMO_HPARAMS: dict[str, HyperParameters] = {
+    "default": HyperParameters(clip=1.0, lr=0.1, decay=0.2, momentum=0.95),
+}
+
+PAPER = Preset(
+    name="paper",
+    description="the paper's zoo: 96 configurations x 30 seeds x 20,000 iterations, full search",
+)
+
+DEMO = Preset(
+    name="demo",
+    description="all 3 tasks x 8 cell types x 3 seeds, small and short enough for 2 cores",
+    units=(32,),
+    l2=(1e-4,),
+    seeds=(0, 1, 2),
+    iterations=1000,
+    n_trials=0,
+    search_iterations=0,
+    loss_every=10,
+    eval_trials=256,
+    unit_size=3,
+    hparams=DEMO_HPARAMS,
+    task_params={"sine": {"n_steps": 200}},
+    departures=(
+        "width 32 units (paper: 64, 128, 256) and one L2 value 1e-4 (paper: 1e-5 .. 1e-2)",
+        "3 seeds per configuration (paper: 30)",
+        "1,000 SGD iterations (paper: 20,000); the learning rate decays over the shorter run",
+        "hyper-parameters fixed from a recorded search on the demo settings (paper: a "
+        "random search per configuration)",
+        "sine task with T = 200 steps (paper: 500), i.e. 2-10 cycles per trial",
+        "fixed validation/test sets of 256 trials",
+    ),
+)
+
+TINY = Preset(
+    name="tiny",
+    description="for tests: 2 architectures, 8 units, a few iterations",
+    archs=("vanilla", "gru"),
+    activations=("tanh",),
+    units=(8,),
+    l2=(1e-4,),
+    seeds=(0, 1),
+    iterations=20,
+    batch_size=16,
+    n_trials=2,
+    search_iterations=10,
+    loss_every=5,
+    eval_trials=16,
+    unit_size=2,
+    task_params={"flipflop": {"n_steps": 20}, "sine": {"n_steps": 30}, "cdi": {"n_steps": 10}},
+    departures=("a test preset: tiny widths, batches, sequences and runs",),
+)
+
+PRESETS: dict[str, Preset] = {p.name: p for p in (TINY, DEMO, PAPER)}
+
+
+def available_presets() -> list[str]:
+    """Names of the built-in presets."""
+    return list(PRESETS)
+
+
+def get_preset(name: str) -> Preset:
+    """The built-in preset ``name`` (``tiny``, ``demo``, ``paper``)."""
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise PresetError(
+            f"unknown preset {name!r}; choose one of {', '.join(PRESETS)} "
+            "or give a grid file with --config"
+        ) from None
+
+
+# -- grid files -----------------------------------------------------------------------------
+
+_GRID_KEYS = {
+    "grid": {"arch": "archs", "activation": "activations", "units": "units", "l2": "l2",
+             "seeds": "seeds", "tasks": "tasks"},
+    "training": {"iterations": "iterations", "batch_size": "batch_size",
+                 "loss_every": "loss_every", "eval_trials": "eval_trials",
+                 "unit_size": "unit_size"},
+    "search": {"trials": "n_trials", "iterations": "search_iterations"},
+}  # fmt: skip
+_TOP_KEYS = {"name", "description", "base", "departures", "grid", "training", "search",
+             "hparams", "tasks", "task_iterations"}  # fmt: skip
+
+
+def _as_tuple(where: str, value: Any, kind: type | tuple[type, ...]) -> tuple:
+    values = value if isinstance(value, list) else [value]
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, kind):
+            names = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
+            raise PresetError(f"{where}: expected {names} value(s), got {v!r}")
+    return tuple(values)
+
+
+def _check_keys(where: str, table: Any, allowed: set[str] | dict) -> dict:
+    if not isinstance(table, dict):
+        raise PresetError(f"{where}: expected a table, got {table!r}")
+    for key in table:
+        if key not in allowed:
+            raise PresetError(
+                f"{where}: unknown key {key!r} (valid keys: {', '.join(sorted(allowed))})"
+            )
+    return table
+
+
+def _hparams_from(where: str, table: dict) -> HyperParameters:
+    _check_keys(where, table, {"clip", "lr", "decay", "momentum"})
+    missing = [k for k in ("clip", "lr", "decay", "momentum") if k not in table]
+    if missing:
+        raise PresetError(f"{where}: missing {', '.join(missing)}")
+    for k, v in table.items():
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise PresetError(f"{where}.{k}: expected a number, got {v!r}")
+    hp = HyperParameters(**{k: float(v) for k, v in table.items()})
+    check_hparams(hp, where)
+    return hp
+
+
+def preset_from_dict(data: Mapping[str, Any], source: str = "grid") -> Preset:
+    """Build a :class:`Preset` from the parsed contents of a grid file (see :func:`load_grid`)."""
+    data = _check_keys(source, dict(data), _TOP_KEYS)
+    base_name = data.get("base", "demo")
+    if base_name not in PRESETS:
+        raise PresetError(
+            f"{source}: base = {base_name!r} is not a preset (choose one of {', '.join(PRESETS)})"
+        )
+    base = PRESETS[base_name]
+    changes: dict[str, Any] = {"name": data.get("name", Path(source).stem or "grid")}
+    if not isinstance(changes["name"], str) or not changes["name"]:
+        raise PresetError(f"{source}: name must be a non-empty string")
+    changes["description"] = str(data.get("description", f"grid from {source}"))
+    kinds: dict[str, Any] = {
+        "archs": str, "activations": str, "units": int, "l2": (int, float), "seeds": int,
+        "tasks": str,
+    }  # fmt: skip
+    for section, keys in _GRID_KEYS.items():
+        table = _check_keys(f"{source}: [{section}]", data.get(section, {}), keys)
+        for key, value in table.items():
+            attr = keys[key]
+            where = f"{source}: {section}.{key}"
+            if attr in kinds:
+                if attr == "seeds" and isinstance(value, int) and not isinstance(value, bool):
+                    if value < 1:
+                        raise PresetError(f"{where}: the number of seeds must be >= 1")
+                    changes[attr] = tuple(range(value))
+                    continue
+                vals = _as_tuple(where, value, kinds[attr])
+                changes[attr] = tuple(float(v) for v in vals) if attr == "l2" else vals
+            else:
+                if isinstance(value, bool) or not isinstance(value, int):
+                    raise PresetError(f"{where}: expected an integer, got {value!r}")
+                changes[attr] = value
+    if "hparams" in data:
+        table = data["hparams"]
+        if not isinstance(table, dict):
+            raise PresetError(f"{source}: [hparams] must be a table")
+        flat = {k: v for k, v in table.items() if not isinstance(v, dict)}
+        hps = {}
+        if flat:
+            hps["default"] = _hparams_from(f"{source}: hparams", flat)
+        for key, sub in table.items():
+            if isinstance(sub, dict):
+                arch = key.split("-")[0]
+                if arch not in ARCHITECTURES:
+                    raise PresetError(
+                        f"{source}: [hparams.{key}] is not an arch or arch-activation key"
+                    )
+                hps[key] = _hparams_from(f"{source}: hparams.{key}", sub)
+        changes["hparams"] = hps
+        changes.setdefault("n_trials", 0)
+    if "tasks" in data:
+        tables = _check_keys(f"{source}: [tasks]", data["tasks"], set(data["tasks"]))
+        for k, v in tables.items():
+            if not isinstance(v, dict):
+                raise PresetError(f"{source}: [tasks.{k}] must be a table of task parameters")
+        changes["task_params"] = {k: dict(v) for k, v in tables.items()}
+    if "task_iterations" in data:
+        ti = _check_keys(
+            f"{source}: [task_iterations]", data["task_iterations"], set(data["task_iterations"])
+        )
+        changes["task_iterations"] = dict(ti)
+    departures = data.get("departures")
+    if departures is not None:
+        changes["departures"] = _as_tuple(f"{source}: departures", departures, str)
+    else:
+        changes["departures"] = (*base.departures, f"grid file {source} based on {base_name!r}")
+    try:
+        return replace(base, **changes)
+    except PresetError as err:
+        raise PresetError(f"{source}: {str(err).split(': ', 1)[-1]}") from None
+
+
+def load_grid(path: str | Path) -> Preset:
+    """Read a TOML grid file into a :class:`Preset`.
+
+    Any subset of these keys may be given; the rest come from ``base`` (default ``demo``)::
+
+        name = "my-grid"
+        base = "demo"                     # tiny, demo or paper
+        [grid]
+        arch = ["gru", "lstm"]            # vanilla, ugrnn, gru, lstm
+        activation = ["tanh"]             # tanh, relu
+        units = [64]
+        l2 = [1e-4]
+        seeds = 5                         # a count, or a list of seeds
+        [training]
+        iterations = 2000
+        batch_size = 64
+        [search]
+        trials = 8                        # 0: use [hparams]
+        iterations = 500
+        [hparams]                         # fixed hyper-parameters (all archs), or
+        clip = 1.0                        # [hparams.gru] / [hparams.gru-relu] tables
+        lr = 0.1
+        decay = 0.2
+        momentum = 0.95
+        [tasks.sine]                      # task parameters
+        n_steps = 200
+        [task_iterations]
+        sine = 3000
+
+    Raises
+    ------
+    PresetError
+        One line naming the file and the bad key or value.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise PresetError(f"grid file {str(path)!r} does not exist")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise PresetError(f"{path}: not valid TOML ({err})") from None
+    return preset_from_dict(data, source=str(path))
