@@ -25,7 +25,9 @@ class RSA(Metric):
 
     def check_params(self) -> None:
         if self.params["rdm"] not in ("correlation", "euclidean"):
-            raise InputError(f"rsa: rdm must be 'correlation' or 'euclidean', not {self.params['rdm']!r}")
+            raise InputError(
+                f"rsa: rdm must be 'correlation' or 'euclidean', not {self.params['rdm']!r}"
+            )
 
     def prepare(self, x: np.ndarray) -> np.ndarray:
         """Standardised ranks of the RDM's upper triangle (so that pair is one dot product)."""

@@ -17,9 +17,9 @@ try:
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0+unknown"
 
-from .embedding import classical_mds, drop_incomparable, embed  # noqa: E402
-from .engine import pairwise  # noqa: E402
-from .errors import (  # noqa: E402
+from .embedding import classical_mds, drop_incomparable, embed
+from .engine import pairwise
+from .errors import (
     InputError,
     MetricsError,
     MissingExtraError,
@@ -27,11 +27,11 @@ from .errors import (  # noqa: E402
     PluginWarning,
     UnknownMetricError,
 )
-from .graphs import FixedPointGraph  # noqa: E402
-from .hookspecs import hookimpl  # noqa: E402
-from .inputs import Networks, as_networks  # noqa: E402
-from .metric import Metric, MetricInfo  # noqa: E402
-from .registry import (  # noqa: E402
+from .graphs import FixedPointGraph
+from .hookspecs import hookimpl
+from .inputs import Networks, as_networks
+from .metric import Metric, MetricInfo
+from .registry import (
     available_metrics,
     get_metric,
     plugin_failures,

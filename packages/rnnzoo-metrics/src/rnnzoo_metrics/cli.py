@@ -34,16 +34,30 @@ def cmd_list(args: argparse.Namespace) -> int:
         failures = plugin_failures()
     if args.json:
         rows = [info.__dict__ for info in infos]
-        print(json.dumps({"metrics": rows, "failed_plugins": [str(f) for f in failures]},
-                         indent=2, default=str))
+        print(
+            json.dumps(
+                {"metrics": rows, "failed_plugins": [str(f) for f in failures]},
+                indent=2,
+                default=str,
+            )
+        )
         return 0
     head = ("name", "input", "kind", "true metric", "deterministic", "provided by")
-    rows = [(i.name, i.input_kind, i.kind, "yes" if i.is_metric else "no",
-             "yes" if i.deterministic else "seeded", i.provider) for i in infos]
+    rows = [
+        (
+            i.name,
+            i.input_kind,
+            i.kind,
+            "yes" if i.is_metric else "no",
+            "yes" if i.deterministic else "seeded",
+            i.provider,
+        )
+        for i in infos
+    ]
     widths = [max(len(r[c]) for r in [head, *rows]) for c in range(len(head))]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)
     print(fmt.format(*head))
-    for r, info in zip(rows, infos):
+    for r, info in zip(rows, infos, strict=True):
         print(fmt.format(*r))
         params = ", ".join(f"{k}={v!r}" for k, v in info.parameters.items())
         print(f"    {info.summary}" + (f" [{params}]" if params else ""))
@@ -64,9 +78,17 @@ def cmd_pairwise(args: argparse.Namespace) -> int:
         distributed = require("distributed", "dask", "--scheduler")
         client = distributed.Client(args.scheduler)
     try:
-        d = pairwise(data, args.metric, variable=args.variable, tile=args.tile,
-                     n_jobs=args.jobs, client=client, store=args.store,
-                     progress=not args.no_progress, **_params(args.param))
+        d = pairwise(
+            data,
+            args.metric,
+            variable=args.variable,
+            tile=args.tile,
+            n_jobs=args.jobs,
+            client=client,
+            store=args.store,
+            progress=not args.no_progress,
+            **_params(args.param),
+        )
     finally:
         if client is not None:
             client.close()
@@ -101,8 +123,9 @@ def cmd_plot(args: argparse.Namespace) -> int:
             color = "arch" if "arch" in obj.coords else None
         plot_embedding(obj, color, path=args.out, title=args.title)
     else:
-        plot_distance_matrix(obj, [s for s in args.sort_by.split(",") if s], path=args.out,
-                             title=args.title)
+        plot_distance_matrix(
+            obj, [s for s in args.sort_by.split(",") if s], path=args.out, title=args.title
+        )
     print(f"figure -> {args.out}")
     return 0
 
@@ -122,10 +145,18 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("pairwise", help="all pairwise values -> (network, network_to) matrix")
     s.add_argument("input", help="folder of .npy, .npz, .npy (3-D), .nc, or a .zarr zoo store")
     s.add_argument("--metric", "-m", default="svcca", help="metric name (see `list`)")
-    s.add_argument("--param", "-p", action="append", default=[], metavar="NAME=VALUE",
-                   help="metric parameter, repeatable (e.g. threshold=0.99)")
+    s.add_argument(
+        "--param",
+        "-p",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="metric parameter, repeatable (e.g. threshold=0.99)",
+    )
     s.add_argument("--out", "-o", required=True, help="output .nc or .zarr")
-    s.add_argument("--group", help="group inside a store, e.g. flipflop or flipflop/analysis/graphs")
+    s.add_argument(
+        "--group", help="group inside a store, e.g. flipflop or flipflop/analysis/graphs"
+    )
     s.add_argument("--variable", help="activations variable (default hidden_trained)")
     s.add_argument("--tile", type=int, help="networks per tile side (default: by memory)")
     s.add_argument("--jobs", "-j", type=int, default=1, help="worker processes")
@@ -139,8 +170,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--method", choices=("classical", "metric"), default="metric")
     s.add_argument("--components", type=int, default=2)
     s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--drop-nan", action="store_true",
-                   help="first drop networks with NaN distances (e.g. other node counts)")
+    s.add_argument(
+        "--drop-nan",
+        action="store_true",
+        help="first drop networks with NaN distances (e.g. other node counts)",
+    )
     s.add_argument("--out", "-o", required=True, help="output .nc or .zarr")
     s.set_defaults(func=cmd_embed)
 

@@ -130,8 +130,16 @@ def embed(
             x = x0
             attrs["stress"] = 0.0
         else:
-            x, stress = smacof(a, metric=True, n_components=n_components, init=x0, n_init=1,
-                               max_iter=max_iter, random_state=seed, normalized_stress=True)
+            x, stress = smacof(
+                a,
+                metric=True,
+                n_components=n_components,
+                init=x0,
+                n_init=1,
+                max_iter=max_iter,
+                random_state=seed,
+                normalized_stress=True,
+            )
             attrs["stress"] = float(stress)
     else:
         raise MetricsError(f"unknown embedding method {method!r}; use 'classical' or 'metric'")

@@ -217,8 +217,15 @@ def _pairs_in(ti: int, tj: int, tile: int, n: int) -> int:
     return a * (a - 1) // 2 if ti == tj else a * b
 
 
-def _prepare(m: Metric, nets: Networks, caches: list, samples: list, idx: list[int],
-             n_jobs: int, progress: bool) -> None:
+def _prepare(
+    m: Metric,
+    nets: Networks,
+    caches: list,
+    samples: list,
+    idx: list[int],
+    n_jobs: int,
+    progress: bool,
+) -> None:
     global _SHARED
     if not idx:
         return
@@ -234,7 +241,7 @@ def _prepare(m: Metric, nets: Networks, caches: list, samples: list, idx: list[i
             ctx = mp.get_context("fork")
             with ProcessPoolExecutor(n_jobs, mp_context=ctx, initializer=_worker_init) as ex:
                 chunk = max(1, len(idx) // (8 * n_jobs))
-                for i, res in zip(idx, ex.map(_forked_prepare, idx, chunksize=chunk)):
+                for i, res in zip(idx, ex.map(_forked_prepare, idx, chunksize=chunk), strict=True):
                     caches[i], samples[i] = res
                     bar.update(1)
         finally:
@@ -254,8 +261,9 @@ def _check_samples(nets: Networks, samples: list[int | None]) -> None:
             )
 
 
-def _run_tiles(m: Metric, caches: list, todo: list, tile: int, n: int, n_jobs: int,
-               client: Any) -> Iterator[tuple[tuple[int, int], np.ndarray]]:
+def _run_tiles(
+    m: Metric, caches: list, todo: list, tile: int, n: int, n_jobs: int, client: Any
+) -> Iterator[tuple[tuple[int, int], np.ndarray]]:
     def bounds(t):
         ti, tj = t
         return ti * tile, min(n, (ti + 1) * tile), tj * tile, min(n, (tj + 1) * tile)
@@ -308,8 +316,10 @@ def _run_dask(m, caches, todo, bounds, client):
 
 
 def _as_dataarray(xr, out: np.ndarray, m: Metric, nets: Networks):
-    coords: dict[str, Any] = {"network": ("network", list(nets.ids)),
-                              "network_to": ("network_to", list(nets.ids))}
+    coords: dict[str, Any] = {
+        "network": ("network", list(nets.ids)),
+        "network_to": ("network_to", list(nets.ids)),
+    }
     for name, values in nets.coords.items():
         coords[name] = ("network", values)
         coords[f"{name}_to"] = ("network_to", values)
@@ -333,5 +343,6 @@ def _as_dataarray(xr, out: np.ndarray, m: Metric, nets: Networks):
         "n_nan_pairs": nan_pairs,
         "rnnzoo_metrics_version": __version__,
     }
-    return xr.DataArray(out, dims=("network", "network_to"), coords=coords, name=m.name,
-                        attrs=attrs)
+    return xr.DataArray(
+        out, dims=("network", "network_to"), coords=coords, name=m.name, attrs=attrs
+    )

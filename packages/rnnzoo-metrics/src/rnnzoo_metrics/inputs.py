@@ -17,6 +17,7 @@ Dataset never has to fit in memory at once.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -140,10 +141,8 @@ def _merge(parts: list[Networks], kind: str) -> Networks:
     coords = {}
     for name in sorted(names):
         coords[name] = np.concatenate([np.asarray(p.coords[name], dtype=object) for p in parts])
-        try:  # restore a numeric dtype where every group agrees
+        with contextlib.suppress(TypeError):  # restore a numeric dtype where groups agree
             coords[name] = coords[name].astype(np.result_type(*(p.coords[name] for p in parts)))
-        except TypeError:
-            pass
     return Networks(ids, lambda k: parts[index[k][0]].getter(index[k][1]), kind, coords)
 
 
@@ -170,7 +169,7 @@ def _graphs_from_dataset(ds: Any) -> Networks:
     w = ds["graph_weight"].transpose("network", "node", "node_to")
     r = ds["graph_node_readout"].transpose("network", "node", ...)
     st = ds["graph_node_stable"].transpose("network", "node") if "graph_node_stable" in ds else None
-    nn = ds["graph_n_nodes"] if "graph_n_nodes" in ds else None
+    nn = ds.get("graph_n_nodes")
 
     def get(i: int) -> FixedPointGraph:
         wi = np.asarray(w.isel(network=i).values, dtype=float)

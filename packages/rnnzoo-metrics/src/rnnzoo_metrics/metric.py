@@ -156,15 +156,23 @@ def validate_metric_class(cls: Any) -> str | None:
     if not isinstance(cls, type) or not issubclass(cls, Metric):
         return f"registered {cls!r}, which is not a subclass of rnnzoo_metrics.Metric"
     if not isinstance(cls.name, str) or not _NAME.match(cls.name):
-        return f"metric class {cls.__name__} has an invalid name {cls.name!r} (lower case, digits, '-')"
+        return (
+            f"metric class {cls.__name__} has an invalid name {cls.name!r} "
+            "(use lower case, digits, '-')"
+        )
     if cls.input_kind not in INPUT_KINDS:
-        return f"metric {cls.name!r}: input_kind must be one of {INPUT_KINDS}, not {cls.input_kind!r}"
+        return (
+            f"metric {cls.name!r}: input_kind must be one of {INPUT_KINDS}, not {cls.input_kind!r}"
+        )
     if cls.kind not in KINDS:
         return f"metric {cls.name!r}: kind must be one of {KINDS}, not {cls.kind!r}"
     if cls.prepare is Metric.prepare or cls.pair is Metric.pair:
         return f"metric {cls.name!r} must implement prepare() and pair()"
     if not cls.deterministic and "seed" not in cls.parameters:
-        return f"metric {cls.name!r} is declared seeded (deterministic=False) but has no 'seed' parameter"
+        return (
+            f"metric {cls.name!r} is declared seeded (deterministic=False) "
+            "but has no 'seed' parameter"
+        )
     return None
 
 

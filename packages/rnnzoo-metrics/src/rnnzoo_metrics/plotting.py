@@ -1,5 +1,8 @@
-"""Figures (needs the ``[plot]`` extra): MDS scatter (paper Fig. 1d) and distance heat map
-(Fig. 1c). Colours follow the paper: one colour per architecture or activation."""
+"""Figures (needs the ``[plot]`` extra): MDS scatter and distance heat map.
+
+The scatter is the paper's Fig. 1d, the heat map its Fig. 1c. Colours follow the paper:
+one colour per architecture or activation.
+"""
 
 from __future__ import annotations
 
@@ -48,8 +51,12 @@ def _coord(obj: Any, name: str) -> np.ndarray:
 
 
 def plot_embedding(
-    emb: Any, color_by: str | None = "arch", *, path: str | Path | None = None,
-    title: str | None = None, ax: Any = None,
+    emb: Any,
+    color_by: str | None = "arch",
+    *,
+    path: str | Path | None = None,
+    title: str | None = None,
+    ax: Any = None,
 ):
     """Scatter of a 2-D embedding, one colour per value of a network coordinate.
 
@@ -85,8 +92,9 @@ def plot_embedding(
         else:
             for v, col in colours_for(vals).items():
                 sel = vals == v
-                ax.scatter(xy[sel, 0], xy[sel, 1], s=18, c=col, label=str(v), alpha=0.85,
-                           edgecolors="none")
+                ax.scatter(
+                    xy[sel, 0], xy[sel, 1], s=18, c=col, label=str(v), alpha=0.85, edgecolors="none"
+                )
             ax.legend(title=color_by, fontsize=8, title_fontsize=8, frameon=False)
     method = emb.attrs.get("method", "")
     metric = emb.attrs.get("metric", "")
@@ -99,8 +107,11 @@ def plot_embedding(
 
 
 def plot_distance_matrix(
-    d: Any, sort_by: tuple[str, ...] | list[str] = ("arch", "activation"), *,
-    path: str | Path | None = None, title: str | None = None,
+    d: Any,
+    sort_by: tuple[str, ...] | list[str] = ("arch", "activation"),
+    *,
+    path: str | Path | None = None,
+    title: str | None = None,
 ):
     """Heat map of a ``(network, network_to)`` matrix, networks sorted by coordinates.
 

@@ -107,8 +107,9 @@ class Registry:
         off_all, off_some = _disabled()
         if not off_all:
             importlib.invalidate_caches()
-            for ep in sorted(metadata.entry_points(group=hookspecs.ENTRY_POINT_GROUP),
-                             key=lambda e: e.name):
+            for ep in sorted(
+                metadata.entry_points(group=hookspecs.ENTRY_POINT_GROUP), key=lambda e: e.name
+            ):
                 if ep.value == BUILTIN_MODULE or ep.name in off_some:
                     continue
                 dist = f"{ep.dist.name} {ep.dist.version}" if ep.dist else "unknown distribution"
@@ -118,8 +119,9 @@ class Registry:
                 try:
                     module = ep.load()
                 except Exception as exc:  # any import-time failure of foreign code
-                    self._fail(ep.name, dist, f"failed to import {ep.value!r}: "
-                               f"{type(exc).__name__}: {exc}")
+                    self._fail(
+                        ep.name, dist, f"failed to import {ep.value!r}: {type(exc).__name__}: {exc}"
+                    )
                     continue
                 self._register_module(module, ep.name, dist)
         for impl in self.pm.hook.register_metrics.get_hookimpls():
@@ -148,7 +150,9 @@ class Registry:
         for cls in pending:
             if cls.name in self.metrics:
                 other = self.metrics[cls.name][1]
-                self._fail(name, dist, f"registers metric {cls.name!r}, already provided by {other}")
+                self._fail(
+                    name, dist, f"registers metric {cls.name!r}, already provided by {other}"
+                )
                 continue
             self.metrics[cls.name] = (cls, dist, name)
 

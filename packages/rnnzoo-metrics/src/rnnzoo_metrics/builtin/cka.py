@@ -88,9 +88,7 @@ class DebiasedBasis(NamedTuple):
 
 def _hsic1(cross_sq, dd, tr_a, tr_b, n):
     """Unbiased HSIC (Song et al. 2012) of linear kernels of centred data."""
-    return (cross_sq - dd + tr_a * tr_b / ((n - 1) * (n - 2)) - 2.0 * dd / (n - 2)) / (
-        n * (n - 3)
-    )
+    return (cross_sq - dd + tr_a * tr_b / ((n - 1) * (n - 2)) - 2.0 * dd / (n - 2)) / (n * (n - 3))
 
 
 class DebiasedCKA(Metric):

@@ -1,0 +1,144 @@
+"""The all-pairs engine: inputs, coordinates, tiles, processes, Dask, resumable store."""
+
+import numpy as np
+import pytest
+
+import rnnzoo_metrics as rm
+from rnnzoo_metrics.builtin.cca import SVCCA
+from rnnzoo_metrics.synthetic import low_rank_networks
+
+pytestmark = pytest.mark.filterwarnings("ignore::rnnzoo_metrics.PluginWarning")
+xr = pytest.importorskip("xarray")
+
+
+def zoo_group(nets, arch, units, start):
+    hidden = np.stack(nets).reshape(len(nets), 3, -1, units)  # (network, probe, time, unit)
+    ids = [f"{arch}-tanh-u{units}-l2_1e-04-s{start + i:03d}" for i in range(len(nets))]
+    return xr.Dataset(
+        {"hidden_trained": (("network", "probe", "time", "unit"), hidden)},
+        coords={
+            "network": ids,
+            "arch": ("network", [arch] * len(nets)),
+            "units": ("network", [units] * len(nets)),
+        },
+    )
+
+
+def test_list_dict_array_and_datatree_inputs_agree():
+    a = low_rank_networks(4, samples=90, widths=(6,), seed=1)
+    b = low_rank_networks(3, samples=90, widths=(9,), seed=1)[:3]
+    tree = xr.DataTree.from_dict(
+        {
+            "/flipflop/networks/gru-tanh-u6": zoo_group(a, "gru", 6, 0),
+            "/flipflop/networks/lstm-tanh-u9": zoo_group(b, "lstm", 9, 0),
+        }
+    )
+    d_tree = rm.pairwise(tree, "svcca", progress=False)
+    d_list = rm.pairwise(a + b, "svcca", progress=False)
+    np.testing.assert_allclose(d_tree.values, d_list.values, atol=1e-13)
+    assert d_tree.dims == ("network", "network_to")
+    assert list(d_tree.arch.values) == ["gru"] * 4 + ["lstm"] * 3
+    assert list(d_tree.arch_to.values) == list(d_tree.arch.values)
+    assert d_tree.network.values[0] == "gru-tanh-u6-l2_1e-04-s000"
+    d_dict = rm.pairwise({f"n{i}": x for i, x in enumerate(a)}, "cka", progress=False)
+    assert list(d_dict.network.values) == ["n0", "n1", "n2", "n3"]
+    d_arr = rm.pairwise(np.stack(a), "cka", progress=False)
+    np.testing.assert_allclose(d_arr.values, d_dict.values, atol=1e-14)
+    assert d_tree.attrs["metric"] == "svcca"
+    assert d_tree.attrs["kind"] == "distance"
+
+
+def test_dataset_variable_choice():
+    ds = zoo_group(low_rank_networks(3, samples=60, widths=(5,)), "gru", 5, 0)
+    ds["hidden_untrained"] = ds["hidden_trained"] * 2
+    d1 = rm.pairwise(ds, "cka", progress=False)
+    d2 = rm.pairwise(ds, "cka", variable="hidden_untrained", progress=False)
+    np.testing.assert_allclose(d1.values, d2.values, atol=1e-12)
+    with pytest.raises(rm.InputError, match="no variable 'nope'"):
+        rm.pairwise(ds, "cka", variable="nope", progress=False)
+
+
+@pytest.mark.parametrize("tile", [1, 2, 5, 64])
+def test_tiles_do_not_change_values(tile):
+    nets = low_rank_networks(11, samples=70, widths=(4, 7, 5))
+    ref = rm.pairwise(nets, "procrustes", tile=64, progress=False).values
+    np.testing.assert_allclose(
+        rm.pairwise(nets, "procrustes", tile=tile, progress=False).values, ref, atol=1e-13
+    )
+
+
+def test_processes_give_the_same_matrix():
+    nets = low_rank_networks(13, samples=70, widths=(4, 7))
+    serial = rm.pairwise(nets, "svcca", tile=3, progress=False)
+    parallel = rm.pairwise(nets, "svcca", tile=3, n_jobs=2, progress=False)
+    np.testing.assert_array_equal(serial.values, parallel.values)
+
+
+def test_progress_bar_reports_pairs(capsys):
+    rm.pairwise(low_rank_networks(5, samples=40, widths=(3,)), "cka", progress=True, tile=2)
+    err = capsys.readouterr().err
+    assert "10/10" in err
+    assert "cka pairs" in err
+
+
+class CountingSVCCA(SVCCA):
+    """SVCCA that counts tiles and can be told to crash after some (simulated kill)."""
+
+    tiles = 0
+    crash_after = None
+
+    def block(self, caches_a, caches_b):
+        if CountingSVCCA.crash_after is not None and CountingSVCCA.tiles >= self.crash_after:
+            raise KeyboardInterrupt
+        CountingSVCCA.tiles += 1
+        return super().block(caches_a, caches_b)
+
+
+def test_store_resumes_after_interruption(tmp_path):
+    pytest.importorskip("zarr")
+    nets = low_rank_networks(10, samples=60, widths=(4, 6))
+    store = tmp_path / "svcca.zarr"
+    n_tiles = len(rm.engine.tiles(10, 3))  # 4 x 4 tile grid -> 10 upper tiles
+    CountingSVCCA.tiles, CountingSVCCA.crash_after = 0, 4
+    with pytest.raises(KeyboardInterrupt):
+        rm.pairwise(nets, CountingSVCCA(), tile=3, store=store, progress=False)
+    CountingSVCCA.tiles, CountingSVCCA.crash_after = 0, None
+    d = rm.pairwise(nets, CountingSVCCA(), store=store, progress=False)
+    assert CountingSVCCA.tiles == n_tiles - 4  # only the unfinished tiles were computed
+    ref = rm.pairwise(nets, "svcca", progress=False)
+    np.testing.assert_allclose(d.values, ref.values, atol=1e-14)
+    on_disk = xr.open_zarr(store)["svcca"].load()
+    np.testing.assert_allclose(on_disk.values, ref.values, atol=1e-14)
+    assert on_disk.encoding["chunks"] == (3, 3)
+    # a finished store is read back without computing anything
+    CountingSVCCA.tiles = 0
+    rm.pairwise(nets, CountingSVCCA(), store=store, progress=False)
+    assert CountingSVCCA.tiles == 0
+    with pytest.raises(rm.MetricsError, match="another computation"):
+        rm.pairwise(nets, "cka", store=store, progress=False)
+    with pytest.raises(rm.MetricsError, match="other networks"):
+        rm.pairwise({f"x{i}": x for i, x in enumerate(nets)}, "svcca", store=store, progress=False)
+
+
+@pytest.mark.network
+def test_dask_local_cluster():
+    distributed = pytest.importorskip("distributed")
+    nets = low_rank_networks(9, samples=50, widths=(4, 5))
+    with (
+        distributed.LocalCluster(
+            n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        d = rm.pairwise(nets, "cka", tile=4, client=client, progress=False)
+    ref = rm.pairwise(nets, "cka", progress=False)
+    np.testing.assert_allclose(d.values, ref.values, atol=1e-14)
+
+
+def test_lazy_sequence_is_loaded_one_network_at_a_time():
+    from rnnzoo_metrics.synthetic import LazyNetworks
+
+    lazy = LazyNetworks(6, samples=50, widths=(4, 6))
+    d = rm.pairwise(lazy, "svcca", progress=False)
+    eager = rm.pairwise([lazy[i] for i in range(6)], "svcca", progress=False)
+    np.testing.assert_array_equal(d.values, eager.values)
