@@ -77,7 +77,7 @@ def test_diagonal_tanh_grid_of_27_points_with_stability():
     assert len(fp) == 27
     dist = np.linalg.norm(fp.state[:, None] - truth[None], axis=-1)
     match = dist.argmin(1)
-    assert dist.min(1).max() < 1e-12
+    assert dist.min(1).max() < 1e-10
     assert sorted(match.tolist()) == list(range(27))  # every true point, exactly once
     lin = linearize(cell, params, fp)
     np.testing.assert_array_equal(lin.n_unstable, n_unstable[match])
@@ -97,12 +97,13 @@ def test_non_normal_linear_system_unique_point():
         "b_out": torch.zeros(2, dtype=torch.float64),
     }
     xs = np.array([[0.0, 0.0], [0.5, -1.0]])
-    fp = find_fixed_points(cell, params, xs, rng.normal(size=(32, S)))
+    # the fixed point of an unstable linear map can lie anywhere: no region of interest
+    fp = find_fixed_points(cell, params, xs, rng.normal(size=(32, S)), FinderOptions(escape=None))
     assert sorted(fp.condition.tolist()) == [0, 1]
     for c, x in enumerate(xs):
         true = (x @ params["W_x"].numpy() + params["b"].numpy()) @ np.linalg.inv(np.eye(S) - A)
         np.testing.assert_allclose(fp.state[fp.condition == c][0], true, atol=1e-12)
-    lin = linearize(cell, params, fp)
+    lin = linearize(cell, params, fp, keep_jacobians=True)
     n_true = int((np.abs(np.linalg.eigvals(A)) > 1 + 1e-3).sum())
     assert (lin.n_unstable == n_true).all()
 
@@ -268,3 +269,37 @@ def test_bad_shapes_give_one_line_errors(x_star, starts, message):
 def test_bad_options():
     with pytest.raises(ValueError, match="slow_q_tol"):
         FinderOptions(q_tol=1e-6, slow_q_tol=1e-8)
+
+
+def test_candidates_leaving_the_region_of_interest_are_dropped_and_counted():
+    # h' = h W + b with W = 0.5 I: the only fixed point is 2b, far outside the starts' ball
+    cell = LinearCell(2, 1, 1)
+    params = {
+        "W_h": 0.5 * torch.eye(2, dtype=torch.float64),
+        "W_x": torch.zeros(1, 2, dtype=torch.float64),
+        "b": torch.tensor([50.0, 0.0], dtype=torch.float64),
+        "W_out": torch.ones(2, 1, dtype=torch.float64),
+        "b_out": torch.zeros(1, dtype=torch.float64),
+    }
+    starts = np.random.default_rng(5).uniform(-1, 1, size=(16, 2))
+    fp = find_fixed_points(cell, params, [0.0], starts)
+    assert len(fp) == 0
+    assert fp.stats["n_escaped"][0] == 16
+    assert np.isinf(fp.candidate_q).all()
+    free = find_fixed_points(cell, params, [0.0], starts, FinderOptions(escape=None))
+    np.testing.assert_allclose(free.state, [[100.0, 0.0]], atol=1e-10)
+
+
+def test_premerge_polishes_each_cluster_once_and_keeps_counts():
+    w = np.array([2.0, 1.6, 3.0])
+    b = np.array([0.1, -0.05, 0.0])
+    cell = TanhCell(3, 1, 3)
+    params = diagonal_tanh_params(w, b)
+    starts = np.random.default_rng(6).uniform(-1.2, 1.2, size=(512, 3))
+    merged = find_fixed_points(cell, params, [0.0], starts)
+    every = find_fixed_points(cell, params, [0.0], starts, FinderOptions(premerge_tol=None))
+    assert len(merged) == len(every) == 27
+    assert merged.n_merged.sum() == every.n_merged.sum() == 512
+    np.testing.assert_allclose(
+        np.sort(merged.state, axis=0), np.sort(every.state, axis=0), atol=1e-13
+    )

@@ -7,10 +7,15 @@ and width share a batch) and has two stages:
    per-point convergence tracking. A point leaves the stage (freezes) as soon as its
    ``q < gradient_q_stop`` or when its ``q`` stalls (less than a factor ``gradient_stall``
    improvement over ``check_every`` steps); the stage ends when no point is left.
-2. **Polish** (float64): batched Newton steps ``δ = −(J − I)⁻¹ r`` with the cells'
-   closed-form Jacobians ``J = ∂F/∂h``; a step that does not lower ``q`` is replaced by a
-   Levenberg–Marquardt step ``(AᵀA + μ I) δ = −Aᵀ r`` (``A = J − I``) with per-point damping
-   ``μ``. Points freeze when ``q < polish_q_stop`` or when no step lowers ``q`` any more.
+2. **Polish** (float64): batched damped Newton steps ``δ = −(J − I)⁻¹ r`` with the cells'
+   closed-form Jacobians ``J = ∂F/∂h`` (step lengths 1, ½, ¼, ⅛); where none lowers ``q``,
+   a Levenberg–Marquardt step ``(AᵀA + μ I) δ = −Aᵀ r`` (``A = J − I``) with per-point
+   damping ``μ``. Points freeze when ``q < polish_q_stop``, when no step lowers ``q`` any
+   more, or when ``q`` has converged to a local minimum (a slow point).
+
+Between the stages, candidates closer than ``premerge_tol`` (relative) are merged, keeping
+the lowest ``q``: most of the thousand starts have already fallen onto a few dozen points,
+and only one of each cluster needs polishing.
 
 Then every candidate is classified by its final float64 ``q``: ``q < q_tol`` is a *fixed
 point*; ``q_tol ≤ q < slow_q_tol`` a *slow point* (paper §2.3: "approximate fixed points,
@@ -49,7 +54,8 @@ class FinderOptions:
     Attributes
     ----------
     gradient_steps : int
-        Most Adam steps a point takes in the gradient stage (1,000).
+        Most Adam steps a point takes in the gradient stage (200). The stage only has to
+        bring candidates near a fixed point; the polish does the rest.
     learning_rate : float
         Adam step size, in state units (0.01).
     gradient_q_stop : float
@@ -79,12 +85,30 @@ class FinderOptions:
     dedup_tol : float
         Two points of one network and condition are the same point when closer than
         ``dedup_tol * (1 + max ‖h‖)`` (1e-6; ``max ‖h‖`` over that network's points).
+    slow_dedup_tol : float
+        The same for slow points (1e-3): a slow point is a minimum of ``q`` whose position
+        Gauss-Newton steps pin down far less sharply than a zero of ``F(h) − h``.
+    premerge_tol : float or None
+        After the gradient stage, candidates of one network and condition closer than
+        ``premerge_tol * (1 + max ‖h‖)`` are merged (lowest ``q`` kept) and polished once
+        (1e-4; ``None`` polishes every candidate). Fixed points closer than this are not
+        told apart, a resolution far finer than any task's.
+    escape : float or None
+        Region of interest: a candidate farther than ``escape * R`` from the centre of its
+        network's initial states (``R``: the largest distance of an initial state from that
+        centre) is stopped and dropped, counted as ``n_escaped`` (2.0; ``None`` disables).
+        Without it, candidates drift along flat directions into saturated regions where
+        ``F(h) = h`` holds to machine precision for whole sets of states (e.g. a GRU whose
+        update gate is saturated at 1), far from any state the network visits.
+    polish_rtol : float
+        A point whose accepted step lowers ``q`` by less than ``polish_rtol * q`` has
+        converged to a local minimum of ``q`` (a slow point, if ``q`` is not ~0) (1e-10).
     max_block_elements : int
         Largest number of Jacobian entries held in memory at once (2**25, 256 MiB in
         float64); the polish works through larger batches in blocks.
     """
 
-    gradient_steps: int = 1000
+    gradient_steps: int = 200
     learning_rate: float = 1e-2
     gradient_q_stop: float = 1e-10
     gradient_stall: float = 0.5
@@ -97,6 +121,10 @@ class FinderOptions:
     q_tol: float = 1e-12
     slow_q_tol: float | None = 1e-6
     dedup_tol: float = 1e-6
+    slow_dedup_tol: float = 1e-3
+    premerge_tol: float | None = 1e-4
+    escape: float | None = 2.0
+    polish_rtol: float = 1e-10
     max_block_elements: int = 2**25
 
     def __post_init__(self) -> None:
@@ -131,9 +159,11 @@ class FixedPoints:
     x_star : ndarray of float64, (n_conditions, M)
         The conditions (for a population with per-network conditions: ``(P, n_conditions, M)``).
     candidate_q : ndarray of float64, (P, n_conditions, n_starts)
-        Final float64 ``q`` of every initial state (before thresholds and deduplication).
+        Final float64 ``q`` of every initial state (before thresholds and deduplication;
+        ``inf`` for candidates that left the region of interest, see ``FinderOptions.escape``).
     stats : dict
-        Per-network counts (``n_fixed``, ``n_slow``, ``n_dropped``, ``n_nonfinite``, arrays
+        Per-network counts (``n_fixed``, ``n_slow``, ``n_dropped``, ``n_escaped``,
+        ``n_nonfinite``, arrays
         of shape ``(P,)``) and run totals (``gradient_steps``, ``polish_steps``,
         ``gradient_seconds``, ``polish_seconds``).
     options : FinderOptions
@@ -229,15 +259,46 @@ def speed(cell: Cell, params: Params, h: Tensor, x: Tensor) -> Tensor:
     return 0.5 * (r * r).sum(-1)
 
 
+@dataclass
+class _Region:
+    """The ball each network's candidates must stay in (see ``FinderOptions.escape``)."""
+
+    centre: Tensor  # (P, S) float64
+    limit: Tensor  # (P,) float64; inf when disabled
+
+    @classmethod
+    def of(cls, h: Tensor, escape: float | None) -> _Region:
+        h = h.to(torch.float64)
+        ok = torch.isfinite(h).all(-1, keepdim=True)
+        n = ok.sum(1).clamp_min(1)
+        centre = torch.where(ok, h, 0.0).sum(1) / n
+        dist = torch.where(ok[..., 0], (h - centre.unsqueeze(1)).norm(dim=-1), 0.0)
+        limit = dist.amax(1).clamp_min(1e-12) * escape if escape is not None else None
+        if limit is None:
+            limit = torch.full((h.shape[0],), torch.inf, dtype=torch.float64)
+        return cls(centre=centre, limit=limit)
+
+    def outside(self, rows: Tensor, hp: Tensor) -> Tensor:
+        """Which packed points ``(P', B')`` of networks ``rows`` have left the region."""
+        c = self.centre.index_select(0, rows).unsqueeze(1).to(hp.dtype)
+        d = (hp - c).norm(dim=-1)
+        return ~(d <= self.limit.index_select(0, rows).unsqueeze(1).to(hp.dtype))
+
+
 def _gradient_stage(
     cell: Cell,
     params: Params,
     h: Tensor,
     x: Tensor,
     opt: FinderOptions,
+    region: _Region,
+    escaped: Tensor,
     progress: Callable[[str, int, int], None] | None,
 ) -> tuple[Tensor, int]:
-    """Adam on ``q`` with per-point freezing; returns the states and the steps taken."""
+    """Adam on ``q`` with per-point freezing; returns the states and the steps taken.
+
+    Points that leave the region are frozen and flagged in ``escaped`` (in place).
+    """
     dtype = opt.gradient_dtype
     h = h.to(dtype).clone()
     x = x.to(dtype)
@@ -279,7 +340,10 @@ def _gradient_stage(
         pack.scatter(v, vp)
         pack.scatter(t_point, tp)
         q_old = pack.gather(q_check.unsqueeze(-1)).squeeze(-1)
+        out = region.outside(pack.rows, hp) & pack.valid
+        pack.scatter(escaped, out | pack.gather(escaped.unsqueeze(-1))[..., 0])
         keep = torch.isfinite(q) & (q >= opt.gradient_q_stop) & (q < opt.gradient_stall * q_old)
+        keep &= ~out
         still = torch.zeros_like(active)
         pack.scatter(still, keep)
         active = still
@@ -303,50 +367,73 @@ def _blocks(n_rows: int, n_cols: int, per_point: int, budget: int):
                 yield slice(r0, r0 + 1), slice(c0, min(n_cols, c0 + step_c))
 
 
+def _lm_step(
+    cell: Cell, params: Params, h: Tensor, x: Tensor, A: Tensor, r: Tensor, mu: Tensor
+) -> Tensor:
+    """Levenberg-Marquardt step ``(AᵀA + μ s I) δ = −Aᵀ r`` with ``s = ‖A‖²_F / S``."""
+    S = h.shape[-1]
+    eye = torch.eye(S, dtype=h.dtype)
+    At = A.transpose(-1, -2)
+    H = At @ A
+    g = (At @ r.unsqueeze(-1)).squeeze(-1)
+    scale = torch.diagonal(H, dim1=-2, dim2=-1).mean(-1).clamp_min(1e-300)
+    L, info = torch.linalg.cholesky_ex(H + (mu * scale).unsqueeze(-1).unsqueeze(-1) * eye)
+    d = torch.cholesky_solve(-g.unsqueeze(-1), L).squeeze(-1)
+    return torch.where((info == 0).unsqueeze(-1), d, torch.full_like(d, torch.nan))
+
+
 def _polish_block(
     cell: Cell, params: Params, h: Tensor, x: Tensor, mu: Tensor, opt: FinderOptions
 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """One Newton / Levenberg-Marquardt iteration on a packed block.
+    """One damped-Newton / Levenberg-Marquardt iteration on a packed block.
 
-    Returns the new states, their ``q``, the new relative damping and which points stalled.
+    The Newton direction ``δ = −A⁻¹ r`` is a descent direction of ``q`` whenever ``A`` is
+    invertible (``∇q·δ = −‖r‖²``), so it is tried with step lengths 1, ½, ¼, ⅛ (cheap: one
+    ``F`` evaluation each). Points where none lowers ``q`` (``A`` near-singular: slow points,
+    line attractors) take a Levenberg-Marquardt step instead, computed for those points only.
+
+    Returns the new states, their ``q``, the new relative damping and which points stopped
+    (stalled, or converged to a local minimum of ``q``).
     """
     S = h.shape[-1]
     eye = torch.eye(S, dtype=h.dtype)
-    f = cell.step(params, h, x)
-    r = f - h
+    r = cell.step(params, h, x) - h
     q = 0.5 * (r * r).sum(-1)
     A = cell.jacobian_h(params, h, x) - eye
-    # Newton step; a singular A gives non-finite entries and is simply rejected
     lu, piv, info = torch.linalg.lu_factor_ex(A)
-    d_newton = torch.linalg.lu_solve(lu, piv, -r.unsqueeze(-1)).squeeze(-1)
-    singular = (info != 0).unsqueeze(-1)
-    d_newton = torch.where(singular, torch.full_like(d_newton, torch.nan), d_newton)
-    h_n = h + d_newton
-    q_n = speed(cell, params, h_n, x)
-    ok_n = torch.isfinite(q_n) & (q_n < q)
-    # Levenberg-Marquardt step for the points where Newton did not lower q
-    need = ~ok_n
-    h_new, q_new, mu_new = h_n, q_n, mu
-    stalled = torch.zeros_like(ok_n)
+    d = torch.linalg.lu_solve(lu, piv, -r.unsqueeze(-1)).squeeze(-1)
+    d = torch.where((info != 0).unsqueeze(-1), torch.full_like(d, torch.nan), d)
+    h_new, q_new = h.clone(), q.clone()
+    ok = torch.zeros_like(q, dtype=torch.bool)
+    for alpha in (1.0, 0.5, 0.25, 0.125):
+        h_try = h + alpha * d
+        q_try = speed(cell, params, h_try, x)
+        good = ~ok & torch.isfinite(q_try) & (q_try < q)
+        h_new = torch.where(good.unsqueeze(-1), h_try, h_new)
+        q_new = torch.where(good, q_try, q_new)
+        ok |= good
+        if bool(ok.all()):
+            break
+    mu_new = torch.where(ok, mu / 10, mu)
+    stalled = torch.zeros_like(ok)
+    need = ~ok
     if bool(need.any()):
-        At = A.transpose(-1, -2)
-        H = At @ A
-        g = (At @ r.unsqueeze(-1)).squeeze(-1)
-        scale = torch.diagonal(H, dim1=-2, dim2=-1).mean(-1).clamp_min(1e-300)
-        mu_abs = (mu * scale).unsqueeze(-1).unsqueeze(-1)
-        L, info_c = torch.linalg.cholesky_ex(H + mu_abs * eye)
-        d_lm = torch.cholesky_solve(-g.unsqueeze(-1), L).squeeze(-1)
-        d_lm = torch.where((info_c == 0).unsqueeze(-1), d_lm, torch.full_like(d_lm, torch.nan))
-        h_lm = h + d_lm
-        q_lm = speed(cell, params, h_lm, x)
-        ok_lm = need & torch.isfinite(q_lm) & (q_lm < q)
-        h_new = torch.where(ok_n.unsqueeze(-1), h_n, torch.where(ok_lm.unsqueeze(-1), h_lm, h))
-        q_new = torch.where(ok_n, q_n, torch.where(ok_lm, q_lm, q))
-        mu_new = torch.where(ok_n | ok_lm, mu / 10, mu * 10)
-        stalled = need & ~ok_lm & (mu_new > opt.max_damping)
-    else:
-        mu_new = mu / 10
+        pack = Packing.from_mask(need)
+        sub = select_networks(params, pack.rows)
+        hp, xp = pack.gather(h), pack.gather(x)
+        qp, mup = pack.gather(q.unsqueeze(-1))[..., 0], pack.gather(mu.unsqueeze(-1))[..., 0]
+        d_lm = _lm_step(cell, sub, hp, xp, pack.gather(A), pack.gather(r), mup)
+        h_lm = hp + d_lm
+        q_lm = speed(cell, sub, h_lm, xp)
+        good = torch.isfinite(q_lm) & (q_lm < qp)
+        pack.scatter(h_new, torch.where(good.unsqueeze(-1), h_lm, hp))
+        pack.scatter(q_new, torch.where(good, q_lm, qp))
+        mu_lm = torch.where(good, mup / 10, mup * 10)
+        pack.scatter(mu_new, mu_lm)
+        pack.scatter(stalled, ~good & (mu_lm > opt.max_damping))
     mu_new = mu_new.clamp_min(1e-14)
+    # converged to a local minimum of q: an accepted step that barely lowers it
+    stalled |= (q_new < q) & (q - q_new <= opt.polish_rtol * q)
     return h_new, q_new, mu_new, stalled
 
 
@@ -356,9 +443,16 @@ def _polish(
     h: Tensor,
     x: Tensor,
     opt: FinderOptions,
+    region: _Region,
+    escaped: Tensor,
+    selected: Tensor,
     progress: Callable[[str, int, int], None] | None,
 ) -> tuple[Tensor, Tensor, int]:
-    """Batched float64 Newton / LM polish of every point; returns states, q and iterations."""
+    """Batched float64 Newton / LM polish of the ``selected`` points.
+
+    Returns states, ``q`` and iterations. Escaped points are not polished; points that leave
+    the region are flagged (in place).
+    """
     p = params_as(params, torch.float64)
     h = h.to(torch.float64).clone()
     x = x.to(torch.float64)
@@ -366,7 +460,8 @@ def _polish(
     with torch.no_grad():
         q = speed(cell, p, h, x)
     mu = torch.full((P, B), opt.damping, dtype=torch.float64)
-    active = torch.isfinite(q) & (q >= opt.polish_q_stop)
+    active = torch.isfinite(q) & (q >= opt.polish_q_stop) & ~escaped & selected
+    n_sel = int(active.sum())
     it = 0
     with torch.no_grad():
         while it < opt.polish_steps and bool(active.any()):
@@ -382,13 +477,15 @@ def _polish(
             pack.scatter(h, hp)
             pack.scatter(q, qp)
             pack.scatter(mu, mup)
-            keep = torch.isfinite(qp) & (qp >= opt.polish_q_stop) & ~stp
+            out = region.outside(pack.rows, hp) & pack.valid
+            pack.scatter(escaped, out)
+            keep = torch.isfinite(qp) & (qp >= opt.polish_q_stop) & ~stp & ~out
             still = torch.zeros_like(active)
             pack.scatter(still, keep)
             active = still
             it += 1
             if progress is not None:
-                progress("polish", P * B - int(active.sum()), P * B)
+                progress("polish", n_sel - int(active.sum()), n_sel)
     return h, q, it
 
 
@@ -396,7 +493,9 @@ def _polish(
 # classification and deduplication
 
 
-def deduplicate(states: np.ndarray, q: np.ndarray, tol: float) -> tuple[np.ndarray, np.ndarray]:
+def deduplicate(
+    states: np.ndarray, q: np.ndarray, tol: float, weights: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Greedy KD-tree deduplication keeping the lowest ``q`` of each cluster.
 
     Points are visited in order of increasing ``q``; each kept point absorbs every not yet
@@ -409,15 +508,18 @@ def deduplicate(states: np.ndarray, q: np.ndarray, tol: float) -> tuple[np.ndarr
     q : ndarray, (n,)
     tol : float
         Relative merge radius.
+    weights : ndarray of int, (n,), optional
+        How many candidates each point stands for (default 1).
 
     Returns
     -------
     keep : ndarray of int
         Indices of the kept points, in order of increasing ``q``.
     merged : ndarray of int
-        Size of each kept point's cluster (itself included).
+        Total weight of each kept point's cluster (itself included).
     """
     n = len(q)
+    w = np.ones(n, dtype=np.int64) if weights is None else np.asarray(weights, dtype=np.int64)
     if n == 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     radius = tol * (1.0 + float(np.linalg.norm(states, axis=1).max()))
@@ -433,8 +535,44 @@ def deduplicate(states: np.ndarray, q: np.ndarray, tol: float) -> tuple[np.ndarr
         taken[near] = True
         taken[i] = True
         keep.append(i)
-        merged.append(max(1, len(near)))
+        merged.append(int(w[near].sum()) if len(near) else int(w[i]))
     return np.asarray(keep, dtype=np.int64), np.asarray(merged, dtype=np.int64)
+
+
+def _premerge(
+    h: Tensor, q: Tensor, usable: Tensor, C: int, K: int, tol: float
+) -> tuple[Tensor, Tensor]:
+    """Merge near-identical candidates of each network and condition before the polish.
+
+    Returns ``rep`` ``(P, C*K)``, the index (along the candidate axis) of the candidate that
+    represents each one (itself for representatives and unusable candidates), and the weight
+    (cluster size) of every representative (0 for merged members).
+    """
+    P = h.shape[0]
+    rep = torch.arange(C * K).unsqueeze(0).repeat(P, 1)
+    weight = torch.ones(P, C * K, dtype=torch.int64)
+    h_np, q_np, ok = h.numpy(), q.numpy(), usable.numpy()
+    for i in range(P):
+        for c in range(C):
+            idx = np.arange(c * K, (c + 1) * K)[ok[i, c * K : (c + 1) * K]]
+            if len(idx) < 2:
+                continue
+            st = h_np[i, idx]
+            radius = tol * (1.0 + float(np.linalg.norm(st, axis=1).max()))
+            tree = cKDTree(st)
+            taken = np.zeros(len(idx), dtype=bool)
+            for a in np.argsort(q_np[i, idx], kind="stable"):
+                if taken[a]:
+                    continue
+                near = np.asarray(tree.query_ball_point(st[a], radius), dtype=np.int64)
+                near = near[~taken[near]]
+                taken[near] = True
+                taken[a] = True
+                members = idx[near]
+                rep[i, members] = int(idx[a])
+                weight[i, members] = 0
+                weight[i, idx[a]] = max(1, len(near))
+    return rep, weight
 
 
 # ----------------------------------------------------------------------------------------
@@ -486,30 +624,49 @@ def find_fixed_points(
     xb = x.unsqueeze(2).expand(P, C, K, M).reshape(P, C * K, M)
 
     t0 = time.perf_counter()
-    h, g_steps = _gradient_stage(cell, params, h, xb, opt, progress)
+    region = _Region.of(h, opt.escape)
+    escaped = torch.zeros(h.shape[:2], dtype=torch.bool)
+    h, g_steps = _gradient_stage(cell, params, h, xb, opt, region, escaped, progress)
     t1 = time.perf_counter()
-    h, q, p_steps = _polish(cell, params, h, xb, opt, progress)
+    with torch.no_grad():
+        q_mid = speed(cell, params_as(params, torch.float64), h, xb)
+    usable = torch.isfinite(q_mid) & torch.isfinite(h).all(-1) & ~escaped
+    if opt.premerge_tol:
+        rep, weight = _premerge(h, q_mid, usable, C, K, opt.premerge_tol)
+    else:
+        rep = torch.arange(C * K).unsqueeze(0).repeat(P, 1)
+        weight = torch.ones(P, C * K, dtype=torch.int64)
+    polish = weight > 0
+    h, q, p_steps = _polish(cell, params, h, xb, opt, region, escaped, polish, progress)
     t2 = time.perf_counter()
+    # merged members share their representative's result
+    h = torch.gather(h, 1, rep.unsqueeze(-1).expand(-1, -1, S))
+    q = torch.gather(q, 1, rep)
+    escaped = torch.gather(escaped, 1, rep)
 
     h_np = h.numpy().reshape(P, C, K, S)
     q_np = q.numpy().reshape(P, C, K)
+    w_np = weight.numpy().reshape(P, C, K)
+    esc = escaped.numpy().reshape(P, C, K)
     finite = np.isfinite(q_np) & np.isfinite(h_np).all(-1)
+    q_np = np.where(esc, np.inf, q_np)  # escaped candidates are never reported
     upper = opt.slow_q_tol if opt.slow_q_tol is not None else opt.q_tol
     cols: dict[str, list] = {k: [] for k in ("network", "condition", "state", "q", "n")}
     n_fixed = np.zeros(P, dtype=np.int64)
     n_slow = np.zeros(P, dtype=np.int64)
     for i in range(P):
         for c in range(C):
-            sel = finite[i, c] & (q_np[i, c] < upper)
+            sel = finite[i, c] & (q_np[i, c] < upper) & (w_np[i, c] > 0)
             if not sel.any():
                 continue
-            st, qq = h_np[i, c][sel], q_np[i, c][sel]
+            st, qq, ww = h_np[i, c][sel], q_np[i, c][sel], w_np[i, c][sel]
             # fixed points first, so a slow point never swallows a true fixed point
             for fixed in (True, False):
                 part = (qq < opt.q_tol) if fixed else (qq >= opt.q_tol)
                 if not part.any():
                     continue
-                keep, merged = deduplicate(st[part], qq[part], opt.dedup_tol)
+                tol = opt.dedup_tol if fixed else opt.slow_dedup_tol
+                keep, merged = deduplicate(st[part], qq[part], tol, ww[part])
                 cols["network"].append(np.full(len(keep), i))
                 cols["condition"].append(np.full(len(keep), c))
                 cols["state"].append(st[part][keep])
@@ -535,7 +692,8 @@ def find_fixed_points(
         "n_fixed": n_fixed,
         "n_slow": n_slow,
         "n_nonfinite": (~finite).reshape(P, -1).sum(1),
-        "n_dropped": (finite & (q_np >= upper)).reshape(P, -1).sum(1),
+        "n_dropped": (finite & ~esc & (q_np >= upper)).reshape(P, -1).sum(1),
+        "n_escaped": (finite & esc).reshape(P, -1).sum(1),
         "gradient_steps": g_steps,
         "polish_steps": p_steps,
         "gradient_seconds": t1 - t0,

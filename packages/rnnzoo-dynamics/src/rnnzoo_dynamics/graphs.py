@@ -1,0 +1,394 @@
+"""Fixed-point graphs: transition graphs (paper §3.1) and nearest-neighbour graphs (§3.2-3.3).
+
+**Transition graph.** Nodes are the true fixed points (``kind == "fixed"``) of one condition.
+From every node, ``n_perturbations`` (default 100) states ``h* + δ`` are run forward under
+``x*``; ``δ`` has a uniformly random direction and norm ``perturbation × d`` (default
+``perturbation = 0.05``), where ``d`` is the distance from the node to its nearest other
+fixed point (``max(1, ‖h*‖)`` for a lone point), so the perturbation is small on the scale
+of the fixed-point configuration whatever the network's units. A trajectory has *landed* on
+a stable target ``j`` (a node with no unstable mode, ``n_unstable == 0``) once it is within
+``landing × d_j`` of it (default ``landing = 0.02``, smaller than the perturbation, so a
+stable node's self-loop is confirmed by contraction under simulation, not assumed), checked
+every ``check_every`` steps after at least that many steps, up to ``max_steps``
+(default 3,000). ``weight[i, j]`` is the fraction of node ``i``'s perturbations that landed
+on ``j``; the fraction that never landed is reported as ``unresolved``.
+
+**Nearest-neighbour graph** (line attractors in cdi, input-dependent fixed points in sine):
+the symmetric ``k``-nearest-neighbour adjacency (default ``k = 2``; weight 1 per edge) of a
+set of points in state space.
+
+Nodes are ordered lexicographically by their readout (paper footnote 5), with the readout
+rounded to ``readout_decimals`` (default 1) so that nearly equal outputs (e.g. the ~0 output
+of saddles) are ordered by the next output instead of by noise.
+
+Graph Datasets follow ``docs/architecture.md`` §5 (``graph_weight``, ``graph_node_readout``,
+``graph_node_stable``, ``graph_n_nodes``), which rnnzoo-metrics reads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import torch
+import xarray as xr
+from scipy.spatial import cKDTree
+
+from rnnzoo_dynamics._batch import Packing, params_as, select_networks
+from rnnzoo_dynamics.fixed_points import FIXED, FixedPoints, _population_params
+from rnnzoo_dynamics.linearize import Linearization
+from rnnzoo_train.cells.base import Cell, Params
+
+
+@dataclass(frozen=True)
+class TransitionOptions:
+    """Defaults of :func:`transition_graphs` (see the module docstring)."""
+
+    n_perturbations: int = 100
+    perturbation: float = 0.05
+    landing: float = 0.02
+    max_steps: int = 3000
+    check_every: int = 25
+    readout_decimals: int = 1
+    seed: int = 0
+    dtype: torch.dtype = torch.float64
+
+
+@dataclass
+class Graph:
+    """One network's fixed-point graph.
+
+    Attributes
+    ----------
+    weight : ndarray, (n, n)
+        ``weight[i, j]``: edge weight from node ``i`` to node ``j``.
+    node_readout : ndarray, (n, k)
+    node_stable : ndarray of bool, (n,)
+    node_point : ndarray of int, (n,)
+        Row of each node in the :class:`FixedPoints` it was built from (-1 if none).
+    unresolved : ndarray, (n,)
+        Fraction of a node's perturbations that landed nowhere (transition graphs only).
+    node_n_unstable : ndarray of int, (n,)
+    """
+
+    weight: np.ndarray
+    node_readout: np.ndarray
+    node_stable: np.ndarray
+    node_point: np.ndarray
+    unresolved: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    node_n_unstable: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+
+    @property
+    def n_nodes(self) -> int:
+        return len(self.node_stable)
+
+
+def lexicographic_order(readout: np.ndarray, decimals: int = 1) -> np.ndarray:
+    """Node order by readout, first output as the primary key (paper footnote 5).
+
+    Readouts are rounded to ``decimals`` before comparison; exact ties keep input order.
+    """
+    r = np.round(np.asarray(readout, dtype=np.float64), decimals)
+    if r.ndim == 1:
+        r = r[:, None]
+    if len(r) == 0:
+        return np.zeros(0, dtype=np.int64)
+    return np.lexsort(tuple(r[:, k] for k in reversed(range(r.shape[1]))))
+
+
+def _scales(states: np.ndarray) -> np.ndarray:
+    """Distance from each point to its nearest other point (``max(1, ‖h‖)`` if alone)."""
+    if len(states) == 1:
+        return np.array([max(1.0, float(np.linalg.norm(states[0])))])
+    d, _ = cKDTree(states).query(states, k=2)
+    return d[:, 1]
+
+
+def _random_directions(rng: np.random.Generator, n: int, S: int) -> np.ndarray:
+    v = rng.normal(size=(n, S))
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def transition_graphs(
+    cell: Cell,
+    params: Params,
+    points: FixedPoints,
+    lin: Linearization,
+    condition: int = 0,
+    options: TransitionOptions | None = None,
+) -> list[Graph]:
+    """Transition graph of every network of a population (paper §3.1).
+
+    Parameters
+    ----------
+    cell : Cell
+    params : dict of str to Tensor
+        Population parameters ``(P, ...)``.
+    points : FixedPoints
+        The population's points (only ``kind == "fixed"`` of ``condition`` become nodes).
+    lin : Linearization
+        ``linearize(cell, params, points)`` (stability and readout of each point).
+    condition : int
+        Which static input ``x*`` (flip-flop has one).
+    options : TransitionOptions, optional
+
+    Returns
+    -------
+    list of Graph
+        One per network, nodes in lexicographic readout order; a network without fixed
+        points gets an empty graph.
+    """
+    opt = options or TransitionOptions()
+    params = params_as(_population_params(cell, params), opt.dtype)
+    P = points.n_networks
+    S = cell.state_size
+    rng = np.random.default_rng(opt.seed)
+    nodes: list[np.ndarray] = []
+    for i in range(P):
+        rows = np.nonzero(
+            (points.network == i) & (points.condition == condition) & (points.kind == FIXED)
+        )[0]
+        nodes.append(rows[lexicographic_order(lin.readout[rows], opt.readout_decimals)])
+    n_max = max((len(r) for r in nodes), default=0)
+    K = opt.n_perturbations
+    graphs: list[Graph] = []
+    if n_max == 0:
+        return [_empty_graph(lin.readout.shape[1]) for _ in range(P)]
+
+    # starts: (P, n_max * K, S); targets: stable nodes of each network
+    h = torch.zeros(P, n_max * K, S, dtype=opt.dtype)
+    active = torch.zeros(P, n_max * K, dtype=torch.bool)
+    tgt = np.full((P, n_max), np.nan)  # landing radius of each stable node (NaN: not a target)
+    tgt_state = torch.zeros(P, n_max, S, dtype=opt.dtype)
+    for i, rows in enumerate(nodes):
+        if len(rows) == 0:
+            continue
+        st = points.state[rows]
+        d = _scales(st)
+        delta = _random_directions(rng, len(rows) * K, S) * np.repeat(d, K)[:, None]
+        h[i, : len(rows) * K] = torch.as_tensor(np.repeat(st, K, 0) + opt.perturbation * delta)
+        active[i, : len(rows) * K] = True
+        stable = lin.n_unstable[rows] == 0
+        tgt[i, : len(rows)] = np.where(stable, opt.landing * d, np.nan)
+        tgt_state[i, : len(rows)] = torch.as_tensor(st)
+    x_all = _condition_input(points, condition, P, opt.dtype)
+    landed = torch.full((P, n_max * K), -1, dtype=torch.int64)
+    radius = torch.as_tensor(np.nan_to_num(tgt, nan=-1.0), dtype=opt.dtype)
+    steps = 0
+    with torch.no_grad():
+        while steps < opt.max_steps and bool(active.any()):
+            pack = Packing.from_mask(active)
+            sub = select_networks(params, pack.rows)
+            hp = pack.gather(h)
+            xp = x_all.index_select(0, pack.rows).unsqueeze(1).expand(-1, hp.shape[1], -1)
+            for _ in range(opt.check_every):
+                hp = cell.step(sub, hp, xp)
+            steps += opt.check_every
+            pack.scatter(h, hp)
+            # distance of every packed trajectory to every target of its network
+            ts = tgt_state.index_select(0, pack.rows)
+            rad = radius.index_select(0, pack.rows)
+            dist = torch.cdist(hp, ts)  # (P', B', n_max)
+            hit = (dist < rad.unsqueeze(1)) & (rad.unsqueeze(1) > 0)
+            dist = torch.where(hit, dist, torch.full_like(dist, torch.inf))
+            first = dist.argmin(-1)
+            has = hit.any(-1) & pack.valid
+            lp = torch.where(has, first, torch.full_like(first, -1))
+            bad = ~torch.isfinite(hp).all(-1) & pack.valid
+            # active trajectories have not landed yet (-1): write the new landings, and stop
+            # simulating landed and non-finite ones
+            pack.scatter(landed, lp)
+            still = torch.zeros_like(active)
+            pack.scatter(still, pack.valid & ~has & ~bad)
+            active = still
+    landed_np = landed.numpy()
+    for i, rows in enumerate(nodes):
+        n = len(rows)
+        if n == 0:
+            graphs.append(_empty_graph(lin.readout.shape[1]))
+            continue
+        w = np.zeros((n, n))
+        lnd = landed_np[i, : n * K].reshape(n, K)
+        for a in range(n):
+            dest = lnd[a][lnd[a] >= 0]
+            if len(dest):
+                w[a] += np.bincount(dest, minlength=n)[:n] / K
+        graphs.append(
+            Graph(
+                weight=w,
+                node_readout=lin.readout[rows],
+                node_stable=lin.n_unstable[rows] == 0,
+                node_point=rows,
+                unresolved=1.0 - w.sum(1),
+                node_n_unstable=lin.n_unstable[rows],
+            )
+        )
+    return graphs
+
+
+def _condition_input(points: FixedPoints, condition: int, P: int, dtype) -> torch.Tensor:
+    """``x*`` of ``condition`` for every network, ``(P, M)``."""
+    x = np.asarray(points.x_star, dtype=np.float64)
+    x = np.broadcast_to(x[condition], (P, x.shape[-1])) if x.ndim == 2 else x[:, condition]
+    return torch.as_tensor(np.array(x), dtype=dtype)
+
+
+def _empty_graph(k: int) -> Graph:
+    return Graph(
+        weight=np.zeros((0, 0)),
+        node_readout=np.zeros((0, k)),
+        node_stable=np.zeros(0, dtype=bool),
+        node_point=np.zeros(0, dtype=np.int64),
+        unresolved=np.zeros(0),
+        node_n_unstable=np.zeros(0, dtype=np.int64),
+    )
+
+
+def nearest_neighbour_graph(
+    states: np.ndarray,
+    node_readout: np.ndarray,
+    k: int = 2,
+    node_point: np.ndarray | None = None,
+    node_stable: np.ndarray | None = None,
+    readout_decimals: int = 1,
+    order: np.ndarray | None = None,
+) -> Graph:
+    """Symmetric ``k``-nearest-neighbour graph of points in state space (weight 1 per edge).
+
+    Parameters
+    ----------
+    states : ndarray, (n, S)
+    node_readout : ndarray, (n, k_out)
+        Position of each node in output space (sets the node order).
+    k : int
+        Neighbours per node (default 2: a chain along a line attractor).
+    order : ndarray of int, optional
+        Node order; default lexicographic by ``node_readout``.
+    """
+    n = len(states)
+    if order is None:
+        order = lexicographic_order(node_readout, readout_decimals)
+    states = np.asarray(states)[order]
+    w = np.zeros((n, n))
+    if n > 1:
+        kk = min(k, n - 1)
+        _, idx = cKDTree(states).query(states, k=kk + 1)
+        for a in range(n):
+            for b in np.atleast_1d(idx[a])[1:]:
+                w[a, b] = w[b, a] = 1.0
+    stable = np.ones(n, dtype=bool) if node_stable is None else np.asarray(node_stable)[order]
+    point = np.arange(n) if node_point is None else np.asarray(node_point)[order]
+    return Graph(
+        weight=w,
+        node_readout=np.asarray(node_readout, dtype=np.float64).reshape(n, -1)[order],
+        node_stable=stable,
+        node_point=point,
+        unresolved=np.zeros(n),
+    )
+
+
+def resample_along_readout(readout: np.ndarray, n_nodes: int) -> np.ndarray:
+    """Indices of at most ``n_nodes`` points evenly spaced in rank along the first output."""
+    order = np.argsort(np.asarray(readout).reshape(len(readout), -1)[:, 0], kind="stable")
+    if len(order) <= n_nodes:
+        return order
+    return order[np.round(np.linspace(0, len(order) - 1, n_nodes)).astype(np.int64)]
+
+
+def graphs_to_dataset(
+    graphs: Sequence[Graph],
+    network_ids: Sequence[str],
+    network_coords: pd.DataFrame | None = None,
+    attrs: dict | None = None,
+) -> xr.Dataset:
+    """The graph Dataset of ``docs/architecture.md`` §5, NaN-padded to the largest graph.
+
+    Variables: ``graph_weight (network, node, node_to)``, ``graph_node_readout (network,
+    node, readout)``, ``graph_node_stable (network, node)``, ``graph_n_nodes (network)``,
+    plus ``graph_node_unresolved``, ``graph_node_n_unstable`` and ``graph_node_point``
+    (row in the fixed-point Dataset of that network, -1 beyond ``graph_n_nodes``).
+    """
+    P = len(graphs)
+    n_max = max((g.n_nodes for g in graphs), default=0)
+    k = max((g.node_readout.shape[1] for g in graphs if g.node_readout.ndim == 2), default=1)
+    W = np.full((P, n_max, n_max), np.nan)
+    R = np.full((P, n_max, k), np.nan)
+    st = np.zeros((P, n_max), dtype=bool)
+    un = np.full((P, n_max), np.nan)
+    nu = np.full((P, n_max), -1, dtype=np.int64)
+    pt = np.full((P, n_max), -1, dtype=np.int64)
+    for i, g in enumerate(graphs):
+        n = g.n_nodes
+        W[i, :n, :n] = g.weight
+        R[i, :n] = g.node_readout
+        st[i, :n] = g.node_stable
+        if len(g.unresolved) == n:
+            un[i, :n] = g.unresolved
+        if len(g.node_n_unstable) == n:
+            nu[i, :n] = g.node_n_unstable
+        pt[i, :n] = g.node_point
+    ds = xr.Dataset(
+        {
+            "graph_weight": (("network", "node", "node_to"), W),
+            "graph_node_readout": (("network", "node", "readout"), R),
+            "graph_node_stable": (("network", "node"), st),
+            "graph_n_nodes": ("network", np.array([g.n_nodes for g in graphs], dtype=np.int64)),
+            "graph_node_unresolved": (("network", "node"), un),
+            "graph_node_n_unstable": (("network", "node"), nu),
+            "graph_node_point": (("network", "node"), pt),
+        },
+        coords={"network": np.asarray(list(network_ids), dtype=object)},
+        attrs=dict(attrs or {}),
+    )
+    if network_coords is not None:
+        ds = ds.assign_coords(
+            {
+                c: ("network", network_coords.loc[list(network_ids), c].to_numpy())
+                for c in network_coords.columns
+            }
+        )
+    mode, differ = modal_node_count(ds["graph_n_nodes"].values, list(network_ids))
+    ds["graph_is_modal"] = ("network", ds["graph_n_nodes"].values == mode)
+    ds.attrs["graph_modal_n_nodes"] = int(mode)
+    ds.attrs["graph_n_non_modal"] = len(differ)
+    return ds
+
+
+def modal_node_count(n_nodes: np.ndarray, network_ids: Sequence[str]) -> tuple[int, list[str]]:
+    """The most common node count (ties: the smaller) and the networks that differ from it.
+
+    Paper footnote 5 discards networks whose count differs from the modal one; here they are
+    reported (and flagged by ``graph_is_modal``) rather than dropped.
+    """
+    n = np.asarray(n_nodes, dtype=np.int64)
+    if n.size == 0:
+        return 0, []
+    values, counts = np.unique(n, return_counts=True)
+    mode = int(values[np.argmax(counts)])
+    return mode, [nid for nid, c in zip(network_ids, n, strict=True) if c != mode]
+
+
+def modal_node_counts(ds: xr.Dataset, by: Sequence[str] = ()) -> pd.DataFrame:
+    """Modal node count per population (all networks, or grouped by coordinates ``by``).
+
+    Returns
+    -------
+    DataFrame
+        One row per population: ``modal_n_nodes``, ``n_networks``, ``n_non_modal`` and
+        ``non_modal`` (the differing network ids).
+    """
+    df = pd.DataFrame({"n_nodes": ds["graph_n_nodes"].values}, index=ds["network"].values)
+    for c in by:
+        df[c] = ds[c].values
+    groups = df.groupby(list(by)) if by else [((), df)]
+    rows = []
+    for key, part in groups:
+        mode, differ = modal_node_count(part["n_nodes"].values, list(part.index))
+        row = dict(zip(by, key if isinstance(key, tuple) else (key,), strict=False))
+        row.update(
+            modal_n_nodes=mode, n_networks=len(part), n_non_modal=len(differ), non_modal=differ
+        )
+        rows.append(row)
+    return pd.DataFrame(rows)

@@ -1,0 +1,296 @@
+"""Every dynamics analysis of one population (networks of one cell type), zoo-independent.
+
+:func:`analyze_population` runs, for networks that share a cell: initial states from the
+probe trajectories, the fixed-point finder, linearisation, and the task's analyses:
+
+- every task: ``fixed_points`` (dim ``fixed_point``) and ``summary`` (dim ``network``);
+- single-condition tasks (flip-flop): ``transition_graph`` (paper §3.1);
+- ``sine``: ``sine_frequency`` (Fig. 2f) and ``sine_graph`` (nearest-neighbour graph of the
+  input-dependent fixed points, one node per command frequency, node readout = ``ω``; Fig. 2e);
+- ``cdi``: ``cdi_linear`` (Fig. 3e-f) and ``line_attractor_graph-context<c>`` per context
+  (nearest-neighbour graph of the context's fixed and slow points, resampled to at most
+  ``line_nodes`` nodes evenly spaced along the readout; Fig. 3d).
+"""
+
+from __future__ import annotations
+
+import time
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import torch
+import xarray as xr
+
+from rnnzoo_dynamics.cdi import cdi_analysis, readout_weights
+from rnnzoo_dynamics.fixed_points import FIXED, SLOW, FinderOptions, find_fixed_points
+from rnnzoo_dynamics.graphs import (
+    Graph,
+    TransitionOptions,
+    graphs_to_dataset,
+    nearest_neighbour_graph,
+    resample_along_readout,
+    transition_graphs,
+)
+from rnnzoo_dynamics.initial_states import (
+    NOISE_SCALE,
+    condition_trials,
+    sample_initial_states,
+    trajectories,
+)
+from rnnzoo_dynamics.linearize import STABILITY_EPS, linearize
+from rnnzoo_dynamics.results import fixed_points_dataset, summary_dataset
+from rnnzoo_dynamics.sine import sine_frequencies
+from rnnzoo_train.cells.base import Cell, Params
+from rnnzoo_train.tasks.base import ProbeSet, Task
+
+#: initial states per condition when not given: flip-flop has one condition and up to 27
+#: fixed points; sine one point per command frequency; cdi a line of points per context
+DEFAULT_STARTS = {"flipflop": 1024, "sine": 64, "cdi": 256}
+FALLBACK_STARTS = 256
+
+
+@dataclass(frozen=True)
+class AnalysisOptions:
+    """Settings of :func:`analyze_population` (every default stated in docs/dynamics.md).
+
+    Attributes
+    ----------
+    n_starts : int or None
+        Initial states per condition (default per task: :data:`DEFAULT_STARTS`).
+    noise_scale : float
+        Noise on the initial states, relative to the states' spread (0.1).
+    finder : FinderOptions
+    transition : TransitionOptions
+    stability_eps : float
+        ``|λ| > 1 + eps`` is unstable (1e-3).
+    n_vectors : int
+        Eigenvectors stored per point (largest ``|λ|`` first; -1 for all; default 4). All
+        eigenvalues are always stored.
+    line_nodes : int
+        Most nodes of a line-attractor graph (20).
+    knn : int
+        Neighbours per node in nearest-neighbour graphs (2).
+    horizon : int or None
+        cdi mode ablation: steps after the pulse (default: the task's trial length).
+    seed : int
+        Seeds the initial states (with a hash of the network id, so results do not depend on
+        which networks share a batch).
+    """
+
+    n_starts: int | None = None
+    noise_scale: float = NOISE_SCALE
+    finder: FinderOptions = field(default_factory=FinderOptions)
+    transition: TransitionOptions = field(default_factory=TransitionOptions)
+    stability_eps: float = STABILITY_EPS
+    n_vectors: int = 4
+    line_nodes: int = 20
+    knn: int = 2
+    horizon: int | None = None
+    seed: int = 0
+
+
+def network_rng(seed: int, network_id: str) -> np.random.Generator:
+    """The random generator of one network's analysis (independent of batch composition)."""
+    return np.random.default_rng([seed, zlib.crc32(network_id.encode())])
+
+
+def cued_channels(task: Task) -> list[int]:
+    """Input channel of the stream each cdi context cues (contexts first, then streams)."""
+    K = int(getattr(task, "n_contexts", task.n_inputs // 2))
+    return [K + c for c in range(K)]
+
+
+def analyze_population(
+    task: Task,
+    cell: Cell,
+    params: Params,
+    network_ids: Sequence[str],
+    probe: ProbeSet | None = None,
+    network_coords: pd.DataFrame | None = None,
+    options: AnalysisOptions | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> dict[str, xr.Dataset]:
+    """Run every dynamics analysis for a population of networks of one cell.
+
+    Parameters
+    ----------
+    task : Task
+    cell : Cell
+    params : dict of str to Tensor
+        Stacked parameters ``(P, ...)`` (any float dtype; analyses run in float64).
+    network_ids : sequence of str, (P,)
+    probe : ProbeSet, optional
+        Inputs whose trajectories seed the finder (default ``task.probe()``).
+    network_coords : DataFrame, optional
+        Index coordinates per network id (carried to every result).
+    options : AnalysisOptions, optional
+    progress : callable, optional
+        ``progress(stage, done, total)`` from the finder.
+
+    Returns
+    -------
+    dict of str to Dataset
+        Keyed by analysis name (see the module docstring).
+    """
+    opt = options or AnalysisOptions()
+    ids = list(network_ids)
+    P = len(ids)
+    params = {k: v.detach().to(torch.float64) for k, v in params.items()}
+    probe = probe if probe is not None else task.probe()
+    conditions = task.fixed_point_conditions()
+    x_star = np.asarray(conditions.inputs, dtype=np.float64)
+    C = len(x_star)
+    K = opt.n_starts or DEFAULT_STARTS.get(task.name, FALLBACK_STARTS)
+    t0 = time.perf_counter()
+
+    traj = trajectories(cell, params, probe.inputs).numpy()  # (P, trials, T, S)
+    groups = condition_trials(probe.labels, conditions.labels)
+    starts = np.empty((P, C, K, cell.state_size))
+    for i, nid in enumerate(ids):
+        rng = network_rng(opt.seed, nid)
+        for c in range(C):
+            trials = None if groups is None else groups[c]
+            starts[i, c] = sample_initial_states(traj[i : i + 1], K, rng, opt.noise_scale, trials)[
+                0
+            ]
+    points = find_fixed_points(cell, params, x_star, starts, opt.finder, progress)
+    lin = linearize(cell, params, points, opt.stability_eps)
+    out: dict[str, xr.Dataset] = {
+        "fixed_points": fixed_points_dataset(
+            points, lin, ids, conditions.labels, network_coords, opt.n_vectors
+        )
+    }
+
+    # per-network summary
+    rows = []
+    for i, nid in enumerate(ids):
+        mine = points.network == i
+        fixed = mine & (points.kind == FIXED)
+        rows.append(
+            {
+                "network": nid,
+                "analysis_status": "ok" if mine.any() else "no_fixed_point",
+                "message": "" if mine.any() else _why_nothing(points.stats, i, K * C),
+                "n_fixed": int(fixed.sum()),
+                "n_slow": int((mine & (points.kind == SLOW)).sum()),
+                "n_stable": int((fixed & (lin.n_unstable == 0)).sum()),
+                "n_saddle": int((fixed & (lin.n_unstable > 0)).sum()),
+                "n_candidates": int(K * C),
+                "n_dropped": int(points.stats["n_dropped"][i]),
+                "n_nonfinite": int(points.stats["n_nonfinite"][i]),
+                "max_q_fixed": float(points.q[fixed].max()) if fixed.any() else np.nan,
+                "max_unstable_dims": int(lin.n_unstable[fixed].max()) if fixed.any() else -1,
+            }
+        )
+
+    # task-specific analyses
+    if C == 1:
+        graphs = transition_graphs(cell, params, points, lin, 0, opt.transition)
+        out["transition_graph"] = graphs_to_dataset(
+            graphs, ids, network_coords, attrs=_transition_attrs(opt.transition)
+        )
+        for r, g in zip(rows, graphs, strict=True):
+            r["n_graph_nodes"] = g.n_nodes
+            r["max_unresolved"] = float(g.unresolved.max()) if g.n_nodes else np.nan
+            stable_self = np.diag(g.weight)[g.node_stable] if g.n_nodes else np.zeros(0)
+            r["min_stable_self_loop"] = float(stable_self.min()) if stable_self.size else np.nan
+    if task.name == "sine":
+        omega = np.asarray(conditions.labels["omega"], dtype=np.float64)
+        centres = (
+            np.stack([traj[:, g, traj.shape[2] // 2 :].mean(axis=(1, 2)) for g in groups], axis=1)
+            if groups is not None
+            else None
+        )
+        freq = sine_frequencies(points, lin, omega, ids, centres, network_coords)
+        out["sine_frequency"] = freq
+        out["sine_graph"] = graphs_to_dataset(
+            _sine_graphs(points, freq, omega, opt.knn),
+            ids,
+            network_coords,
+            attrs={
+                "description": "nearest-neighbour graph of the input-dependent fixed points "
+                "(one node per command frequency; node readout = omega)",
+                "knn": opt.knn,
+            },
+        )
+    if task.name == "cdi":
+        W = readout_weights(params, cell.state_size)
+        horizon = opt.horizon or int(task.n_steps)
+        out["cdi_linear"] = cdi_analysis(
+            points, lin, W, cued_channels(task), ids, horizon, 0, network_coords
+        )
+        for c in range(C):
+            graphs = []
+            for i in range(P):
+                rows_c = np.nonzero((points.network == i) & (points.condition == c))[0]
+                pick = rows_c[resample_along_readout(lin.readout[rows_c], opt.line_nodes)]
+                graphs.append(
+                    nearest_neighbour_graph(
+                        points.state[pick],
+                        lin.readout[pick],
+                        opt.knn,
+                        node_point=pick,
+                        node_stable=lin.n_unstable[pick] == 0,
+                        readout_decimals=6,
+                    )
+                )
+            out[f"line_attractor_graph-context{c}"] = graphs_to_dataset(
+                graphs,
+                ids,
+                network_coords,
+                attrs={
+                    "description": f"nearest-neighbour graph of the fixed and slow points of "
+                    f"context {c} (line attractor, paper Fig. 3d)",
+                    "knn": opt.knn,
+                    "line_nodes": opt.line_nodes,
+                    "context": c,
+                },
+            )
+    seconds = time.perf_counter() - t0
+    for r in rows:
+        r["seconds"] = seconds / max(1, P)
+    out["summary"] = summary_dataset(rows, network_coords)
+    return out
+
+
+def _why_nothing(stats: dict, i: int, n: int) -> str:
+    nonfinite = int(stats["n_nonfinite"][i])
+    if nonfinite == n:
+        return f"all {n} candidates diverged to non-finite states"
+    return (
+        f"no fixed or slow point among {n} candidates ({nonfinite} non-finite, "
+        f"{int(stats['n_dropped'][i])} above the slow-point threshold)"
+    )
+
+
+def _transition_attrs(opt: TransitionOptions) -> dict:
+    return {
+        "description": "fixed-point transition graph (paper section 3.1): weight[i, j] is the "
+        "fraction of perturbations of fixed point i that settle on stable point j",
+        "n_perturbations": opt.n_perturbations,
+        "perturbation": opt.perturbation,
+        "landing": opt.landing,
+        "max_steps": opt.max_steps,
+        "readout_decimals": opt.readout_decimals,
+    }
+
+
+def _sine_graphs(points, freq: xr.Dataset, omega: np.ndarray, k: int) -> list[Graph]:
+    graphs = []
+    rep = freq["point"].values
+    for i in range(rep.shape[0]):
+        have = rep[i] >= 0
+        rows = rep[i][have]
+        graphs.append(
+            nearest_neighbour_graph(
+                points.state[rows],
+                omega[have][:, None],
+                k,
+                node_point=rows,
+                order=np.argsort(omega[have], kind="stable"),
+            )
+        )
+    return graphs
