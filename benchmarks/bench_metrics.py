@@ -28,11 +28,11 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 
-import numpy as np  # noqa: E402
-from threadpoolctl import threadpool_limits  # noqa: E402
+import numpy as np
+from threadpoolctl import threadpool_limits
 
-import rnnzoo_metrics as rm  # noqa: E402
-from rnnzoo_metrics.synthetic import LazyNetworks  # noqa: E402
+import rnnzoo_metrics as rm
+from rnnzoo_metrics.synthetic import LazyNetworks
 
 
 def baseline_svcca(x, y, threshold=0.95):
@@ -85,6 +85,13 @@ def bench_small(args, rate):
         t0 = time.perf_counter()
         caches = [m.prepare(x) for x in data]
         t_prep = time.perf_counter() - t0
+        tile = rm.engine.choose_tile(m, caches)
+        t0 = time.perf_counter()
+        for _ in rm.engine._run_tiles(
+            m, caches, rm.engine.tiles(len(data), tile), tile, len(data), 1, None
+        ):
+            pass
+        t_pairs = time.perf_counter() - t0
         t0 = time.perf_counter()
         ref = [BASELINES[name](data[i], data[j]) for i, j in pairs]
         t_base = (time.perf_counter() - t0) / len(pairs)
@@ -92,32 +99,41 @@ def bench_small(args, rate):
         floor = engine_flops(m, caches, args.samples) / rate
         widths = [m.width(c) for c in caches]
         per_pair = t_engine / n_pairs
-        print(f"\n[{name}] {len(data)} networks x {args.samples} samples x units "
-              f"{sorted(set(args.widths))}; basis widths {min(widths)}-{max(widths)} "
-              f"(mean {np.mean(widths):.1f})")
-        print(f"  engine  : {t_engine:8.2f} s for {n_pairs} pairs = {per_pair * 1e3:8.4f} ms/pair "
-              f"(prepare {t_prep:.2f} s)")
-        print(f"  baseline: {t_base * 1e3:8.4f} ms/pair (timed on {len(pairs)} random pairs) "
-              f"-> all pairs {t_base * n_pairs:8.1f} s")
+        print(
+            f"\n[{name}] {len(data)} networks x {args.samples} samples x units "
+            f"{sorted(set(args.widths))}; basis widths {min(widths)}-{max(widths)} "
+            f"(mean {np.mean(widths):.1f})"
+        )
+        print(
+            f"  engine  : {t_engine:8.2f} s for {n_pairs} pairs = {per_pair * 1e3:8.4f} ms/pair "
+            f"(prepare {t_prep:.2f} s)"
+        )
+        print(
+            f"  baseline: {t_base * 1e3:8.4f} ms/pair (timed on {len(pairs)} random pairs) "
+            f"-> all pairs {t_base * n_pairs:8.1f} s"
+        )
         print(f"  ratio   : {t_base / per_pair:8.1f}x faster than the per-pair baseline")
-        print(f"  floor   : {floor:8.2f} s of GEMM at {rate / 1e9:.1f} GFLOP/s "
-              f"-> engine pair phase within {(t_engine - t_prep) / floor:.2f}x of its FLOP floor")
+        print(
+            f"  floor   : {floor:8.2f} s of GEMM at {rate / 1e9:.1f} GFLOP/s "
+            f"-> engine pair phase within {(t_engine - t_prep) / floor:.2f}x of its FLOP floor"
+        )
         print(f"  max |engine - baseline| = {diff:.2e}")
 
 
 def bench_population(args):
     for name in ("svcca", "cka"):
-        nets = LazyNetworks(args.population, args.samples, args.widths, latent=args.latent,
-                            seed=2)
+        nets = LazyNetworks(args.population, args.samples, args.widths, latent=args.latent, seed=2)
         t0 = time.perf_counter()
         d = rm.pairwise(nets, name, n_jobs=args.jobs, progress=True)
         dt = time.perf_counter() - t0
         peak_self = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
         peak_kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20
         n = args.population
-        print(f"\n[{name}] {n} networks ({n * (n - 1) // 2} pairs), {args.jobs} processes: "
-              f"{dt:.0f} s = {dt / 60:.1f} min; peak RSS parent {peak_self:.2f} GiB, "
-              f"largest worker {peak_kids:.2f} GiB; finite: {bool(np.isfinite(d.values).all())}")
+        print(
+            f"\n[{name}] {n} networks ({n * (n - 1) // 2} pairs), {args.jobs} processes: "
+            f"{dt:.0f} s = {dt / 60:.1f} min; peak RSS parent {peak_self:.2f} GiB, "
+            f"largest worker {peak_kids:.2f} GiB; finite: {bool(np.isfinite(d.values).all())}"
+        )
 
 
 def main():
