@@ -102,14 +102,18 @@ def resolve_tasks(spec: str, default: Sequence[str]) -> list[str]:
 
 
 def check_writable(path: Path) -> None:
-    """Raise CLIError unless ``path`` can be created (or is an existing directory we can write)."""
-    target = path if path.exists() else path.parent
-    while not target.exists():
-        target = target.parent
+    """Raise CLIError unless ``path`` is, or can be created as, a directory we may write."""
     if path.exists() and not path.is_dir():
         raise CLIError(f"output {str(path)!r} exists and is not a directory; choose another --out")
-    if not os.access(target, os.W_OK | os.X_OK):
-        raise CLIError(f"cannot write to {str(path)!r} (permission denied); choose another --out")
+    ancestor = path
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise CLIError(f"cannot create output {str(path)!r}: {str(ancestor)!r} is not a directory")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise CLIError(
+            f"cannot write to {str(ancestor)!r} (permission denied); choose another --out"
+        )
 
 
 def make_runner(args: argparse.Namespace):

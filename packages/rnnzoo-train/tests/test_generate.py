@@ -1,0 +1,139 @@
+"""Generation: work units, resume, runners, and a real Zarr zoo."""
+
+import pickle
+
+import numpy as np
+import pytest
+
+from rnnzoo_train.generate import WorkUnit, generate, run_unit, seed_units
+from rnnzoo_train.presets import get_preset, load_grid
+from rnnzoo_train.runners import ProcessRunner, SerialRunner, UnitFailed
+from rnnzoo_train.writer import MemoryZooWriter
+
+TINY = get_preset("tiny")
+
+
+def _weights(writer, task):
+    return {i: r.params_final for i, r in writer.results[task].items()}
+
+
+def test_tiny_generation_fills_the_plan():
+    writer = MemoryZooWriter()
+    report = generate(TINY, ["flipflop", "sine"], writer, progress=False)
+    assert writer.closed
+    assert report.ok
+    for task in ("flipflop", "sine"):
+        plan = TINY.plan(task)
+        assert set(writer.results[task]) == set(plan.network_ids())
+        assert all(r.status == "ok" for r in writer.results[task].values())
+    assert report.trained == 2 * len(TINY.plan("flipflop").network_ids())
+    assert len(report.rows) == 2 * len(TINY.configurations())
+    table = report.table()
+    assert "median test loss" in table
+    assert "solved" in table
+
+
+def test_work_units_are_fixed_and_picklable():
+    plan = TINY.plan("cdi")
+    hp = {c: TINY.fixed_hparams(c) for c in plan.configurations}
+    units = seed_units(plan, hp, n_steps=10)
+    assert units == seed_units(plan, hp, n_steps=10)
+    assert sum(len(u.specs) for u in units) == len(plan.network_ids())
+    assert all(len(u.specs) <= TINY.unit_size for u in units)
+    clone = pickle.loads(pickle.dumps(units[0]))
+    assert isinstance(clone, WorkUnit)
+    assert clone.specs == units[0].specs
+
+
+def test_resume_skips_networks_already_ok_and_retrains_whole_units():
+    full = MemoryZooWriter()
+    generate(TINY, ["cdi"], full, progress=False)
+    partial = MemoryZooWriter()
+    generate(TINY, ["cdi"], partial, progress=False)
+    # forget one network: its whole unit is retrained, the others are skipped
+    victim = sorted(partial.results["cdi"])[0]
+    del partial.results["cdi"][victim]
+    report = generate(TINY, ["cdi"], partial, progress=False)
+    assert report.trained == TINY.unit_size
+    assert report.skipped == len(full.results["cdi"]) - 2
+    for net_id, params in _weights(full, "cdi").items():
+        for name, value in params.items():
+            np.testing.assert_array_equal(partial.results["cdi"][net_id].params_final[name], value)
+
+
+def test_process_runner_gives_bitwise_the_same_zoo():
+    serial, parallel = MemoryZooWriter(), MemoryZooWriter()
+    generate(TINY, ["flipflop"], serial, runner=SerialRunner(), progress=False)
+    generate(TINY, ["flipflop"], parallel, runner=ProcessRunner(2), progress=False)
+    key = lambda t: (t.config, t.trial)  # noqa: E731
+    assert sorted(serial.search("flipflop"), key=key) == sorted(
+        parallel.search("flipflop"), key=key
+    )
+    for net_id, params in _weights(serial, "flipflop").items():
+        for name, value in params.items():
+            assert (
+                parallel.results["flipflop"][net_id].params_final[name].tobytes() == value.tobytes()
+            )
+
+
+def _boom(unit):
+    if unit.specs[0].config.arch == "gru":
+        raise RuntimeError("worker lost")
+    return run_unit(unit)
+
+
+class _FlakyRunner(SerialRunner):
+    def map_unordered(self, fn, units):
+        return super().map_unordered(_boom, units)
+
+
+def test_a_failing_unit_is_reported_and_the_run_goes_on():
+    writer = MemoryZooWriter()
+    grid = TINY.__class__(**{**TINY.__dict__, "n_trials": 0})
+    report = generate(grid, ["flipflop"], writer, runner=_FlakyRunner(), progress=False)
+    assert not report.ok
+    assert any("worker lost" in f for f in report.failed_units)
+    done = writer.results["flipflop"]
+    assert done
+    assert all(r.spec.config.arch == "vanilla" for r in done.values())
+    assert isinstance(UnitFailed(None, RuntimeError("x")), Exception)
+
+
+def test_generation_into_a_real_zarr_zoo_and_resume(tmp_path):
+    from rnnzoo_train.zoo import ZarrZooWriter, open_zoo
+
+    path = tmp_path / "zoo.zarr"
+    report = generate(TINY, ["cdi"], ZarrZooWriter(path), progress=False)
+    assert report.ok
+    zoo = open_zoo(path)
+    index = zoo.index("cdi")
+    assert set(index.index) == set(TINY.plan("cdi").network_ids())
+    assert (index["status"] == "ok").all()
+    net = sorted(index.index)[0]
+    w = zoo.weights("cdi", net, which="final")
+    assert set(w) >= {"W_x", "W_h", "b", "W_out", "b_out"}
+    again = generate(TINY, ["cdi"], ZarrZooWriter(path), progress=False)
+    assert again.trained == 0
+    assert again.skipped == len(index)
+
+
+def test_grid_file_generation(tmp_path):
+    path = tmp_path / "g.toml"
+    path.write_text('base = "tiny"\n[grid]\narch = ["ugrnn"]\nseeds = 1\n[search]\ntrials = 0\n')
+    writer = MemoryZooWriter()
+    generate(load_grid(path), ["sine"], writer, progress=False)
+    assert list(writer.results["sine"]) == ["ugrnn-tanh-u8-l2_1e-04-s000"]
+    assert writer.plans["sine"].preset == "g"
+
+
+@pytest.mark.parametrize("task", ["flipflop", "sine", "cdi"])
+def test_run_unit_is_pure(task):
+    plan = TINY.plan(task)
+    hp = {c: TINY.fixed_hparams(c) for c in plan.configurations}
+    unit = seed_units(plan, hp, n_steps=plan.task_config["params"]["n_steps"])[0]
+    a, b = run_unit(unit), run_unit(unit)
+    assert [r.network_id for r in a] == [s.network_id for s in unit.specs]
+    assert all(
+        x.params_final["W_h"].tobytes() == y.params_final["W_h"].tobytes()
+        for x, y in zip(a, b, strict=True)
+    )
