@@ -461,9 +461,8 @@ class Zoo:
             store = zarr.storage.LocalStore(target)
             with quiet_zarr():
                 if not (target / "zarr.json").is_file():
-                    zarr.open_group(
+                    zarr.create_group(
                         store,
-                        mode="w",
                         zarr_format=3,
                         attributes={
                             "rnnzoo_schema_version": layout.SCHEMA_VERSION,

@@ -107,33 +107,48 @@ class WriterLock:
 
     Uses ``fcntl.flock`` on :data:`LOCK_NAME`: the kernel releases it when the process dies
     (even by SIGKILL), so a killed generation never leaves a stale lock, while a second
-    generation into the same zoo at the same time is refused.
+    generation into the same zoo at the same time is refused. The file is removed on
+    release (while still locked; a process that opened the old file notices the changed
+    inode and retries), so a closed zoo holds nothing but Zarr nodes.
     """
 
     def __init__(self, path: Path):
         self.path = Path(path)
         self._fh = None
 
+    @property
+    def held(self) -> bool:
+        return self._fh is not None
+
     def acquire(self) -> None:
         if self._fh is not None:
             return
         self.path.mkdir(parents=True, exist_ok=True)
-        fh = open(self.path / LOCK_NAME, "a+")  # noqa: SIM115 - held until release()
+        lock_path = self.path / LOCK_NAME
         try:
             import fcntl
         except ImportError:  # pragma: no cover - Windows: no advisory lock
-            self._fh = fh
+            self._fh = open(lock_path, "a+")  # noqa: SIM115 - held until release()
             return
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as err:
-            fh.seek(0)
-            holder = fh.read().strip() or "another process"
-            fh.close()
-            raise ZooError(
-                f"{self.path} is being written by {holder}; wait for it to finish "
-                "or write to another output path"
-            ) from err
+        while True:
+            fh = open(lock_path, "a+")  # noqa: SIM115 - held until release()
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as err:
+                fh.seek(0)
+                holder = fh.read().strip() or "another process"
+                fh.close()
+                raise ZooError(
+                    f"{self.path} is being written by {holder}; wait for it to finish "
+                    "or write to another output path"
+                ) from err
+            try:
+                same = os.fstat(fh.fileno()).st_ino == os.stat(lock_path).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+            fh.close()  # the holder released and removed it meanwhile: take the new one
         fh.seek(0)
         fh.truncate()
         fh.write(f"pid {os.getpid()}")
@@ -142,5 +157,7 @@ class WriterLock:
 
     def release(self) -> None:
         if self._fh is not None:
+            with contextlib.suppress(FileNotFoundError):
+                (self.path / LOCK_NAME).unlink()
             self._fh.close()
             self._fh = None

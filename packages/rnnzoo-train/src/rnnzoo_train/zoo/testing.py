@@ -20,7 +20,13 @@ from pathlib import Path
 
 import numpy as np
 
-from rnnzoo_train.records import HyperParameters, NetworkResult, NetworkSpec, TaskPlan
+from rnnzoo_train.records import (
+    Configuration,
+    HyperParameters,
+    NetworkResult,
+    NetworkSpec,
+    TaskPlan,
+)
 from rnnzoo_train.tasks.base import Task
 
 
@@ -37,17 +43,20 @@ class ServedDirectory:
 
 
 class _NoListingHandler(http.server.SimpleHTTPRequestHandler):
-    """Serves files only; a directory URL gets 403 (no index page, no listing)."""
+    """Serves files only: a directory URL gets 404 (no index page, no listing).
+
+    That is what most static web hosts and object stores do.
+    """
 
     served: ServedDirectory
 
     def list_directory(self, path):
-        self.send_error(403, "directory listing is disabled")
+        self.send_error(404, "directory listing is disabled")
         return None
 
     def send_head(self):
         if Path(self.translate_path(self.path)).is_dir():
-            self.send_error(403, "directory listing is disabled")
+            self.send_error(404, "directory listing is disabled")
             return None
         return super().send_head()
 
@@ -79,6 +88,39 @@ def serve_directory(directory: str | Path) -> Iterator[ServedDirectory]:
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+#: a small mix of cells and widths: two groups share one (gru-tanh-u8), as in the paper grid
+SMALL_CONFIGURATIONS = (
+    Configuration("gru", "tanh", 8, 1e-4),
+    Configuration("vanilla", "relu", 6, 1e-3),
+    Configuration("gru", "tanh", 8, 1e-3),
+    Configuration("lstm", "tanh", 4, 1e-4),
+)
+
+
+def small_plan(
+    task: Task,
+    configurations: tuple[Configuration, ...] = SMALL_CONFIGURATIONS,
+    seeds: tuple[int, ...] = (0, 1),
+    *,
+    iterations: int = 20,
+    n_trials: int = 2,
+    loss_every: int = 10,
+    preset: str = "test",
+) -> TaskPlan:
+    """A small :class:`TaskPlan` for store tests (8 networks in 3 groups by default)."""
+    return TaskPlan(
+        task=task.name,
+        task_config=task.config(),
+        preset=preset,
+        configurations=tuple(configurations),
+        seeds=tuple(seeds),
+        iterations=iterations,
+        n_trials=n_trials,
+        search_iterations=iterations // 2,
+        loss_every=loss_every,
+    )
 
 
 def synthetic_result(
@@ -169,3 +211,28 @@ def synthetic_result(
         message="" if status == "ok" else f"loss became NaN at iteration {diverged_at}",
         train_seconds=0.0,
     )
+
+
+def write_synthetic_zoo(
+    path: str | Path,
+    tasks: list[Task],
+    *,
+    seeds: tuple[int, ...] = (0, 1),
+    n_written: int | None = None,
+) -> dict[str, TaskPlan]:
+    """Write a zoo of :func:`small_plan` plans with :func:`synthetic_result` networks.
+
+    ``n_written`` networks per task are written (default: all); the rest stay pending.
+    Returns the plan of each task.
+    """
+    from .writer import ZarrZooWriter
+
+    plans = {}
+    with ZarrZooWriter(path) as writer:
+        for task in tasks:
+            plan = small_plan(task, seeds=seeds)
+            writer.prepare_task(plan, task)
+            ids = plan.network_ids()[:n_written]
+            writer.write_results(task.name, [synthetic_result(plan, task, i) for i in ids])
+            plans[task.name] = plan
+    return plans

@@ -22,6 +22,7 @@ from __future__ import annotations
 import datetime as _dt
 import shutil
 import sys
+import threading
 from collections.abc import Mapping, Sequence
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -92,7 +93,7 @@ class ZarrZooWriter:
         self._index: dict[str, dict[str, np.ndarray]] = {}
         self._search: dict[str, dict[str, np.ndarray]] = {}
         self._search_rows: dict[str, dict[tuple[str, int], int]] = {}
-        self._dirty = False
+        self._table_lock = threading.Lock()
 
     # -- context manager ---------------------------------------------------------------------
     def __enter__(self) -> ZarrZooWriter:
@@ -193,6 +194,10 @@ class ZarrZooWriter:
     def write_search(self, task: str, trials: Sequence[SearchTrial]) -> None:
         """Record search trials (idempotent: a trial written again is overwritten)."""
         self._require(task)
+        with self._table_lock:
+            self._record_trials(task, trials)
+
+    def _record_trials(self, task: str, trials: Sequence[SearchTrial]) -> None:
         s = self._search[task]
         rows = self._search_rows[task]
         for t in trials:
@@ -234,6 +239,10 @@ class ZarrZooWriter:
             rows.append((slot, r))
         if not rows:
             return
+        with self._table_lock:  # region writes above may run in parallel; the index may not
+            self._update_index(task, rows)
+
+    def _update_index(self, task: str, rows: list[tuple[layout.NetworkSlot, NetworkResult]]):
         idx = self._index[task]
         stamp = _now()
         for slot, r in rows:
@@ -266,7 +275,7 @@ class ZarrZooWriter:
 
     def close(self) -> None:
         """Re-consolidate the metadata and release the lock."""
-        if self._lock._fh is not None:
+        if self._lock.held:
             if (self.path / "zarr.json").is_file():
                 consolidate(self.path)
             self._lock.release()
@@ -309,9 +318,8 @@ class ZarrZooWriter:
         store = zarr.storage.LocalStore(self.path)
         with quiet_zarr():
             if not existed:
-                zarr.open_group(
+                zarr.create_group(  # not open_group(mode="w"): that empties the directory
                     store,
-                    mode="w",
                     zarr_format=3,
                     attributes={
                         "rnnzoo_schema_version": layout.SCHEMA_VERSION,

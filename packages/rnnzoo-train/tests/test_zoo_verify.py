@@ -1,0 +1,132 @@
+"""``verify``: completeness, checksums, schema and consolidated metadata, per network."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from rnnzoo_train.tasks import get_task
+from rnnzoo_train.zoo import ZarrZooWriter, open_zoo
+from rnnzoo_train.zoo.testing import small_plan, synthetic_result
+from rnnzoo_train.zoo.verify import verify_zoo
+
+TASK = "flipflop"
+
+
+@pytest.fixture(scope="module")
+def clean(tmp_path_factory):
+    task = get_task(TASK, n_steps=10, n_probe=2)
+    plan = small_plan(task)
+    path = tmp_path_factory.mktemp("verify") / "zoo.zarr"
+    with ZarrZooWriter(path) as w:
+        w.prepare_task(plan, task)
+        w.write_results(TASK, [synthetic_result(plan, task, i) for i in plan.network_ids()[:6]])
+    return path, plan, task
+
+
+@pytest.fixture
+def zoo(clean, tmp_path):
+    path = tmp_path / "zoo.zarr"
+    shutil.copytree(clean[0], path)
+    return path
+
+
+def _chunk(path, var, row, group="gru-tanh-u8"):
+    base = path / TASK / "networks" / group / var / "c" / str(row)
+    return next(p for p in [base, *base.rglob("*")] if p.is_file())
+
+
+def test_a_clean_zoo_verifies(clean):
+    report = verify_zoo(clean[0])
+    assert report.ok, report.format()
+    assert report.status_counts[TASK] == {"ok": 6, "pending": 2}
+    # every per-network chunk of the 6 written networks was read (and so checksummed)
+    assert report.chunks_read >= 6 * 14
+    assert "OK" in report.format()
+
+
+def test_a_corrupted_chunk_is_reported_for_its_network(zoo, clean):
+    plan = clean[1]
+    chunk = _chunk(zoo, "final_W_h", 1)
+    data = bytearray(chunk.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    chunk.write_bytes(bytes(data))
+    report = verify_zoo(zoo)
+    assert not report.ok
+    bad = report.bad_networks()
+    nid = plan.network_ids()[1]  # row 1 of gru-tanh-u8 is the second network of the plan
+    assert list(bad) == [f"{TASK}/{nid}"]
+    assert "final_W_h" in bad[f"{TASK}/{nid}"][0]
+    assert "checksum" in bad[f"{TASK}/{nid}"][0]
+
+
+def test_a_missing_chunk_of_an_ok_network_is_reported(zoo, clean):
+    _chunk(zoo, "hidden_untrained", 0).unlink()
+    report = verify_zoo(zoo, checksums=False)
+    nid = clean[1].network_ids()[0]
+    assert report.bad_networks() == {
+        f"{TASK}/{nid}": ["hidden_untrained: chunk missing (status is ok)"]
+    }
+
+
+def test_repair_marks_bad_networks_failed_so_a_resume_retrains_them(zoo, clean):
+    _, plan, task = clean
+    _chunk(zoo, "loss_curve", 0).unlink()
+    report = verify_zoo(zoo, repair=True)
+    nid = plan.network_ids()[0]
+    assert any("marked 1 network" in r for r in report.repaired)
+    index = open_zoo(zoo).index(TASK)
+    assert index.loc[nid, "status"] == "failed"
+    assert "loss_curve" in index.loc[nid, "message"]
+    with ZarrZooWriter(zoo) as w:
+        w.prepare_task(plan, task)
+        assert nid not in w.completed(TASK)
+        w.write_results(TASK, [synthetic_result(plan, task, nid)])
+    assert verify_zoo(zoo).ok
+
+
+def test_stale_or_missing_consolidated_metadata_is_reported_and_repaired(zoo):
+    meta = json.loads((zoo / "zarr.json").read_text())
+    cons = meta.pop("consolidated_metadata")
+    (zoo / "zarr.json").write_text(json.dumps(meta))
+    report = verify_zoo(zoo)
+    assert any("no consolidated metadata" in p.what for p in report.problems)
+    stale = dict(cons)
+    stale["metadata"] = {k: v for k, v in cons["metadata"].items() if "vanilla" not in k}
+    meta["consolidated_metadata"] = stale
+    (zoo / "zarr.json").write_text(json.dumps(meta))
+    report = verify_zoo(zoo)
+    assert any("out of date" in p.what and "missing" in p.what for p in report.problems)
+    report = verify_zoo(zoo, repair=True)
+    assert report.ok, report.format()
+    assert verify_zoo(zoo).ok
+
+
+def test_leftover_partial_files_and_unfinished_templates(zoo):
+    (zoo / TASK / "index" / "status" / "c.1234.partial").write_bytes(b"torn")
+    report = verify_zoo(zoo)
+    assert any("partial" in p.what for p in report.problems)
+    assert verify_zoo(zoo, repair=True).ok
+    (zoo / "sine").mkdir()
+    (zoo / "sine" / "zarr.json").write_text(
+        json.dumps({"zarr_format": 3, "node_type": "group", "attributes": {}})
+    )
+    report = verify_zoo(zoo)
+    problems = {p.where: p.what for p in report.problems}
+    assert set(problems) == {"/", "sine"}
+    assert "interrupted generate" in problems["sine"]
+    assert "out of date (missing: sine)" in problems["/"]
+
+
+def test_index_and_group_status_disagreeing_is_reported(zoo, clean):
+    import zarr
+
+    group = zarr.open_group(zoo, mode="r+", path=f"{TASK}/networks/vanilla-relu-u6")
+    group["status"][0] = "pending"  # as if killed between the group write and the index
+    report = verify_zoo(zoo)
+    nid = [i for i in clean[1].network_ids() if i.startswith("vanilla")][0]
+    assert (
+        "index status 'ok' but group status 'pending'" in report.bad_networks()[f"{TASK}/{nid}"][0]
+    )
