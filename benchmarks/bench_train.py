@@ -1,0 +1,195 @@
+"""Training throughput: rnnzoo's population trainer against PyTorch's native cells.
+
+For each of the 8 cell types at 64 units on flip-flop (batch 64, T = 100), one SGD training
+iteration (forward, MSE readout loss, backpropagation through time, momentum-SGD update with
+clipping and L2) is timed for populations of 1, 16 and 64 networks, and compared per
+network-iteration with the baseline of training ONE network at a time with
+``torch.nn.RNN`` / ``torch.nn.GRU`` / ``torch.nn.LSTM`` (+ ``nn.Linear`` readout,
+``torch.optim.SGD``), measured in the same run. Vanilla is compared with ``nn.RNN``, UGRNN
+and GRU with ``nn.GRU``, LSTM with ``nn.LSTM``. Achieved GFLOP/s (GEMM flops of forward +
+backward) are reported against the single-core GEMM rate measured in the same run, and the
+wall time of the ``paper`` preset is projected from the measured rates.
+
+Run with one thread (``nox -s bench -- train`` does): ``OMP_NUM_THREADS=1 python
+benchmarks/bench_train.py [--quick] [--json out.json]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
+
+import numpy as np
+import torch
+
+from rnnzoo_train.cells import ACTIVATIONS, ARCHITECTURES, get_cell, stack_params
+from rnnzoo_train.records import HyperParameters
+from rnnzoo_train.tasks import get_task
+from rnnzoo_train.training.data import PopulationBatch
+from rnnzoo_train.training.kernels import make_kernel
+from rnnzoo_train.training.losses import readout_mse_and_grad
+from rnnzoo_train.training.optimiser import PopulationSGD
+
+torch.set_num_threads(1)
+
+N, B, T = 64, 64, 100
+GATES = {"vanilla": 1, "ugrnn": 2, "gru": 3, "lstm": 4}
+BASELINE_OF = {"vanilla": "RNN", "ugrnn": "GRU", "gru": "GRU", "lstm": "LSTM"}
+HP = HyperParameters(clip=1.0, lr=0.05, decay=0.5, momentum=0.9)
+
+
+def flops_per_iteration(gates: int, n_in: int = 3, n_out: int = 3) -> float:
+    """GEMM flops of one training iteration of one network (forward + backward)."""
+    gn = gates * N
+    recurrent = 3 * 2 * B * N * gn  # h W_h forward, dA W_h^T and dW_h backward
+    inputs = 2 * 2 * B * (n_in + 1) * gn  # input projection and dW_x
+    readout = 3 * 2 * B * N * n_out  # y, dW_out, dh
+    return T * (recurrent + inputs + readout)
+
+
+def best_time(fn, repeats: int, min_time: float = 0.0) -> float:
+    fn()  # warm-up
+    times = []
+    while len(times) < repeats or sum(times) < min_time:
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def gemm_rate() -> float:
+    a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)
+    return 2 * 1024**3 / best_time(lambda: a @ b, 10) / 1e9
+
+
+def native_baseline(kind: str, task, repeats: int) -> float:
+    """Seconds per training iteration of one native torch network."""
+    torch.manual_seed(0)
+    rnn = getattr(torch.nn, kind)(task.n_inputs, N, batch_first=True)
+    lin = torch.nn.Linear(N, task.n_outputs)
+    opt = torch.optim.SGD([*rnn.parameters(), *lin.parameters()], lr=0.05, momentum=0.9)
+    batch = task.sample(B, np.random.default_rng(0))
+    x, y = torch.from_numpy(batch.inputs), torch.from_numpy(batch.targets)
+
+    def step():
+        opt.zero_grad()
+        out, _ = rnn(x)
+        loss = ((lin(out) - y) ** 2).mean()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_([*rnn.parameters(), *lin.parameters()], 1.0)
+        opt.step()
+
+    return best_time(step, repeats)
+
+
+def population_time(arch: str, act: str, P: int, task, repeats: int) -> float:
+    """Seconds per training iteration of a population of ``P`` networks (fixed batch)."""
+    cell = get_cell(arch, act, N, task.n_inputs, task.n_outputs)
+    gens = [torch.Generator().manual_seed(s) for s in range(P)]
+    params = stack_params([cell.init_params(g) for g in gens])
+    kernel = make_kernel(cell, P, B, T)
+    data = PopulationBatch(P, B, T, task.n_inputs, task.n_outputs)
+    rng = np.random.default_rng(0)
+    for p in range(P):
+        data.set(p, task.sample(B, rng))
+    opt = PopulationSGD(params, [HP] * P, [1e-4] * P, 1000)
+    active = torch.ones(P, dtype=torch.bool)
+
+    def step():
+        H = kernel.forward(params, data.torch_xa)
+        _, d_hidden, grads = readout_mse_and_grad(
+            H, params["W_out"], params["b_out"], data.torch_targets, data.torch_mask
+        )
+        grads.update(kernel.backward(params, d_hidden))
+        opt.step(grads, 0, active)
+
+    return best_time(step, repeats)
+
+
+def sampling_time(task, repeats: int) -> float:
+    """Seconds to draw one training batch of one network (NumPy task sampler)."""
+    rng = np.random.default_rng(0)
+    return best_time(lambda: task.sample(B, rng), repeats)
+
+
+def project_paper(rows: list[dict], per_core_days: bool = True) -> dict:
+    """Projected cost of the ``paper`` preset from the measured population rates (P = 16).
+
+    Cost scales with GEMM flops (units^2 and sequence length); the rate achieved at 64 units
+    is assumed at 128 and 256 units (conservative: larger GEMMs run closer to peak).
+    """
+    from rnnzoo_train.presets import get_preset
+
+    paper = get_preset("paper")
+    rate = {(r["arch"], r["activation"]): r["gflops_16"] for r in rows}
+    total = 0.0
+    steps = {"flipflop": 100, "sine": 500, "cdi": 30}
+    for t_steps in steps.values():
+        for c in paper.configurations():
+            per_net_iter = flops_per_iteration(GATES[c.arch]) * (c.units / N) ** 2 * t_steps / T
+            seconds = per_net_iter / (rate[(c.arch, c.activation)] * 1e9)
+            total += seconds * paper.iterations * len(paper.seeds)
+    with_search = total * (1 + paper.n_trials * paper.search_iterations
+                           / (paper.iterations * len(paper.seeds)))  # fmt: skip
+    return {"seeds_core_days": total / 86400, "with_search_core_days": with_search / 86400}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="populations 1 and 16 only, 2 repeats")
+    ap.add_argument("--json", help="also write the results to this JSON file")
+    args = ap.parse_args()
+    repeats = 2 if args.quick else 3
+    pops = (1, 16) if args.quick else (1, 16, 64)
+    task = get_task("flipflop")
+    print(f"bench_train: {platform.processor() or platform.machine()}, torch {torch.__version__}, "
+          f"threads {torch.get_num_threads()}, N={N} B={B} T={T} (flip-flop)")  # fmt: skip
+    peak = gemm_rate()
+    print(f"single-core GEMM rate (1024^3 fp32): {peak:.1f} GFLOP/s")
+    base = {}
+    for kind in ("RNN", "GRU", "LSTM"):
+        base[kind] = native_baseline(kind, task, repeats)
+        g = {"RNN": 1, "GRU": 3, "LSTM": 4}[kind]
+        gf = flops_per_iteration(g) / base[kind] / 1e9
+        print(f"baseline nn.{kind:5s}: {1e3 * base[kind]:7.2f} ms/iteration "
+              f"({gf:5.1f} GFLOP/s, {100 * gf / peak:4.1f}% of GEMM)")  # fmt: skip
+    sample_ms = 1e3 * sampling_time(task, 20)
+    print(f"task sampling (not included below): {sample_ms:.3f} ms per network-iteration\n")
+
+    head = f"{'cell':12s} {'vs':5s}" + "".join(
+        f" | P={P:<3d} ms/net-it   x base  GFLOP/s  %GEMM" for P in pops
+    )
+    print(head)
+    rows = []
+    for arch in ARCHITECTURES:
+        for act in ACTIVATIONS:
+            row = {"arch": arch, "activation": act, "baseline": f"nn.{BASELINE_OF[arch]}"}
+            line = f"{arch + '-' + act:12s} {BASELINE_OF[arch]:5s}"
+            for P in pops:
+                per_net = population_time(arch, act, P, task, repeats) / P
+                speedup = base[BASELINE_OF[arch]] / per_net
+                gf = flops_per_iteration(GATES[arch]) / per_net / 1e9
+                row.update({f"ms_{P}": 1e3 * per_net, f"speedup_{P}": speedup, f"gflops_{P}": gf})
+                line += f" | {1e3 * per_net:14.2f} {speedup:8.2f} {gf:8.1f} {100 * gf / peak:6.1f}"
+            rows.append(row)
+            print(line, flush=True)
+    proj = project_paper(rows)
+    print(
+        f"\nprojected paper preset (96 configs x 30 seeds x 20,000 iterations x 3 tasks) on one "
+        f"core at the P=16 rates: {proj['seeds_core_days']:.0f} core-days for the seeds, "
+        f"{proj['with_search_core_days']:.0f} core-days with the random search"
+    )
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump({"gemm_gflops": peak, "baseline_ms": {k: 1e3 * v for k, v in base.items()},
+                       "rows": rows, "projection": proj}, fh, indent=2)  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
