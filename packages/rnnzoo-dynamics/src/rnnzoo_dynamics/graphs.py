@@ -17,9 +17,9 @@ on ``j``; the fraction that never landed is reported as ``unresolved``.
 the symmetric ``k``-nearest-neighbour adjacency (default ``k = 2``; weight 1 per edge) of a
 set of points in state space.
 
-Nodes are ordered lexicographically by their readout (paper footnote 5), with the readout
-rounded to ``readout_decimals`` (default 1) so that nearly equal outputs (e.g. the ~0 output
-of saddles) are ordered by the next output instead of by noise.
+Nodes are ordered lexicographically by their readout (paper footnote 5), comparing the
+readout rounded to ``readout_decimals`` (default 1) first, so that nearly equal outputs (e.g.
+the ~0 output of saddles) are ordered by the next output instead of by noise.
 
 Graph Datasets follow ``docs/architecture.md`` §5 (``graph_weight``, ``graph_node_readout``,
 ``graph_node_stable``, ``graph_n_nodes``), which rnnzoo-metrics reads.
@@ -85,17 +85,23 @@ class Graph:
         return len(self.node_stable)
 
 
-def lexicographic_order(readout: np.ndarray, decimals: int = 1) -> np.ndarray:
+def lexicographic_order(readout: np.ndarray, decimals: int | None = 1) -> np.ndarray:
     """Node order by readout, first output as the primary key (paper footnote 5).
 
-    Readouts are rounded to ``decimals`` before comparison; exact ties keep input order.
+    Outputs are compared rounded to ``decimals`` first (so 0.999 and 1.001 tie and the next
+    output decides), then at full precision to break the remaining ties — the same order
+    rnnzoo-metrics' graph distances use.
     """
-    r = np.round(np.asarray(readout, dtype=np.float64), decimals)
+    r = np.asarray(readout, dtype=np.float64)
     if r.ndim == 1:
         r = r[:, None]
     if len(r) == 0:
         return np.zeros(0, dtype=np.int64)
-    return np.lexsort(tuple(r[:, k] for k in reversed(range(r.shape[1]))))
+    cols = [r[:, k] for k in range(r.shape[1])]
+    keys = cols[::-1]
+    if decimals is not None:
+        keys = keys + [np.round(c, decimals) for c in cols[::-1]]
+    return np.lexsort(keys)
 
 
 def _scales(states: np.ndarray) -> np.ndarray:
@@ -252,7 +258,7 @@ def nearest_neighbour_graph(
     k: int = 2,
     node_point: np.ndarray | None = None,
     node_stable: np.ndarray | None = None,
-    readout_decimals: int = 1,
+    readout_decimals: int | None = 1,
     order: np.ndarray | None = None,
 ) -> Graph:
     """Symmetric ``k``-nearest-neighbour graph of points in state space (weight 1 per edge).

@@ -234,7 +234,7 @@ def analyze_population(
                         opt.knn,
                         node_point=pick,
                         node_stable=lin.n_unstable[pick] == 0,
-                        readout_decimals=6,
+                        readout_decimals=None,
                     )
                 )
             out[f"line_attractor_graph-context{c}"] = graphs_to_dataset(

@@ -1,0 +1,143 @@
+"""Linearisation: Jacobians at points, biorthonormal eigenvectors, stability labels."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.linalg
+import torch
+
+from rnnzoo_dynamics.linearize import (
+    eigendecomposition,
+    point_jacobians,
+    readout_at,
+    stability,
+)
+from rnnzoo_train.cells import ACTIVATIONS, ARCHITECTURES, get_cell, stack_params
+
+
+def random_non_normal(rng, n, S, strength=3.0):
+    A = 0.4 * rng.normal(size=(n, S, S))
+    return A + strength * np.triu(rng.normal(size=(n, S, S)), 1)
+
+
+def test_eigendecomposition_is_biorthonormal_and_matches_scipy():
+    rng = np.random.default_rng(0)
+    J = random_non_normal(rng, 20, 12)
+    eig = eigendecomposition(J)
+    for i in range(len(J)):
+        R, L, lam = eig.right[i], eig.left[i], eig.eigenvalues[i]
+        np.testing.assert_allclose(L.conj().T @ R, np.eye(12), atol=1e-9)
+        np.testing.assert_allclose(J[i] @ R, R * lam, atol=1e-9)
+        # left eigenvectors: l^H J = lambda l^H
+        np.testing.assert_allclose(L.conj().T @ J[i], lam[:, None] * L.conj().T, atol=1e-8)
+        np.testing.assert_allclose(R @ np.diag(lam) @ L.conj().T, J[i], atol=1e-9)
+        np.testing.assert_allclose(np.linalg.norm(R, axis=0), 1.0, atol=1e-12)
+        # independent reference: LAPACK's own left eigenvectors, rescaled to l^H r = 1
+        w, vl, vr = scipy.linalg.eig(J[i], left=True, right=True)
+        for k in range(12):
+            j = int(np.argmin(np.abs(w - lam[k])))
+            ref = vl[:, j] / np.conj(vl[:, j].conj() @ R[:, k])
+            # r_k is defined up to a phase; l_k then carries the conjugate phase
+            np.testing.assert_allclose(np.abs(ref), np.abs(L[:, k]), rtol=1e-6, atol=1e-9)
+    mag = np.abs(eig.eigenvalues)
+    assert (np.diff(mag, axis=1) <= 1e-12).all()  # sorted by |lambda|, descending
+    assert (eig.biorthonormality_error < 1e-9).all()
+    assert (eig.condition >= 1).all()
+
+
+def test_pinv_would_fail_where_the_solve_does_not():
+    # a strongly non-normal Jacobian with a near-defective eigenbasis
+    eps = 1e-9
+    J = np.array([[[1.0, 1.0], [eps**2, 1.0]]])
+    eig = eigendecomposition(J)
+    R, L = eig.right[0], eig.left[0]
+    np.testing.assert_allclose(L.conj().T @ R, np.eye(2), atol=1e-6)
+    assert eig.condition[0] > 1e6
+    pinv = np.linalg.pinv(R, rcond=1e-8)  # a typical default cut
+    assert np.abs(pinv @ R - np.eye(2)).max() > 0.1
+
+
+def test_conjugate_pairs_have_positive_imaginary_part_first():
+    theta = 0.3
+    rot = 0.9 * np.array([[np.cos(theta), -np.sin(theta)], [np.sin(theta), np.cos(theta)]])
+    J = np.zeros((1, 3, 3))
+    J[0, :2, :2] = rot
+    J[0, 2, 2] = 0.5
+    lam = eigendecomposition(J).eigenvalues[0]
+    assert lam[0].imag > 0
+    np.testing.assert_allclose(lam[0], 0.9 * np.exp(1j * theta))
+    np.testing.assert_allclose(lam[1], np.conj(lam[0]))
+    np.testing.assert_allclose(lam[2], 0.5)
+
+
+def test_stability_labels_with_tolerance():
+    eps = 1e-3
+    lam = np.array(
+        [
+            [0.5, 0.99, 0.2],  # stable
+            [1.0005, 0.5, 0.2],  # marginal: within eps
+            [1.01, 0.5, 0.2],  # saddle, one unstable
+            [1.5, 1.2 + 0.5j, 1.2 - 0.5j],  # unstable in every mode
+            [0.9995, 1.0 + 0.0j, np.nan],  # padding ignored
+        ]
+    )
+    st = stability(lam, eps)
+    assert st["n_unstable"].tolist() == [0, 0, 1, 3, 0]
+    assert st["n_marginal"].tolist() == [0, 1, 0, 0, 2]
+    assert list(st["stability"]) == ["stable", "marginal", "saddle", "unstable", "marginal"]
+
+
+def _autograd_jacobian(cell, params, h, x, wrt):
+    def f(v):
+        if wrt == "h":
+            return cell.step(params, v[None, None], x[None, None])[0, 0]
+        return cell.step(params, h[None, None], v[None, None])[0, 0]
+
+    return torch.autograd.functional.jacobian(f, h if wrt == "h" else x)
+
+
+@pytest.mark.parametrize("arch", ARCHITECTURES)
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_point_jacobians_match_autograd_for_every_cell(arch, activation):
+    cell = get_cell(arch, activation, 5, 3, 2)
+    nets = [cell.init_params(torch.Generator().manual_seed(s), torch.float64) for s in range(3)]
+    params = stack_params(nets)
+    rng = np.random.default_rng(1)
+    network = np.array([0, 2, 2, 1, 0, 2])
+    states = rng.normal(size=(6, cell.state_size)) * 0.5
+    x = rng.normal(size=(6, 3))
+    for wrt in ("h", "x"):
+        J = point_jacobians(cell, params, network, states, x, wrt, max_block_elements=40)
+        assert J.dtype == torch.float64
+        for k in range(6):
+            ref = _autograd_jacobian(
+                cell,
+                {n: v[network[k]][None] for n, v in params.items()},
+                torch.as_tensor(states[k]),
+                torch.as_tensor(x[k]),
+                wrt,
+            )
+            np.testing.assert_allclose(J[k].numpy(), ref.numpy(), atol=1e-12)
+    y = readout_at(cell, params, network, states)
+    for k in range(6):
+        p = {n: v[network[k]] for n, v in params.items()}
+        ref = cell.readout(
+            {n: v[None] for n, v in p.items()}, torch.as_tensor(states[k])[None, None]
+        )
+        np.testing.assert_allclose(y[k], ref[0, 0].numpy(), atol=1e-12)
+
+
+def test_jacobians_never_build_the_joint_matrix():
+    # 1,024 points at 256 units: the result is (1024, 256, 256); peak extra memory stays at
+    # one block (checked through the block size: a tiny budget gives the same result)
+    cell = get_cell("vanilla", "tanh", 16, 2, 1)
+    params = stack_params([cell.init_params(torch.Generator().manual_seed(0), torch.float64)])
+    rng = np.random.default_rng(2)
+    states = rng.normal(size=(64, 16))
+    x = np.zeros((64, 2))
+    net = np.zeros(64, dtype=np.int64)
+    big = point_jacobians(cell, params, net, states, x)
+    small = point_jacobians(cell, params, net, states, x, max_block_elements=300)
+    assert big.shape == (64, 16, 16)
+    np.testing.assert_array_equal(big.numpy(), small.numpy())
