@@ -133,3 +133,38 @@ def test_bad_grid_files_give_one_line_errors(tmp_path, text, message):
 def test_missing_grid_file(tmp_path):
     with pytest.raises(PresetError, match="does not exist"):
         load_grid(tmp_path / "nope.toml")
+
+
+def test_task_specific_fixed_hparams(tmp_path):
+    path = tmp_path / "t.toml"
+    path.write_text(
+        """
+base = "tiny"
+[hparams]
+clip = 1.0
+lr = 0.1
+decay = 0.5
+momentum = 0.9
+[hparams.cdi]
+clip = 2.0
+lr = 0.05
+decay = 0.5
+momentum = 0.9
+[hparams."cdi/gru-tanh"]
+clip = 3.0
+lr = 0.01
+decay = 0.5
+momentum = 0.9
+"""
+    )
+    g = load_grid(path)
+    vanilla, gru = g.configurations()
+    assert g.fixed_hparams(gru, "cdi").clip == 3.0
+    assert g.fixed_hparams(vanilla, "cdi").clip == 2.0
+    assert g.fixed_hparams(gru, "sine").clip == 1.0
+    assert g.fixed_hparams(gru).clip == 1.0
+    assert g.plan("cdi").metadata["fixed_hparams"][gru.key]["lr"] == 0.01
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[hparams."cdi/gruu"]\nclip = 1.0\nlr = 0.1\ndecay = 0.5\nmomentum = 0.9\n')
+    with pytest.raises(PresetError, match="must be keyed by task"):
+        load_grid(bad)

@@ -227,7 +227,7 @@ def generate(
             recorded[trial.config].append(trial)
         for config in plan.configurations:
             if not plan.n_trials:
-                chosen[name][config] = preset.fixed_hparams(config)
+                chosen[name][config] = preset.fixed_hparams(config, name)
                 continue
             winner = [t for t in recorded.get(config, []) if t.chosen]
             if winner:

@@ -81,7 +81,8 @@ class Preset:
     unit_size : int
         Networks per work unit (one population); generation may lower it to fit memory.
     hparams : mapping
-        Fixed hyper-parameters by ``"arch-activation"``, ``"arch"`` or ``"default"`` key.
+        Fixed hyper-parameters by key (see :meth:`fixed_hparams`), e.g. ``"default"``,
+        ``"gru"``, ``"lstm-relu"``, ``"cdi"`` or ``"flipflop/vanilla-relu"``.
     task_params : mapping
         Task constructor parameters by task name (``get_task(name, **params)``).
     task_iterations : mapping
@@ -128,9 +129,15 @@ class Preset:
         """Training iterations for ``task`` (a per-task override, else :attr:`iterations`)."""
         return int(self.task_iterations.get(task, self.iterations))
 
-    def fixed_hparams(self, config: Configuration) -> HyperParameters:
-        """The fixed hyper-parameters of ``config`` (used when :attr:`n_trials` is 0)."""
-        for key in (f"{config.arch}-{config.activation}", config.arch, "default"):
+    def fixed_hparams(self, config: Configuration, task: str | None = None) -> HyperParameters:
+        """The fixed hyper-parameters of ``config`` on ``task`` (used when ``n_trials`` is 0).
+
+        The most specific key of :attr:`hparams` wins: ``"task/arch-activation"``,
+        ``"task/arch"``, ``"task"``, ``"arch-activation"``, ``"arch"``, ``"default"``.
+        """
+        cell_keys = (f"{config.arch}-{config.activation}", config.arch)
+        keys = [f"{task}/{k}" for k in cell_keys] + [task] if task else []
+        for key in (*keys, *cell_keys, "default"):
             if key in self.hparams:
                 return self.hparams[key]
         return DEFAULT_HPARAMS
@@ -153,7 +160,7 @@ class Preset:
         }
         if not self.n_trials:
             metadata["fixed_hparams"] = {
-                c.key: _hp_dict(self.fixed_hparams(c)) for c in self.configurations()
+                c.key: _hp_dict(self.fixed_hparams(c, task_name)) for c in self.configurations()
             }
         return TaskPlan(
             task=task_name,
@@ -428,10 +435,14 @@ def preset_from_dict(data: Mapping[str, Any], source: str = "grid") -> Preset:
             hps["default"] = _hparams_from(f"{source}: hparams", flat)
         for key, sub in table.items():
             if isinstance(sub, dict):
-                arch = key.split("-")[0]
-                if arch not in ARCHITECTURES:
+                cell_key = key.split("/")[-1]
+                if "/" not in key and cell_key.split("-")[0] not in ARCHITECTURES:
+                    hps[key] = _hparams_from(f"{source}: hparams.{key}", sub)  # a task name
+                    continue
+                if cell_key.split("-")[0] not in ARCHITECTURES:
                     raise PresetError(
-                        f"{source}: [hparams.{key}] is not an arch or arch-activation key"
+                        f"{source}: [hparams.{key!r}] must be keyed by task, arch, "
+                        "arch-activation or task/arch(-activation)"
                     )
                 hps[key] = _hparams_from(f"{source}: hparams.{key}", sub)
         changes["hparams"] = hps
