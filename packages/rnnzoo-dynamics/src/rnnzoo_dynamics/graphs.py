@@ -314,7 +314,8 @@ def graphs_to_dataset(
     Variables: ``graph_weight (network, node, node_to)``, ``graph_node_readout (network,
     node, readout)``, ``graph_node_stable (network, node)``, ``graph_n_nodes (network)``,
     plus ``graph_node_unresolved``, ``graph_node_n_unstable`` and ``graph_node_point``
-    (row in the fixed-point Dataset of that network, -1 beyond ``graph_n_nodes``).
+    (-1 beyond ``graph_n_nodes``; as written by the zoo driver: the node's position among
+    its network's rows of the ``fixed_points`` analysis).
     """
     P = len(graphs)
     n_max = max((g.n_nodes for g in graphs), default=0)

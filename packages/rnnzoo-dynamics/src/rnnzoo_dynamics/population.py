@@ -61,7 +61,7 @@ class AnalysisOptions:
     n_starts : int or None
         Initial states per condition (default per task: :data:`DEFAULT_STARTS`).
     noise_scale : float
-        Noise on the initial states, relative to the states' spread (0.1).
+        Noise on the initial states, relative to the states' spread (1.0).
     finder : FinderOptions
     transition : TransitionOptions
     stability_eps : float
@@ -182,13 +182,13 @@ def analyze_population(
                 "n_dropped": int(points.stats["n_dropped"][i]),
                 "n_nonfinite": int(points.stats["n_nonfinite"][i]),
                 "max_q_fixed": float(points.q[fixed].max()) if fixed.any() else np.nan,
-                "max_unstable_dims": int(lin.n_unstable[fixed].max()) if fixed.any() else -1,
+                "n_unstable_max": int(lin.n_unstable[fixed].max()) if fixed.any() else -1,
             }
         )
 
     # task-specific analyses
     if C == 1:
-        graphs = transition_graphs(cell, params, points, lin, 0, opt.transition)
+        graphs = _localise(transition_graphs(cell, params, points, lin, 0, opt.transition), points)
         out["transition_graph"] = graphs_to_dataset(
             graphs, ids, network_coords, attrs=_transition_attrs(opt.transition)
         )
@@ -207,7 +207,7 @@ def analyze_population(
         freq = sine_frequencies(points, lin, omega, ids, centres, network_coords)
         out["sine_frequency"] = freq
         out["sine_graph"] = graphs_to_dataset(
-            _sine_graphs(points, freq, omega, opt.knn),
+            _localise(_sine_graphs(points, freq, omega, opt.knn), points),
             ids,
             network_coords,
             attrs={
@@ -238,7 +238,7 @@ def analyze_population(
                     )
                 )
             out[f"line_attractor_graph-context{c}"] = graphs_to_dataset(
-                graphs,
+                _localise(graphs, points),
                 ids,
                 network_coords,
                 attrs={
@@ -254,6 +254,14 @@ def analyze_population(
         r["seconds"] = seconds / max(1, P)
     out["summary"] = summary_dataset(rows, network_coords)
     return out
+
+
+def _localise(graphs: list[Graph], points) -> list[Graph]:
+    """Node -> position among its network's points (the row order of ``fixed_points``)."""
+    for i, g in enumerate(graphs):
+        rows = np.nonzero(points.network == i)[0]
+        g.node_point = np.searchsorted(rows, g.node_point).astype(np.int64)
+    return graphs
 
 
 def _why_nothing(stats: dict, i: int, n: int) -> str:
@@ -280,10 +288,10 @@ def _transition_attrs(opt: TransitionOptions) -> dict:
 
 def _sine_graphs(points, freq: xr.Dataset, omega: np.ndarray, k: int) -> list[Graph]:
     graphs = []
-    rep = freq["point"].values
-    for i in range(rep.shape[0]):
-        have = rep[i] >= 0
-        rows = rep[i][have]
+    local = freq["point"].values
+    for i in range(local.shape[0]):
+        have = local[i] >= 0
+        rows = np.nonzero(points.network == i)[0][local[i][have]]
         graphs.append(
             nearest_neighbour_graph(
                 points.state[rows],

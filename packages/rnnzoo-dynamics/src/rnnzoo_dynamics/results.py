@@ -60,10 +60,11 @@ def fixed_points_dataset(
     Returns
     -------
     Dataset
-        Variables ``state (fixed_point, state)``, ``q``, ``kind``, ``n_merged``,
-        ``x_star (fixed_point, input)``, ``readout (fixed_point, readout)``,
+        Variables ``state (fixed_point, state_dim)`` (NaN-padded beyond the network's state
+        size when groups are merged), ``q``, ``kind``, ``n_merged``,
+        ``x_star (fixed_point, input)``, ``readout (fixed_point, output)``,
         ``eigenvalue (fixed_point, mode)`` complex, ``right_eigenvector`` and
-        ``left_eigenvector (fixed_point, state, vector)`` complex (biorthonormal:
+        ``left_eigenvector (fixed_point, state_dim, vector)`` complex (biorthonormal:
         ``Σ_s conj(left[s, i]) right[s, j] = δ_ij``), ``n_unstable``, ``n_marginal``,
         ``stability``, ``leading_frequency`` (cycles per step of the leading oscillatory
         mode, NaN if none), ``eigenvector_condition``, ``biorthonormality_error``.
@@ -74,15 +75,15 @@ def fixed_points_dataset(
     _, freq = leading_oscillation(lin.eig.eigenvalues)
     ds = xr.Dataset(
         {
-            "state": (("fixed_point", "state"), points.state),
+            "state": (("fixed_point", "state_dim"), points.state),
             "q": ("fixed_point", points.q),
             "kind": ("fixed_point", points.kind.astype(object)),
             "n_merged": ("fixed_point", points.n_merged),
             "x_star": (("fixed_point", "input"), points.x_of_points().astype(np.float64)),
-            "readout": (("fixed_point", "readout"), lin.readout),
+            "readout": (("fixed_point", "output"), lin.readout),
             "eigenvalue": (("fixed_point", "mode"), lin.eig.eigenvalues),
-            "right_eigenvector": (("fixed_point", "state", "vector"), lin.eig.right[:, :, :k]),
-            "left_eigenvector": (("fixed_point", "state", "vector"), lin.eig.left[:, :, :k]),
+            "right_eigenvector": (("fixed_point", "state_dim", "vector"), lin.eig.right[:, :, :k]),
+            "left_eigenvector": (("fixed_point", "state_dim", "vector"), lin.eig.left[:, :, :k]),
             "n_unstable": ("fixed_point", lin.n_unstable.astype(np.int64)),
             "n_marginal": ("fixed_point", lin.n_marginal.astype(np.int64)),
             "stability": ("fixed_point", lin.stability.astype(object)),

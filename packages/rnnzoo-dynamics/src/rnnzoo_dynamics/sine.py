@@ -115,13 +115,17 @@ def sine_frequencies(
     ll = np.where(valid, lam[safe] if len(lam) else np.nan, np.nan + 0j)
     counts = np.zeros((points.n_networks, C), dtype=np.int64)
     np.add.at(counts, (points.network, points.condition), 1)
+    local = np.full_like(rep, -1)
+    for i in range(points.n_networks):
+        rows = np.nonzero(points.network == i)[0]
+        local[i] = np.where(rep[i] >= 0, np.searchsorted(rows, np.maximum(rep[i], 0)), -1)
     ds = xr.Dataset(
         {
             "frequency_linear": (("network", "condition"), f),
             "leading_eigenvalue": (("network", "condition"), ll),
             "leading_modulus": (("network", "condition"), np.abs(ll)),
             "n_points": (("network", "condition"), counts),
-            "point": (("network", "condition"), rep),
+            "point": (("network", "condition"), local),
         },
         coords={
             "network": np.asarray(list(network_ids), dtype=object),

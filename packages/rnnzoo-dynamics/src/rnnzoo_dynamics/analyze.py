@@ -1,0 +1,485 @@
+"""Zoo-scale driver: every dynamics analysis for every network of a task, into the zoo.
+
+``analyze_zoo(location, task)`` (CLI: ``rnnzoo-dynamics analyze ZOO --task T``):
+
+1. reads the task's index; networks whose training status is not ``ok`` (diverged, failed,
+   pending) are recorded as ``skipped`` with the reason, never analysed;
+2. splits the rest into *work units* of at most ``unit_size`` networks of one group (one
+   cell type and width) and maps :func:`run_unit` over them with one of the trainer's
+   runners (in process, worker processes, or Dask workers: one torch thread each). Workers
+   open the zoo themselves and return xarray Datasets; the client is the only writer;
+3. a unit that raises is split into single networks and retried; a network that still fails
+   is recorded as ``failed`` with the error message. A network without any fixed or slow
+   point is recorded as ``no_fixed_point``. Nothing stops the run;
+4. writes the results into the zoo (``/<task>/analysis/<name>``, via
+   :meth:`Zoo.write_analysis`) every ``flush_seconds`` and at the end, merged with what was
+   already stored: an interrupted run loses at most the work since the last flush, and a
+   rerun skips every network already recorded as ``ok`` or ``no_fixed_point`` (resume).
+   Stored results computed with different options are never mixed with new ones.
+
+Analyses written (suffix ``-untrained`` for the initial weights): ``dynamics_summary``,
+``fixed_points``, and per task ``transition_graph`` (flip-flop), ``sine_frequency`` and
+``sine_graph`` (sine), ``cdi_linear`` and ``line_attractor_graph-context<c>`` (cdi).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from rnnzoo_dynamics.graphs import modal_node_count
+from rnnzoo_dynamics.population import AnalysisOptions, analyze_population
+from rnnzoo_dynamics.results import NETWORK_COORDS, concat_results, summary_dataset
+
+SUMMARY = "dynamics_summary"
+#: analysis statuses that a rerun does not recompute
+FINAL_STATUSES = ("ok", "no_fixed_point")
+
+
+class AnalysisError(Exception):
+    """A user-facing problem with an analysis run (one line, actionable)."""
+
+
+def options_json(options: AnalysisOptions) -> str:
+    """The options as canonical JSON (stored with the results; reruns must match)."""
+
+    def default(o: Any) -> Any:
+        return str(o).replace("torch.", "")
+
+    return json.dumps(asdict(options), sort_keys=True, default=default)
+
+
+@dataclass(frozen=True)
+class AnalysisUnit:
+    """Networks of one group analysed together (picklable; workers open the zoo)."""
+
+    location: str | tuple[str, ...]
+    analysis_store: str | None
+    task: str
+    group: str
+    network_ids: tuple[str, ...]
+    which: str
+    options: AnalysisOptions = field(default_factory=AnalysisOptions)
+
+    @property
+    def label(self) -> str:
+        return f"{self.group}[{len(self.network_ids)}]"
+
+
+def _open(location: str | tuple[str, ...], analysis_store: str | None):
+    from rnnzoo_train.zoo import open_zoo
+
+    loc = list(location) if isinstance(location, tuple) else location
+    return open_zoo(loc, analysis_store=analysis_store)
+
+
+def run_unit(unit: AnalysisUnit) -> dict[str, xr.Dataset]:
+    """Analyse one work unit (runs in a worker; pure apart from reading the zoo)."""
+    import torch
+
+    from rnnzoo_train.runners import one_thread
+
+    one_thread()
+    zoo = _open(unit.location, unit.analysis_store)
+    ids = list(unit.network_ids)
+    cell, params = zoo.population(unit.task, ids, unit.which, dtype=torch.float64)
+    coords = zoo.index(unit.task).loc[ids, list(NETWORK_COORDS)]
+    return analyze_population(
+        zoo.task(unit.task),
+        cell,
+        params,
+        ids,
+        probe=zoo.probe(unit.task),
+        network_coords=coords,
+        options=unit.options,
+    )
+
+
+@dataclass
+class AnalysisReport:
+    """What an analysis run did."""
+
+    task: str
+    analysed: int = 0
+    resumed: int = 0
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    no_fixed_point: list[str] = field(default_factory=list)
+    written: list[str] = field(default_factory=list)
+    modal_nodes: int | None = None
+    non_modal: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def lines(self) -> list[str]:
+        """Human-readable summary lines."""
+        out = [
+            f"{self.task}: analysed {self.analysed} network(s), {self.resumed} already done, "
+            f"{len(self.skipped)} skipped, {len(self.failed)} failed, "
+            f"{len(self.no_fixed_point)} without fixed points ({self.seconds:.1f} s)"
+        ]
+        for nid, why in self.skipped[:10]:
+            out.append(f"  skipped {nid}: {why}")
+        for nid, why in self.failed[:10]:
+            out.append(f"  FAILED  {nid}: {why}")
+        for nid in self.no_fixed_point[:10]:
+            out.append(f"  no fixed point: {nid}")
+        if self.modal_nodes is not None:
+            out.append(
+                f"  transition graphs: modal node count {self.modal_nodes}; "
+                f"{len(self.non_modal)} network(s) differ"
+                + (
+                    f" ({', '.join(self.non_modal[:5])}{' ...' if len(self.non_modal) > 5 else ''})"
+                    if self.non_modal
+                    else ""
+                )
+            )
+        if self.written:
+            out.append(f"  wrote analyses: {', '.join(self.written)}")
+        return out
+
+
+def _strings_to_object(ds: xr.Dataset) -> xr.Dataset:
+    """Stored strings come back as NumPy StringDType; make them plain object arrays."""
+    for name, var in list(ds.variables.items()):
+        if var.dtype.kind in "TUS" or var.dtype == object:
+            values = np.asarray(var.values).astype(object)
+            if name in ds.coords:
+                ds = ds.assign_coords({name: (var.dims, values, var.attrs)})
+            else:
+                ds[name] = (var.dims, values, var.attrs)
+    return ds
+
+
+def _stored(zoo, task: str, name: str) -> xr.Dataset | None:
+    try:
+        ds = zoo.analysis(task, name)
+    except KeyError:
+        return None
+    if not isinstance(ds, xr.Dataset):
+        return None
+    return _strings_to_object(ds.load())
+
+
+def _drop_networks(ds: xr.Dataset, ids: set[str]) -> xr.Dataset:
+    """``ds`` without the rows of networks ``ids`` (along ``network`` or ``fixed_point``)."""
+    if not ids:
+        return ds
+    for dim in ("network", "fixed_point"):
+        if dim in ds.dims:
+            keep = ~np.isin(ds["network"].values.astype(str), list(ids))
+            return ds.isel({dim: np.nonzero(keep)[0]})
+    return ds
+
+
+def _merge(name: str, parts: list[xr.Dataset]) -> xr.Dataset:
+    dim = "fixed_point" if name.startswith("fixed_points") else "network"
+    ds = concat_results(parts, dim)
+    for var in list(ds.data_vars):
+        # counts of rows that lack them (skipped, failed networks) are -1, not NaN
+        if var.startswith("n_") and ds[var].dtype.kind == "f":
+            ds[var] = ds[var].fillna(-1).astype(np.int64)
+    if "graph_n_nodes" in ds:
+        ids = [str(i) for i in ds["network"].values]
+        mode, differ = modal_node_count(ds["graph_n_nodes"].values, ids)
+        ds["graph_is_modal"] = ("network", ds["graph_n_nodes"].values == mode)
+        ds.attrs["graph_modal_n_nodes"] = int(mode)
+        ds.attrs["graph_n_non_modal"] = len(differ)
+    return ds
+
+
+def _plan_units(
+    index: pd.DataFrame, ids: Sequence[str], unit_size: int
+) -> list[tuple[str, tuple[str, ...]]]:
+    units = []
+    for group, rows in index.loc[list(ids)].groupby("group", sort=True):
+        members = [i for i in ids if i in rows.index]
+        for k in range(0, len(members), unit_size):
+            units.append((str(group), tuple(members[k : k + unit_size])))
+    return units
+
+
+def analyze_zoo(
+    location: str | Sequence[str],
+    task: str,
+    *,
+    options: AnalysisOptions | None = None,
+    which: str = "final",
+    network_ids: Sequence[str] | None = None,
+    runner: Any = None,
+    unit_size: int = 4,
+    analysis_store: str | None = None,
+    force: bool = False,
+    flush_seconds: float = 300.0,
+    progress: bool = True,
+) -> AnalysisReport:
+    """Run every dynamics analysis for the networks of ``task`` and store the results.
+
+    Parameters
+    ----------
+    location : str or sequence of str
+        The zoo (see ``rnnzoo_train.zoo.open_zoo``).
+    task : str
+    options : AnalysisOptions, optional
+    which : {"final", "initial"}
+        Trained or untrained weights (analysis names get the suffix ``-untrained``).
+    network_ids : sequence of str, optional
+        Only these networks (default: all of the task).
+    runner : optional
+        ``rnnzoo_train.runners.SerialRunner()`` (default), ``ProcessRunner(n)`` or
+        ``rnnzoo_train.distributed.DaskRunner(...)``.
+    unit_size : int
+        Networks per work unit (4).
+    analysis_store : str, optional
+        Where to write results for a read-only zoo (zips, URL).
+    force : bool
+        Recompute every network (and replace results computed with other options).
+    flush_seconds : float
+        Write merged results at least this often (300 s) as well as at the end.
+    progress : bool
+        Progress bar (networks done/total, ETA) on stderr.
+
+    Returns
+    -------
+    AnalysisReport
+
+    Raises
+    ------
+    AnalysisError
+        For user mistakes: unknown task or network, options that differ from stored results.
+    """
+    from rnnzoo_train.runners import SerialRunner, UnitFailed
+
+    started = time.perf_counter()
+    opt = options or AnalysisOptions()
+    if which not in ("final", "initial"):
+        raise AnalysisError(f"which must be 'final' or 'initial', not {which!r}")
+    if unit_size < 1:
+        raise AnalysisError(f"--unit-size must be >= 1, got {unit_size}")
+    loc = tuple(location) if not isinstance(location, str) else location
+    zoo = _open(loc, analysis_store)
+    if task not in zoo.tasks:
+        raise AnalysisError(
+            f"the zoo has no task {task!r}; it has: {', '.join(zoo.tasks) or 'none'}"
+        )
+    suffix = "" if which == "final" else "-untrained"
+    index = zoo.index(task)
+    ids = list(index.index) if network_ids is None else list(network_ids)
+    unknown = [i for i in ids if i not in index.index]
+    if unknown:
+        raise AnalysisError(
+            f"no network(s) {', '.join(unknown[:3])} in task {task!r}; see `rnnzoo-train info`"
+        )
+    report = AnalysisReport(task=task)
+    opts = options_json(opt)
+
+    # what is stored already (resume), and whether it is compatible
+    summary_name = SUMMARY + suffix
+    stored_summary = None if force else _stored(zoo, task, summary_name)
+    if stored_summary is not None and stored_summary.attrs.get("analysis_options") != opts:
+        raise AnalysisError(
+            f"the stored dynamics analyses of {task!r} were computed with other options; "
+            "rerun with --force to recompute every network with the new ones"
+        )
+    done: set[str] = set()
+    if stored_summary is not None:
+        status = dict(
+            zip(
+                stored_summary["network"].values.astype(str),
+                stored_summary["analysis_status"].values.astype(str),
+                strict=True,
+            )
+        )
+        done = {i for i in ids if status.get(i) in FINAL_STATUSES}
+    report.resumed = len(done)
+
+    rows_extra: list[dict] = []
+    todo = []
+    for nid in ids:
+        if nid in done:
+            continue
+        st = str(index.loc[nid, "status"])
+        if st != "ok":
+            why = f"training status is {st!r}"
+            msg = str(index.loc[nid, "message"]) if "message" in index.columns else ""
+            if msg and msg != "nan":
+                why += f" ({msg})"
+            report.skipped.append((nid, why))
+            rows_extra.append({"network": nid, "analysis_status": "skipped", "message": why})
+        else:
+            todo.append(nid)
+
+    units = [
+        AnalysisUnit(loc, analysis_store, task, g, m, which, opt)
+        for g, m in _plan_units(index, todo, unit_size)
+    ]
+    coords = index[list(NETWORK_COORDS)]
+    results: dict[str, list[xr.Dataset]] = {}
+    recomputed: set[str] = set(todo) | {r["network"] for r in rows_extra}
+    bar = _bar(len(todo), progress, task)
+    last_flush = time.perf_counter()
+
+    def flush() -> None:
+        report.written = _write(zoo, task, suffix, results, rows_extra, recomputed, coords, opts)
+
+    runner = runner or SerialRunner()
+    try:
+        queue = list(units)
+        while queue:
+            retry: list[AnalysisUnit] = []
+            for unit, out in runner.map_unordered(run_unit, queue):
+                if isinstance(out, UnitFailed):
+                    if len(unit.network_ids) > 1:
+                        retry += [
+                            AnalysisUnit(loc, analysis_store, task, unit.group, (n,), which, opt)
+                            for n in unit.network_ids
+                        ]
+                        continue
+                    nid = unit.network_ids[0]
+                    why = f"analysis failed: {out}"
+                    report.failed.append((nid, why))
+                    rows_extra.append({"network": nid, "analysis_status": "failed", "message": why})
+                    bar.update(1)
+                    continue
+                for name, ds in out.items():
+                    results.setdefault(name, []).append(ds)
+                summ = out["summary"]
+                report.analysed += summ.sizes["network"]
+                for nid, st in zip(
+                    summ["network"].values, summ["analysis_status"].values, strict=True
+                ):
+                    if st == "no_fixed_point":
+                        report.no_fixed_point.append(str(nid))
+                bar.update(summ.sizes["network"])
+                bar.set_postfix_str(unit.label, refresh=False)
+                if time.perf_counter() - last_flush > flush_seconds:
+                    flush()
+                    last_flush = time.perf_counter()
+            queue = retry
+    finally:
+        bar.close()
+        if results or rows_extra:
+            flush()
+    graph = "transition_graph" + suffix
+    if graph in (report.written or []):
+        ds = _stored(zoo, task, graph)
+        ids_all = [str(i) for i in ds["network"].values]
+        report.modal_nodes, report.non_modal = modal_node_count(ds["graph_n_nodes"].values, ids_all)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+class _NoBar:
+    def update(self, n: int) -> None:
+        pass
+
+    def set_postfix_str(self, s: str, refresh: bool = True) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _bar(total: int, enabled: bool, task: str):
+    if not enabled or total == 0:
+        return _NoBar()
+    from tqdm.auto import tqdm
+
+    return tqdm(
+        total=total, unit="net", desc=f"dynamics {task}", file=sys.stderr, dynamic_ncols=True
+    )
+
+
+def _write(
+    zoo,
+    task: str,
+    suffix: str,
+    results: dict[str, list[xr.Dataset]],
+    rows_extra: list[dict],
+    recomputed: set[str],
+    coords: pd.DataFrame,
+    opts: str,
+) -> list[str]:
+    """Merge new results with the stored ones (replacing recomputed networks) and write."""
+    new = dict(results)
+    names = set(new) | {"summary"}
+    if rows_extra:
+        new.setdefault("summary", []).append(
+            summary_dataset(rows_extra, coords.loc[[r["network"] for r in rows_extra]])
+        )
+    written = []
+    for name in sorted(names):
+        target = (SUMMARY if name == "summary" else name) + suffix
+        parts = list(new.get(name, []))
+        old = _stored(zoo, task, target)
+        if old is not None:
+            parts.insert(0, _drop_networks(old, recomputed))
+        parts = [p for p in parts if p is not None and _n_rows(p) > 0] or parts[:1]
+        if not parts:
+            continue
+        ds = _merge(name, parts)
+        ds.attrs["analysis_options"] = opts
+        ds.attrs["rnnzoo_dynamics_version"] = _version()
+        ds.attrs["task"] = task
+        zoo.write_analysis(task, target, ds)
+        written.append(target)
+    return written
+
+
+def _n_rows(ds: xr.Dataset) -> int:
+    for dim in ("network", "fixed_point"):
+        if dim in ds.dims:
+            return int(ds.sizes[dim])
+    return 0
+
+
+def _version() -> str:
+    from rnnzoo_dynamics import __version__
+
+    return __version__
+
+
+def summary_table(zoo, task: str, which: str = "final") -> pd.DataFrame:
+    """Per-group counts from a stored ``dynamics_summary`` (for ``rnnzoo-dynamics summary``).
+
+    Raises
+    ------
+    AnalysisError
+        When the task has not been analysed yet.
+    """
+    suffix = "" if which == "final" else "-untrained"
+    ds = _stored(zoo, task, SUMMARY + suffix)
+    if ds is None:
+        raise AnalysisError(
+            f"no dynamics analysis stored for task {task!r}; run "
+            f"`rnnzoo-dynamics analyze ZOO --task {task}` first"
+        )
+    df = ds.to_dataframe()
+    df["group"] = [
+        f"{a}-{b}-u{int(u)}" if isinstance(a, str) and a else "?"
+        for a, b, u in zip(df["arch"], df["activation"], df["units"], strict=True)
+    ]
+    agg = df.groupby("group").agg(
+        networks=("analysis_status", "size"),
+        ok=("analysis_status", lambda s: int((s == "ok").sum())),
+        no_fixed_point=("analysis_status", lambda s: int((s == "no_fixed_point").sum())),
+        skipped=("analysis_status", lambda s: int((s == "skipped").sum())),
+        failed=("analysis_status", lambda s: int((s == "failed").sum())),
+        fixed_median=(
+            "n_fixed",
+            lambda s: float(np.median(s[s >= 0])) if (s >= 0).any() else math.nan,
+        ),
+        stable_median=(
+            "n_stable",
+            lambda s: float(np.median(s[s >= 0])) if (s >= 0).any() else math.nan,
+        ),
+    )
+    return agg
