@@ -3,8 +3,10 @@
 Both prepare each network once: centre, thin SVD, keep the top ``k`` left singular
 vectors ``U`` (the smallest ``k`` whose cumulative ``s**2`` reaches ``threshold`` of the
 total). The canonical correlations of two networks are then the singular values of the
-small matrix ``U_a^T U_b`` (``k_a x k_b``), so a tile of pairs is one stacked GEMM followed
-by a batched SVD of the per-pair blocks.
+small matrix ``U_a^T U_b`` (``k_a x k_b``), so a tile of pairs is one stacked GEMM
+followed by the tiny per-pair problems batched through NumPy's stacked gufuncs: blocks of
+equal shape are gathered into one ``(pairs, k_a, k_b)`` array and solved in one call
+(:func:`rnnzoo_metrics.linalg.singular_values`), never one LAPACK call per pair.
 """
 
 from __future__ import annotations
@@ -14,7 +16,14 @@ from typing import NamedTuple
 import numpy as np
 
 from ..errors import InputError, MetricsError
-from ..linalg import centred_svd, cross_products, padded_blocks
+from ..linalg import (
+    centred_svd,
+    cross_products,
+    pair_blocks,
+    singular_values,
+    tile_matrix,
+    tile_pairs,
+)
 from ..metric import Metric
 
 
@@ -26,10 +35,12 @@ def keep_components(s: np.ndarray, threshold: float) -> int:
 
 
 def _check_samples(name: str, x: np.ndarray) -> None:
+    # centring leaves n - 1 sample dimensions: a basis of n - 1 components spans all of
+    # them, and every canonical correlation with it is 1 whatever the other network does
     n, p = x.shape
-    if n <= p:
+    if n <= p + 1:
         raise InputError(
-            f"{n} samples for {p} units: {name} needs more samples than units "
+            f"{n} samples for {p} units: {name} needs at least units + 2 samples "
             "(with fewer, every canonical correlation is 1); probe with more inputs"
         )
 
@@ -65,11 +76,14 @@ class SVCCA(_CCABase):
         return float(1.0 - rho.mean())
 
     def block(self, caches_a, caches_b) -> np.ndarray:
+        same = caches_a is caches_b
         g, oa, ob = cross_products(caches_a, caches_b)
-        sv = np.clip(np.linalg.svd(padded_blocks(g, oa, ob), compute_uv=False), 0.0, 1.0)
-        m = np.minimum.outer(np.diff(oa), np.diff(ob))
-        mask = np.arange(sv.shape[-1]) < m[..., None]
-        return 1.0 - (sv * mask).sum(axis=-1) / m
+        i, j = tile_pairs(len(caches_a), len(caches_b), same)
+        dist = np.empty(len(i))
+        for sel, m in pair_blocks(g, oa, ob, i, j):
+            rho = np.clip(singular_values(m), 0.0, 1.0)
+            dist[sel] = 1.0 - rho.mean(axis=1)  # rho has min(ka, kb) columns
+        return tile_matrix(dist, i, j, (len(caches_a), len(caches_b)), same, self.self_value)
 
 
 class PWBasis(NamedTuple):
@@ -103,3 +117,26 @@ class PWCCA(_CCABase):
         sim_a = float(alpha_a @ rho / alpha_a.sum())
         sim_b = float(alpha_b @ rho / alpha_b.sum())
         return 1.0 - 0.5 * (sim_a + sim_b)
+
+    def block(self, caches_a, caches_b) -> np.ndarray:
+        same = caches_a is caches_b
+        ua = [c.u for c in caches_a]
+        g, oa, ob = cross_products(ua, ua if same else [c.u for c in caches_b])
+        i, j = tile_pairs(len(caches_a), len(caches_b), same)
+        dist = np.empty(len(i))
+        for sel, m in pair_blocks(g, oa, ob, i, j, scale=4):
+            p, rho, rt = np.linalg.svd(m, full_matrices=False)  # one batched call
+            rho = np.clip(rho, 0.0, 1.0)
+            sims = np.zeros(len(sel))
+            # projection weights: one stacked product per network of the chunk
+            for idx, caches, dirs in (
+                (i[sel], caches_a, p.transpose(0, 2, 1)),
+                (j[sel], caches_b, rt),
+            ):
+                alpha = np.empty(rho.shape)
+                for net in np.unique(idx):
+                    at = np.flatnonzero(idx == net)
+                    alpha[at] = np.abs(dirs[at] @ caches[net].sv).sum(axis=2)
+                sims += np.einsum("pk,pk->p", alpha, rho) / alpha.sum(axis=1)
+            dist[sel] = 1.0 - 0.5 * sims
+        return tile_matrix(dist, i, j, (len(caches_a), len(caches_b)), same, self.self_value)

@@ -6,7 +6,14 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..linalg import centred_svd, cross_products, padded_blocks
+from ..linalg import (
+    centred_svd,
+    cross_products,
+    pair_blocks,
+    singular_values,
+    tile_matrix,
+    tile_pairs,
+)
 from ..metric import Metric
 
 
@@ -37,9 +44,17 @@ class Procrustes(Metric):
         return float(np.arccos(np.clip(nuc / (a.norm * b.norm), -1.0, 1.0)))
 
     def block(self, caches_a, caches_b) -> np.ndarray:
+        same = caches_a is caches_b
         ba = [c.b for c in caches_a]
-        g, oa, ob = cross_products(ba, ba if caches_a is caches_b else [c.b for c in caches_b])
-        nuc = np.linalg.svd(padded_blocks(g, oa, ob), compute_uv=False).sum(axis=-1)
+        g, oa, ob = cross_products(ba, ba if same else [c.b for c in caches_b])
+        i, j = tile_pairs(len(caches_a), len(caches_b), same)
         na = np.array([c.norm for c in caches_a])
         nb = np.array([c.norm for c in caches_b])
-        return np.arccos(np.clip(nuc / np.outer(na, nb), -1.0, 1.0))
+        dist = np.empty(len(i))
+        for sel, m in pair_blocks(g, oa, ob, i, j):
+            # B = U S is as ill-conditioned as the data, and every small singular value
+            # counts in the nuclear norm: a batched SVD, not the Gram-eigenvalue shortcut
+            nuc = singular_values(m, fast=False).sum(axis=1)
+            cos = nuc / (na[i[sel]] * nb[j[sel]])
+            dist[sel] = np.arccos(np.clip(cos, -1.0, 1.0))
+        return tile_matrix(dist, i, j, (len(caches_a), len(caches_b)), same, self.self_value)
