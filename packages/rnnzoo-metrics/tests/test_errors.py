@@ -37,7 +37,9 @@ def test_some_zero_variance_units_are_fine():
 
 
 def test_samples_fewer_than_units():
-    with pytest.raises(rm.InputError, match="10 samples for 20 units: svcca needs more samples"):
+    with pytest.raises(
+        rm.InputError, match=r"10 samples for 20 units: svcca needs at least units \+ 2 samples"
+    ):
         rm.pairwise([good(10, 20), good(10, 20, 1)], "svcca", progress=False)
     # CKA and Procrustes are well defined there
     assert rm.pairwise([good(10, 20), good(10, 20, 1)], "cka", progress=False).shape == (2, 2)
@@ -71,3 +73,95 @@ def test_unknown_metric_and_parameters():
 def test_graph_metric_given_activations():
     with pytest.raises(rm.InputError, match="expected a FixedPointGraph"):
         rm.pairwise([good(), good()], "fixed-point-graph", progress=False)
+
+
+def test_samples_boundary_for_cca():
+    """Centring leaves n - 1 dimensions: n = units + 1 would make every correlation 1."""
+    with pytest.raises(rm.InputError, match="5 samples for 4 units"):
+        rm.pairwise([good(5, 4), good(5, 4, 1)], "pwcca", progress=False)
+    d = rm.pairwise([good(6, 4), good(6, 4, 1)], "svcca", threshold=1.0, progress=False)
+    assert d.values[0, 1] > 0.01
+
+
+def test_complex_activations_are_refused():
+    with pytest.raises(rm.InputError, match="network 'b': complex activations"):
+        rm.pairwise({"a": good(), "b": good() + 1j}, "cka", progress=False)
+
+
+def test_graph_dataset_errors_name_the_network():
+    xr = pytest.importorskip("xarray")
+    w = np.full((2, 3, 3), np.nan)
+    w[:, :2, :2] = 0.5
+    r = np.zeros((2, 3, 1))
+    r[1, 0, 0] = np.nan  # a node inside graph_n_nodes without a readout position
+    ds = xr.Dataset(
+        {
+            "graph_weight": (("network", "node", "node_to"), w),
+            "graph_node_readout": (("network", "node", "readout"), r),
+            "graph_n_nodes": ("network", [2, 2]),
+        },
+        coords={"network": ["gru-a", "gru-b"]},
+    )
+    with pytest.raises(rm.InputError, match="network 'gru-b': graph weights and node readouts"):
+        rm.pairwise(ds, "fixed-point-graph", progress=False)
+
+
+class CountingList(list):
+    loads = 0
+
+    def __getitem__(self, i):
+        CountingList.loads += 1
+        return super().__getitem__(i)
+
+
+def test_sample_mismatch_stops_before_preparing_everything():
+    nets = CountingList([good(50, 4, s) for s in range(30)])
+    nets[2] = good(40, 4)
+    CountingList.loads = 0
+    with pytest.raises(rm.InputError, match="network '02' has 40 samples but network '00'"):
+        rm.pairwise(nets, "svcca", progress=False)
+    assert CountingList.loads == 3
+    with pytest.raises(rm.InputError, match="network '02' has 40 samples"):
+        rm.pairwise(nets, "svcca", n_jobs=2, progress=False)
+
+
+class BuggyPrepare(rm.Metric):
+    name = "buggy-prepare"
+
+    def prepare(self, x):
+        return x.nonexistent_attribute
+
+    def pair(self, a, b):
+        return 0.0
+
+
+class BuggyPair(BuggyPrepare):
+    name = "buggy-pair"
+
+    def prepare(self, x):
+        return x.shape[1]
+
+    def pair(self, a, b):
+        return {"not": "a number"}
+
+
+class WrongBlockShape(BuggyPair):
+    name = "wrong-block"
+
+    def block(self, caches_a, caches_b):
+        return np.zeros((len(caches_a) + 1, 1))
+
+
+@pytest.mark.parametrize(
+    ("metric", "match"),
+    [
+        (BuggyPrepare(), "network '0': metric 'buggy-prepare' .* raised AttributeError in prepare"),
+        (BuggyPair(), "metric 'buggy-pair' .* raised TypeError while comparing networks"),
+        (WrongBlockShape(), "metric 'wrong-block': block\\(\\) returned shape \\(3, 1\\)"),
+    ],
+)
+def test_a_buggy_plugin_metric_is_named(metric, match):
+    with pytest.raises(rm.PluginError, match=match) as info:
+        rm.pairwise([good(), good(seed=1)], metric, progress=False)
+    if not isinstance(metric, WrongBlockShape):  # who provides it: module or distribution
+        assert f"({type(metric).__module__})" in str(info.value)

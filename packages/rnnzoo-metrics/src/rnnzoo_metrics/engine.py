@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from . import __version__
-from .errors import InputError, MetricsError
+from .errors import InputError, MetricsError, PluginError
 from .inputs import Networks, as_networks
 from .metric import Metric
 from .registry import get_metric, registry
@@ -61,7 +61,14 @@ def tiles(n: int, tile: int) -> list[tuple[int, int]]:
 
 def _compute_tile(metric: Metric, caches_a: list, caches_b: list | None) -> np.ndarray:
     """``caches_b is None`` marks a diagonal tile (same networks on both sides)."""
-    return np.asarray(metric.block(caches_a, caches_a if caches_b is None else caches_b), float)
+    cols = caches_a if caches_b is None else caches_b
+    block = np.asarray(metric.block(caches_a, cols), float)
+    if block.shape != (len(caches_a), len(cols)):
+        raise PluginError(
+            f"metric {metric.name!r}: block() returned shape {block.shape} for a tile of "
+            f"{len(caches_a)} x {len(cols)} networks; it must return one value per pair"
+        )
+    return block
 
 
 def _worker_init() -> None:
@@ -93,6 +100,24 @@ def _prepare_one(metric: Metric, nets: Networks, i: int) -> tuple[Any, int | Non
         raise type(exc)(f"network {nets.ids[i]!r}: {exc}") from None
     except np.linalg.LinAlgError as exc:
         raise InputError(f"network {nets.ids[i]!r}: {metric.name} failed: {exc}") from None
+    except Exception as exc:
+        if _is_builtin(metric):
+            raise
+        raise PluginError(
+            f"network {nets.ids[i]!r}: {_describe(metric)} raised {type(exc).__name__} in "
+            f"prepare(): {exc}; report this to the plugin's authors"
+        ) from exc
+
+
+def _is_builtin(metric: Metric) -> bool:
+    return type(metric).__module__.startswith("rnnzoo_metrics.")
+
+
+def _describe(metric: Metric) -> str:
+    """``metric 'rsa' (rnnzoo-metric-example 0.1.0)``: who to blame for a plugin bug."""
+    entry = registry().metrics.get(metric.name)
+    provider = entry[1] if entry and entry[0] is type(metric) else type(metric).__module__
+    return f"metric {metric.name!r} ({provider})"
 
 
 def _progress(total: int, desc: str, enabled: bool, unit: str):
@@ -184,7 +209,6 @@ def pairwise(
         {k for ti, tj in todo for t in (ti, tj) for k in range(t * tile, min(n, (t + 1) * tile))}
     )
     _prepare(m, nets, caches, samples, [k for k in needed if caches[k] is None], n_jobs, progress)
-    _check_samples(nets, samples)
 
     out = np.full((n, n), np.nan)
     if tstore is not None:
@@ -200,6 +224,15 @@ def pairwise(
             if tstore is not None:
                 tstore.write(ti, tj, out)
             bar.update(_pairs_in(ti, tj, tile, n))
+    except MetricsError:
+        raise
+    except Exception as exc:
+        if _is_builtin(m):
+            raise
+        raise PluginError(
+            f"{_describe(m)} raised {type(exc).__name__} while comparing networks: {exc}; "
+            "report this to the plugin's authors"
+        ) from exc
     finally:
         bar.close()
     np.fill_diagonal(out, m.self_value)
@@ -226,32 +259,56 @@ def _prepare(
     n_jobs: int,
     progress: bool,
 ) -> None:
+    """Prepare networks ``idx``, filling ``caches`` and ``samples`` in place.
+
+    Stops at the first error, including a sample count that differs from a network
+    prepared before, and cancels the work not yet started.
+    """
     global _SHARED
+    _check_samples(nets, samples)
     if not idx:
         return
     bar = _progress(len(idx), f"{m.name} prepare", progress, "network")
+    first = next((k for k, ns in enumerate(samples) if ns is not None), None)
+
+    def done(i: int, res: tuple[Any, int | None]) -> None:
+        nonlocal first
+        caches[i], samples[i] = res
+        if samples[i] is not None:
+            if first is None:
+                first = i
+            elif samples[i] != samples[first]:
+                _check_samples(nets, [samples[first], samples[i]], [first, i])
+        bar.update(1)
+
     try:
         if n_jobs == 1 or len(idx) < 2 or "fork" not in mp.get_all_start_methods():
             for i in idx:
-                caches[i], samples[i] = _prepare_one(m, nets, i)
-                bar.update(1)
+                done(i, _prepare_one(m, nets, i))
             return
         _SHARED = (m, nets)
+        ex = ProcessPoolExecutor(
+            n_jobs, mp_context=mp.get_context("fork"), initializer=_worker_init
+        )
         try:
-            ctx = mp.get_context("fork")
-            with ProcessPoolExecutor(n_jobs, mp_context=ctx, initializer=_worker_init) as ex:
-                chunk = max(1, len(idx) // (8 * n_jobs))
-                for i, res in zip(idx, ex.map(_forked_prepare, idx, chunksize=chunk), strict=True):
-                    caches[i], samples[i] = res
-                    bar.update(1)
-        finally:
-            _SHARED = None
+            chunk = max(1, len(idx) // (8 * n_jobs))
+            for i, res in zip(idx, ex.map(_forked_prepare, idx, chunksize=chunk), strict=True):
+                done(i, res)
+        except BaseException:
+            ex.shutdown(wait=True, cancel_futures=True)  # do not prepare the rest first
+            raise
+        ex.shutdown(wait=True)
     finally:
+        _SHARED = None
         bar.close()
 
 
-def _check_samples(nets: Networks, samples: list[int | None]) -> None:
-    known = [(i, ns) for i, ns in enumerate(samples) if ns is not None]
+def _check_samples(
+    nets: Networks, samples: list[int | None], which: list[int] | None = None
+) -> None:
+    """Raise if the known sample counts differ (``which``: network indices of ``samples``)."""
+    which = list(range(len(samples))) if which is None else which
+    known = [(i, ns) for i, ns in zip(which, samples, strict=True) if ns is not None]
     for i, ns in known[1:]:
         if ns != known[0][1]:
             raise InputError(

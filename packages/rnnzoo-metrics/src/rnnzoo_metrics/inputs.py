@@ -44,7 +44,10 @@ class Networks:
 
     def load(self, i: int) -> Any:
         """Network ``i``, validated (float64 2-D finite array, or a FixedPointGraph)."""
-        item = self.getter(i)
+        try:
+            item = self.getter(i)
+        except InputError as exc:  # e.g. a FixedPointGraph built from a malformed Dataset
+            raise InputError(f"network {self.ids[i]!r}: {exc}") from None
         if self.kind == "graph":
             if not isinstance(item, FixedPointGraph):
                 raise InputError(
@@ -60,6 +63,11 @@ def check_activations(x: Any, name: str) -> np.ndarray:
     if isinstance(x, FixedPointGraph):
         raise InputError(
             f"network {name!r} is a fixed-point graph but this metric compares activations"
+        )
+    if np.iscomplexobj(x):
+        raise InputError(
+            f"network {name!r}: complex activations; pass real arrays (e.g. np.real or "
+            "np.abs explicitly)"
         )
     try:
         a = np.asarray(x, dtype=np.float64)
