@@ -50,6 +50,21 @@ def zoo_copy(small_zoo, tmp_path):
 
 
 @pytest.fixture(scope="session")
+def analysed_zoo(small_zoo, tmp_path_factory):
+    """A copy of the small zoo with every task analysed once (read-only for tests)."""
+    from rnnzoo_dynamics.analyze import analyze_zoo
+    from rnnzoo_dynamics.population import AnalysisOptions
+
+    dst = tmp_path_factory.mktemp("analysed") / "zoo.zarr"
+    shutil.copytree(small_zoo, dst)
+    reports = {
+        task: analyze_zoo(dst, task, options=AnalysisOptions(n_starts=32), progress=False)
+        for task in ("flipflop", "sine", "cdi")
+    }
+    return dst, reports
+
+
+@pytest.fixture(scope="session")
 def trained_flipflop_zoo(tmp_path_factory):
     """Vanilla tanh 16-unit networks trained on a short flip-flop until they solve it."""
     preset = dataclasses.replace(

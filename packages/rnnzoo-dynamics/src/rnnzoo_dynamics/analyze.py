@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -208,7 +209,7 @@ def _plan_units(
 
 
 def analyze_zoo(
-    location: str | Sequence[str],
+    location: str | os.PathLike | Sequence[str | os.PathLike],
     task: str,
     *,
     options: AnalysisOptions | None = None,
@@ -225,7 +226,7 @@ def analyze_zoo(
 
     Parameters
     ----------
-    location : str or sequence of str
+    location : str, path, or sequence of them
         The zoo (see ``rnnzoo_train.zoo.open_zoo``).
     task : str
     options : AnalysisOptions, optional
@@ -264,7 +265,10 @@ def analyze_zoo(
         raise AnalysisError(f"which must be 'final' or 'initial', not {which!r}")
     if unit_size < 1:
         raise AnalysisError(f"--unit-size must be >= 1, got {unit_size}")
-    loc = tuple(location) if not isinstance(location, str) else location
+    if isinstance(location, str | os.PathLike):
+        loc: str | tuple[str, ...] = os.fspath(location)
+    else:
+        loc = tuple(os.fspath(x) for x in location)
     zoo = _open(loc, analysis_store)
     if task not in zoo.tasks:
         raise AnalysisError(

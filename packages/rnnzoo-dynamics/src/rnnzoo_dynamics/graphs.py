@@ -274,6 +274,9 @@ def nearest_neighbour_graph(
         Node order; default lexicographic by ``node_readout``.
     """
     n = len(states)
+    node_readout = np.asarray(node_readout, dtype=np.float64)
+    width = node_readout.shape[-1] if node_readout.ndim == 2 else 1
+    node_readout = node_readout.reshape(n, width)
     if order is None:
         order = lexicographic_order(node_readout, readout_decimals)
     states = np.asarray(states)[order]
@@ -288,7 +291,7 @@ def nearest_neighbour_graph(
     point = np.arange(n) if node_point is None else np.asarray(node_point)[order]
     return Graph(
         weight=w,
-        node_readout=np.asarray(node_readout, dtype=np.float64).reshape(n, -1)[order],
+        node_readout=node_readout[order],
         node_stable=stable,
         node_point=point,
         unresolved=np.zeros(n),
