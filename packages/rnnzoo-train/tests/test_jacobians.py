@@ -141,3 +141,14 @@ def test_jacobian_memory_is_bounded_by_its_output(arch, act):
         cell.jacobian_x(params, h, x)
     # the input Jacobian is small; the largest intermediate is a gate-sized vector or W_h
     assert mode.largest <= max(2 * points * S * M, 2 * points * 4 * n, 2 * n * 4 * n)
+
+
+@pytest.mark.parametrize(("arch", "act"), ALL)
+def test_one_static_input_broadcasts_over_many_points(arch, act):
+    """The fixed-point finder passes one x* per network, (P, 1, M), for many states."""
+    cell = get_cell(arch, act, N, M, K)
+    params, h, x = _population(cell, seed=23)
+    x1 = x[:, :1]
+    xb = x1.expand(P, B, M)
+    for f in (cell.step, cell.jacobian_h, cell.jacobian_x):
+        torch.testing.assert_close(f(params, h, x1), f(params, h, xb), rtol=0, atol=1e-14)
