@@ -1,0 +1,400 @@
+"""Speed of rnnzoo-dynamics' fixed-point finder against common practice (issue 5, point 9).
+
+1. **Finder.** A 64-unit GRU trained on the 3-bit flip-flop by rnnzoo-train (cached in
+   ``benchmarks/out/``), 1,024 initial states drawn from its probe trajectories plus noise
+   (the same starts for both methods). Timed side by side, one torch thread:
+
+   * the **baseline**, written here as the common practice (FixedPointFinder and its ports):
+     Adam on the mean of ``q = ½‖F(h) − h‖²`` over all points, float32, learning rate 1.0
+     with plateau decay (halved when the total ``q`` has not improved for 50 steps), 10,000
+     iterations with no per-point stopping, then deduplication at distance 1e-3, Jacobians
+     by autograd (one reverse pass per state dimension, batched over points), eigenvalues
+     with NumPy, no ``q`` threshold: every deduplicated point is reported;
+   * **rnnzoo-dynamics**: ``find_fixed_points`` (Adam with per-point freezing, float64
+     damped Newton / Levenberg-Marquardt polish, ``q`` threshold, deduplication) followed by
+     ``linearize`` (closed-form Jacobians, biorthonormal eigenvectors, stability).
+
+   Printed: wall time of each, their ratio, the float64 ``q`` of every reported point (both
+   evaluated the same way), the fraction below 1e-10 (the baseline is also sampled during
+   its run: it never gets there), and the number of unique / stable points.
+2. **Jacobians** of 1,024 points of a 256-unit GRU (closed form, blocked; never the
+   ``(points·N)²`` matrix) against autograd (``torch.func.vmap(jacrev)``), with the peak
+   memory of each in a fresh process and the size the full joint Jacobian would need.
+3. **Demo zoo.** The time to analyse every network of the ``demo`` preset's zoo (all three
+   tasks), generating the zoo first if ``--demo-zoo`` does not exist (cached).
+
+    python benchmarks/bench_dynamics.py                  # everything
+    python benchmarks/bench_dynamics.py --skip-demo      # finder and Jacobians only
+
+Numbers depend on the machine and, on a shared machine, on its load: compare the ratios,
+which are measured in the same process, one after the other.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+for _k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    os.environ.setdefault(_k, "1")
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+torch.set_num_threads(1)
+
+OUT = Path(__file__).resolve().parent / "out"
+GRU_ITERATIONS = 3000
+
+
+# -- the trained network -------------------------------------------------------------------------
+
+
+def trained_gru(iterations: int = GRU_ITERATIONS):
+    """A 64-unit tanh GRU trained on flip-flop by rnnzoo-train (cached in a zoo in out/)."""
+    from rnnzoo_train.generate import generate
+    from rnnzoo_train.presets import get_preset
+    from rnnzoo_train.zoo import ZarrZooWriter, open_zoo
+
+    path = OUT / f"bench-dynamics-gru64-{iterations}.zarr"
+    preset = dataclasses.replace(
+        get_preset("demo"),
+        archs=("gru",),
+        activations=("tanh",),
+        units=(64,),
+        seeds=(0,),
+        iterations=iterations,
+        task_params={},
+    )
+    if not path.exists() or "flipflop" not in open_zoo(path).tasks:
+        print(f"training a 64-unit GRU on flip-flop ({iterations} iterations, cached in {path})")
+        OUT.mkdir(parents=True, exist_ok=True)
+        generate(preset, ["flipflop"], ZarrZooWriter(path), progress=True)
+    zoo = open_zoo(path)
+    nid = zoo.index("flipflop").index[0]
+    perf = float(zoo.index("flipflop").loc[nid, "performance"])
+    cell, params = zoo.population("flipflop", [nid], dtype=torch.float64)
+    return zoo, nid, cell, params, perf
+
+
+# -- the baseline ------------------------------------------------------------------------------
+
+
+def speed64(cell, params, h, x):
+    with torch.no_grad():
+        r = cell.step(params, h, x) - h
+        return 0.5 * (r * r).sum(-1)
+
+
+def baseline(cell, params, starts, iterations=10_000, lr=1.0, checkpoints=(100, 1000, 10_000)):
+    """Common practice: Adam on mean q (float32), lr 1.0 with plateau decay, no q filter."""
+    p32 = {k: v.float() for k, v in params.items()}
+    p64 = params
+    h = torch.tensor(starts, dtype=torch.float32)[None].clone().requires_grad_(True)
+    x32 = torch.zeros(1, h.shape[1], cell.n_inputs)
+    x64 = x32.double()
+    opt = torch.optim.Adam([h], lr=lr)
+    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=50)
+    trace = {}
+    t0 = time.perf_counter()
+    for it in range(1, iterations + 1):
+        r = cell.step(p32, h, x32) - h
+        q = 0.5 * (r * r).sum(-1)
+        loss = q.mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step(loss.item())
+        if it in checkpoints:
+            q64 = speed64(cell, p64, h.detach().double(), x64)[0].numpy()
+            trace[it] = (time.perf_counter() - t0, float(np.mean(q64 < 1e-10)), q64)
+    t_opt = time.perf_counter() - t0
+    pts = h.detach()[0].double()
+    # deduplicate at distance 1e-3 (FixedPointFinder's default tol_unique), keep the first
+    keep = []
+    for i in range(len(pts)):
+        if not keep or torch.cdist(pts[i : i + 1], pts[keep]).min() > 1e-3:
+            keep.append(i)
+    pts = pts[keep]
+    # Jacobians by autograd: one reverse pass per state dimension, batched over the points
+    t1 = time.perf_counter()
+    hh = pts.float()[None].clone().requires_grad_(True)
+    f = cell.step(p32, hh, torch.zeros(1, len(pts), cell.n_inputs))
+    rows = []
+    for i in range(cell.state_size):
+        (g,) = torch.autograd.grad(f[..., i].sum(), hh, retain_graph=True)
+        rows.append(g[0])
+    J = torch.stack(rows, dim=1).double().numpy()  # (n, S, S), J[n, i, j] = dF_i/dh_j
+    lam = np.linalg.eigvals(J)
+    n_stable = int((np.abs(lam).max(-1) < 1).sum())
+    t_total = time.perf_counter() - t0
+    q_rep = speed64(cell, p64, pts[None], x64[:, : len(pts)])[0].numpy()
+    return {
+        "seconds": t_total,
+        "optimise_seconds": t_opt,
+        "jacobian_seconds": t_total - (t1 - t0),
+        "n_reported": len(pts),
+        "n_stable": n_stable,
+        "q": q_rep,
+        "trace": trace,
+        "states": pts.numpy(),
+    }
+
+
+def ours(cell, params, starts):
+    from rnnzoo_dynamics.fixed_points import find_fixed_points
+    from rnnzoo_dynamics.linearize import linearize
+
+    t0 = time.perf_counter()
+    fp = find_fixed_points(cell, params, np.zeros(cell.n_inputs), starts)
+    t1 = time.perf_counter()
+    lin = linearize(cell, params, fp)
+    t2 = time.perf_counter()
+    x = torch.zeros(1, len(fp), cell.n_inputs, dtype=torch.float64)
+    q_rep = speed64(cell, params, torch.as_tensor(fp.state)[None], x)[0].numpy()
+    return {
+        "seconds": t2 - t0,
+        "find_seconds": t1 - t0,
+        "linearize_seconds": t2 - t1,
+        "n_reported": len(fp),
+        "n_fixed": int((fp.kind == "fixed").sum()),
+        "n_slow": int((fp.kind == "slow").sum()),
+        "n_stable": int(((lin.n_unstable == 0) & (fp.kind == "fixed")).sum()),
+        "unstable_dims": np.bincount(lin.n_unstable[fp.kind == "fixed"], minlength=4).tolist(),
+        "q": q_rep,
+        "kind": fp.kind,
+        "stats": fp.stats,
+        "states": fp.state,
+        "stable_states": fp.state[(lin.n_unstable == 0) & (fp.kind == "fixed")],
+    }
+
+
+def q_line(q: np.ndarray) -> str:
+    lq = np.log10(np.maximum(q, 1e-300))
+    return (
+        f"log10 q: min {lq.min():6.1f}  median {np.median(lq):6.1f}  max {lq.max():6.1f}; "
+        f"q < 1e-10: {np.mean(q < 1e-10) * 100:5.1f}%"
+    )
+
+
+def bench_finder(args) -> dict:
+    from rnnzoo_dynamics.initial_states import sample_initial_states, trajectories
+
+    zoo, nid, cell, params, perf = trained_gru(args.iterations)
+    print(f"\n== finder: {nid} (flip-flop performance {perf:.3f}), 1,024 starts")
+    traj = trajectories(cell, params, zoo.probe("flipflop").inputs).numpy()
+    starts = sample_initial_states(traj, 1024, np.random.default_rng(0))[0]
+    mine = ours(cell, params, starts)
+    base = baseline(cell, params, starts, iterations=args.baseline_iterations)
+    ratio = base["seconds"] / mine["seconds"]
+    print(
+        f"baseline (Adam lr 1.0, plateau decay, {args.baseline_iterations} it., autograd J): "
+        f"{base['seconds']:8.2f} s  ({base['optimise_seconds']:.2f} s optimising)"
+    )
+    for it, (t, frac, _) in sorted(base["trace"].items()):
+        print(f"    after {it:6d} iterations ({t:7.2f} s): {frac * 100:5.1f}% of points q < 1e-10")
+    print(
+        f"    reported {base['n_reported']} unique points, {base['n_stable']} stable; "
+        + q_line(base["q"])
+    )
+    print(
+        f"rnnzoo-dynamics (find + linearize):                      {mine['seconds']:8.2f} s  "
+        f"(find {mine['find_seconds']:.2f} s, linearize {mine['linearize_seconds']:.2f} s)"
+    )
+    print(
+        f"    reported {mine['n_fixed']} fixed + {mine['n_slow']} slow points; fixed points by "
+        f"unstable dimensions {mine['unstable_dims']}; "
+        + q_line(mine["q"][mine["kind"] == "fixed"])
+    )
+    # does the baseline's output contain our stable points? (within 1e-3)
+    d = np.linalg.norm(base["states"][:, None] - mine["stable_states"][None], axis=-1)
+    found = int((d.min(0) < 1e-3).sum()) if d.size else 0
+    print(
+        f"    of our {len(mine['stable_states'])} stable points, {found} are among the "
+        "baseline's points (within 1e-3)"
+    )
+    print(
+        f"speed-up: {ratio:.1f}x (target >= 10x) to a state where every reported fixed point "
+        f"has q < 1e-10: {bool((mine['q'][mine['kind'] == 'fixed'] < 1e-10).all())}"
+    )
+    return {
+        "network": nid,
+        "performance": perf,
+        "baseline_seconds": base["seconds"],
+        "ours_seconds": mine["seconds"],
+        "ratio": ratio,
+        "baseline_fraction_below_1e-10": {str(k): v[1] for k, v in base["trace"].items()},
+        "baseline_reported": base["n_reported"],
+        "baseline_stable": base["n_stable"],
+        "ours_fixed": mine["n_fixed"],
+        "ours_slow": mine["n_slow"],
+        "ours_unstable_dims": mine["unstable_dims"],
+        "ours_max_q_fixed": float(mine["q"][mine["kind"] == "fixed"].max()),
+    }
+
+
+# -- Jacobians at 256 units -------------------------------------------------------------------
+
+_JAC_CHILD = r"""
+import os, sys, time, json, resource
+import numpy as np, torch
+torch.set_num_threads(1)
+from rnnzoo_train.cells import get_cell
+from rnnzoo_dynamics.linearize import point_jacobians
+which, arch, units = sys.argv[1], sys.argv[2], int(sys.argv[3])
+cell = get_cell(arch, "tanh", units, 3, 3)
+init = cell.init_params(torch.Generator().manual_seed(0), torch.float64)
+params = {k: v[None] for k, v in init.items()}
+rng = np.random.default_rng(0)
+n = 1024
+states = 0.5 * rng.standard_normal((n, cell.state_size))
+x = np.zeros((n, 3))
+net = np.zeros(n, dtype=np.int64)
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+extra = {}
+if which == "closed":
+    point_jacobians(cell, params, net[:8], states[:8], x[:8])  # warm-up
+    t = time.perf_counter()
+    J = point_jacobians(cell, params, net, states, x)
+    dt = time.perf_counter() - t
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    t = time.perf_counter()
+    point_jacobians(cell, params, net, states, x, out=J)  # into an existing buffer
+    extra["seconds_reused_buffer"] = time.perf_counter() - t
+    t = time.perf_counter()
+    J.fill_(0.0)
+    J2 = torch.empty_like(J); J2.fill_(1.0)  # the cost of touching a fresh result once
+    extra["seconds_fill_fresh_result"] = time.perf_counter() - t
+    del J2
+else:
+    from torch.func import jacrev, vmap
+    p1 = {k: v[0] for k, v in params.items()}
+    x1 = torch.zeros(1, 1, 3, dtype=torch.float64)
+    def f(h):
+        return cell.step({k: v[None] for k, v in p1.items()}, h[None, None], x1)[0, 0]
+    hs = torch.as_tensor(states)
+    vmap(jacrev(f))(hs[:8])
+    t = time.perf_counter()
+    J = vmap(jacrev(f))(hs)
+    dt = time.perf_counter() - t
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"seconds": dt, "peak_mib": peak / 1024, "extra_mib": (peak - base) / 1024,
+                  "result_mib": J.numel() * 8 / 2**20, "shape": list(J.shape), **extra}))
+"""
+
+
+def bench_jacobians() -> dict:
+    print("\n== Jacobians: 1,024 points of a 256-unit tanh GRU (float64, one thread)")
+    out = {}
+    for which in ("closed", "autograd"):
+        res = subprocess.run(
+            [sys.executable, "-c", _JAC_CHILD, which, "gru", "256"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        out[which] = json.loads(res.stdout.strip().splitlines()[-1])
+        r = out[which]
+        label = "closed form (rnnzoo)" if which == "closed" else "autograd vmap(jacrev)"
+        print(
+            f"{label:24s}: {r['seconds'] * 1000:8.1f} ms; result {r['result_mib']:.0f} MiB, "
+            f"process peak grew by {r['extra_mib']:.0f} MiB"
+        )
+        if which == "closed":
+            print(
+                f"{'':24s}  {r['seconds_reused_buffer'] * 1000:8.1f} ms into an existing buffer "
+                f"(memset of a fresh result alone: {r['seconds_fill_fresh_result'] * 1000:.0f} ms)"
+            )
+    n, S = 1024, 256
+    joint = (n * S) ** 2 * 8 / 2**30
+    print(
+        f"closed form vs autograd: {out['autograd']['seconds'] / out['closed']['seconds']:.1f}x; "
+        f"the joint (points*N)^2 Jacobian would need {joint:,.0f} GiB"
+    )
+    out["joint_gib"] = joint
+    return out
+
+
+# -- demo zoo ---------------------------------------------------------------------------------
+
+
+def bench_demo(args) -> dict:
+    from rnnzoo_dynamics.analyze import analyze_zoo
+    from rnnzoo_train.generate import generate
+    from rnnzoo_train.presets import get_preset
+    from rnnzoo_train.runners import ProcessRunner, SerialRunner
+    from rnnzoo_train.zoo import ZarrZooWriter, open_zoo
+
+    path = Path(args.demo_zoo)
+    tasks = ["flipflop", "sine", "cdi"]
+    print(f"\n== demo zoo: every network of {path}")
+    if not path.exists() or set(tasks) - set(open_zoo(path).tasks):
+        print("generating the demo zoo first (cached; this is the trainer's time, not ours)")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        runner = ProcessRunner(args.workers) if args.workers > 1 else SerialRunner()
+        generate(get_preset("demo"), tasks, ZarrZooWriter(path), runner=runner, progress=True)
+    out = {}
+    total = 0.0
+    for task in tasks:
+        runner = ProcessRunner(args.workers) if args.workers > 1 else SerialRunner()
+        t = time.perf_counter()
+        report = analyze_zoo(path, task, runner=runner, force=True, progress=False)
+        dt = time.perf_counter() - t
+        total += dt
+        n = report.analysed
+        out[task] = {
+            "seconds": dt,
+            "networks": n,
+            "skipped": len(report.skipped),
+            "failed": len(report.failed),
+        }
+        print(
+            f"{task:9s}: {n:3d} networks analysed ({len(report.skipped)} skipped, "
+            f"{len(report.failed)} failed) in {dt:7.1f} s with {args.workers} worker(s), "
+            f"{dt / max(n, 1):.2f} s per network"
+        )
+    print(f"all tasks: {total:.1f} s")
+    out["total_seconds"] = total
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument(
+        "--iterations",
+        type=int,
+        default=GRU_ITERATIONS,
+        help="training iterations of the benchmark GRU (3000)",
+    )
+    ap.add_argument("--baseline-iterations", type=int, default=10_000)
+    ap.add_argument("--skip-demo", action="store_true")
+    ap.add_argument("--demo-zoo", default=str(OUT / "demo-zoo.zarr"))
+    ap.add_argument("--workers", type=int, default=2, help="processes for the demo zoo (2)")
+    args = ap.parse_args()
+    cpu = platform.processor() or platform.machine()
+    print(
+        f"bench_dynamics: {time.strftime('%Y-%m-%d %H:%M')}, {cpu}, "
+        f"{os.cpu_count()} cores, torch {torch.__version__}, one thread per process; "
+        f"load average {os.getloadavg()[0]:.1f}"
+    )
+    results = {"finder": bench_finder(args), "jacobians": bench_jacobians()}
+    if not args.skip_demo:
+        results["demo"] = bench_demo(args)
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "bench_dynamics.json").write_text(json.dumps(results, indent=2, default=float))
+    print(
+        f"\nresults in {OUT / 'bench_dynamics.json'}; peak RSS "
+        f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB"
+    )
+
+
+if __name__ == "__main__":
+    main()
