@@ -306,7 +306,7 @@ def bench_jacobians() -> dict:
         label = "closed form (rnnzoo)" if which == "closed" else "autograd vmap(jacrev)"
         print(
             f"{label:24s}: {r['seconds'] * 1000:8.1f} ms; result {r['result_mib']:.0f} MiB, "
-            f"process peak grew by {r['extra_mib']:.0f} MiB"
+            f"process peak RSS {r['peak_mib']:.0f} MiB"
         )
         if which == "closed":
             print(

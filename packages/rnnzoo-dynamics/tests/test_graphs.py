@@ -162,3 +162,32 @@ def test_all_corner_patterns_are_present(three_bit):
     mine = fp.network == 0
     stable = np.sign(fp.state[mine][lin.n_unstable[mine] == 0])
     assert {tuple(s) for s in stable} == set(itertools.product([-1.0, 1.0], repeat=3))
+
+
+def test_unresolved_trajectories_reveal_a_missed_attractor(three_bit):
+    from rnnzoo_dynamics.population import AnalysisOptions, _refine
+
+    cell, params, fp, lin = three_bit
+    # pretend the finder missed one corner of network 0
+    mine = np.nonzero((fp.network == 0) & (lin.n_unstable == 0))[0]
+    missing = mine[0]
+    partial = fp.select(np.arange(len(fp)) != missing)
+    plin = linearize(cell, params, partial)
+    graphs = transition_graphs(cell, params, partial, plin)
+    assert graphs[0].n_nodes == 26
+    assert graphs[0].unresolved.max() > 0  # some saddle perturbations land nowhere known
+    assert len(graphs[0].unresolved_states) > 0
+    assert graphs[1].unresolved.max() == 0
+    new = _refine(cell, params, [0.0], partial, graphs, AnalysisOptions())
+    merged = partial.merge(new)
+    assert merged.stats["n_fixed"].tolist() == [27, 27]
+    back = merged.state[(merged.network == 0)]
+    assert np.linalg.norm(back - fp.state[missing], axis=1).min() < 1e-10
+    # existing points keep their rows and order; nothing is duplicated
+    np.testing.assert_array_equal(
+        merged.state[: (partial.network == 0).sum()], partial.state[partial.network == 0]
+    )
+    assert len(merged) == 54
+    mlin = linearize(cell, params, merged)
+    regraph = transition_graphs(cell, params, merged, mlin)
+    np.testing.assert_allclose(regraph[0].unresolved, 0.0, atol=1e-12)

@@ -199,6 +199,52 @@ class FixedPoints:
             n_merged=self.n_merged[mask],
         )
 
+    def merge(self, other: FixedPoints) -> FixedPoints:
+        """Merge ``other``'s points into these (same population and conditions).
+
+        Points of ``other`` within the deduplication radius of an existing point of the
+        same network, condition and kind are merged into it (lowest ``q`` kept, counts
+        summed). Per-candidate ``q`` and stats stay those of ``self`` (counts are updated).
+        """
+        opt = self.options
+        cols: dict[str, list] = {k: [] for k in ("network", "condition", "state", "q", "n", "k")}
+        for i in range(self.n_networks):
+            for c in sorted(set(self.condition.tolist()) | set(other.condition.tolist())):
+                for kind, tol in ((FIXED, opt.dedup_tol), (SLOW, opt.slow_dedup_tol)):
+                    a = (self.network == i) & (self.condition == c) & (self.kind == kind)
+                    b = (other.network == i) & (other.condition == c) & (other.kind == kind)
+                    if not (a.any() or b.any()):
+                        continue
+                    st = np.vstack([self.state[a], other.state[b]])
+                    qq = np.concatenate([self.q[a], other.q[b]])
+                    ww = np.concatenate([self.n_merged[a], other.n_merged[b]])
+                    # existing points first at equal q, so they keep their identity
+                    keep, merged = deduplicate(st, qq, tol, ww)
+                    keep_order = np.argsort(keep, kind="stable")
+                    keep, merged = keep[keep_order], merged[keep_order]
+                    cols["network"].append(np.full(len(keep), i))
+                    cols["condition"].append(np.full(len(keep), c))
+                    cols["state"].append(st[keep])
+                    cols["q"].append(qq[keep])
+                    cols["n"].append(merged)
+                    cols["k"].append(np.full(len(keep), kind, dtype=object))
+        out = {k: np.concatenate(v) if v else v for k, v in cols.items()}
+        if not cols["q"]:
+            return self
+        n_fixed = np.bincount(out["network"][out["k"] == FIXED], minlength=self.n_networks)
+        n_slow = np.bincount(out["network"][out["k"] == SLOW], minlength=self.n_networks)
+        stats = dict(self.stats, n_fixed=n_fixed, n_slow=n_slow)
+        return replace(
+            self,
+            network=out["network"].astype(np.int64),
+            condition=out["condition"].astype(np.int64),
+            state=out["state"],
+            q=out["q"],
+            kind=out["k"],
+            n_merged=out["n"].astype(np.int64),
+            stats=stats,
+        )
+
     def x_of_points(self) -> np.ndarray:
         """The static input of every point, ``(n, M)``."""
         if self.x_star.ndim == 2:

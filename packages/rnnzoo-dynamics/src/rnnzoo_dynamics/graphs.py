@@ -71,6 +71,9 @@ class Graph:
     unresolved : ndarray, (n,)
         Fraction of a node's perturbations that landed nowhere (transition graphs only).
     node_n_unstable : ndarray of int, (n,)
+    unresolved_states : ndarray, (m, S)
+        Where the perturbations that never landed ended (finite ones); they often sit on an
+        attractor the finder missed (see ``analyze_population``).
     """
 
     weight: np.ndarray
@@ -79,6 +82,7 @@ class Graph:
     node_point: np.ndarray
     unresolved: np.ndarray = field(default_factory=lambda: np.zeros(0))
     node_n_unstable: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    unresolved_states: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
 
     @property
     def n_nodes(self) -> int:
@@ -210,11 +214,13 @@ def transition_graphs(
             pack.scatter(still, pack.valid & ~has & ~bad)
             active = still
     landed_np = landed.numpy()
+    h_np = h.numpy()
     for i, rows in enumerate(nodes):
         n = len(rows)
         if n == 0:
             graphs.append(_empty_graph(lin.readout.shape[1]))
             continue
+        ends = h_np[i, : n * K][landed_np[i, : n * K] < 0]
         w = np.zeros((n, n))
         lnd = landed_np[i, : n * K].reshape(n, K)
         for a in range(n):
@@ -229,6 +235,7 @@ def transition_graphs(
                 node_point=rows,
                 unresolved=1.0 - w.sum(1),
                 node_n_unstable=lin.n_unstable[rows],
+                unresolved_states=ends[np.isfinite(ends).all(-1)],
             )
         )
     return graphs

@@ -75,6 +75,10 @@ class AnalysisOptions:
         Neighbours per node in nearest-neighbour graphs (2).
     horizon : int or None
         cdi mode ablation: steps after the pulse (default: the task's trial length).
+    refine : bool
+        Single-condition tasks: run the finder once more from the end states of transition
+        trajectories that never landed on a known stable point (they usually sit on a missed
+        attractor), then rebuild the graphs (True; counted as ``n_refined``).
     seed : int
         Seeds the initial states (with a hash of the network id, so results do not depend on
         which networks share a batch).
@@ -89,6 +93,7 @@ class AnalysisOptions:
     line_nodes: int = 20
     knn: int = 2
     horizon: int | None = None
+    refine: bool = True
     seed: int = 0
 
 
@@ -158,6 +163,17 @@ def analyze_population(
             ]
     points = find_fixed_points(cell, params, x_star, starts, opt.finder, progress)
     lin = linearize(cell, params, points, opt.stability_eps)
+    graphs: list[Graph] = []
+    n_refined = np.zeros(P, dtype=np.int64)
+    if C == 1:
+        graphs = transition_graphs(cell, params, points, lin, 0, opt.transition)
+        if opt.refine and any(len(g.unresolved_states) for g in graphs):
+            before = points.stats["n_fixed"].copy()
+            points = points.merge(_refine(cell, params, x_star, points, graphs, opt))
+            n_refined = points.stats["n_fixed"] - before
+            lin = linearize(cell, params, points, opt.stability_eps)
+            graphs = transition_graphs(cell, params, points, lin, 0, opt.transition)
+        graphs = _localise(graphs, points)
     out: dict[str, xr.Dataset] = {
         "fixed_points": fixed_points_dataset(
             points, lin, ids, conditions.labels, network_coords, opt.n_vectors
@@ -185,10 +201,11 @@ def analyze_population(
                 "n_unstable_max": int(lin.n_unstable[fixed].max()) if fixed.any() else -1,
             }
         )
+        if C == 1:
+            rows[-1]["n_refined"] = int(n_refined[i])
 
     # task-specific analyses
     if C == 1:
-        graphs = _localise(transition_graphs(cell, params, points, lin, 0, opt.transition), points)
         out["transition_graph"] = graphs_to_dataset(
             graphs, ids, network_coords, attrs=_transition_attrs(opt.transition)
         )
@@ -254,6 +271,25 @@ def analyze_population(
         r["seconds"] = seconds / max(1, P)
     out["summary"] = summary_dataset(rows, network_coords)
     return out
+
+
+def _refine(cell, params, x_star, points, graphs: list[Graph], opt: AnalysisOptions):
+    """Run the finder from where unresolved transition trajectories ended.
+
+    A perturbation of a saddle that never lands on a known stable point usually settled on an
+    attractor the finder missed; its end state is an excellent start. Networks without such
+    trajectories restart from their own fixed points (which merge back unchanged).
+    """
+    P, S = points.n_networks, cell.state_size
+    K = min(256, max(len(g.unresolved_states) for g in graphs))
+    starts = np.full((P, K, S), np.nan)
+    for i, g in enumerate(graphs):
+        pool = g.unresolved_states
+        if len(pool) == 0:
+            pool = points.state[points.network == i]
+        if len(pool):
+            starts[i] = pool[np.arange(K) % len(pool)]
+    return find_fixed_points(cell, params, x_star, starts, opt.finder)
 
 
 def _localise(graphs: list[Graph], points) -> list[Graph]:
