@@ -119,6 +119,9 @@ cdi = 11
         ("[hparams]\nclip = 1.0\nlr = 0.1\ndecay = 0.5\nmomentum = 1.5", "momentum = 1.5 is out"),
         ("colour = 'red'", "unknown key 'colour'"),
         ("[grid\narch = 1", "not valid TOML"),
+        ("[tasks.sine]\nn_stepz = 3", "task 'sine': .*n_stepz"),
+        ("[tasks.sine]\nn_steps = -3", "task 'sine': "),
+        ("[grid]\ntasks = ['juggling']", "task 'juggling': unknown task"),
     ],
 )
 def test_bad_grid_files_give_one_line_errors(tmp_path, text, message):

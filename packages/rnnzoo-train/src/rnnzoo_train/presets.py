@@ -476,9 +476,22 @@ def preset_from_dict(data: Mapping[str, Any], source: str = "grid") -> Preset:
     else:
         changes["departures"] = (*base.departures, f"grid file {source} based on {base_name!r}")
     try:
-        return replace(base, **changes)
+        preset = replace(base, **changes)
     except PresetError as err:
         raise PresetError(f"{source}: {str(err).split(': ', 1)[-1]}") from None
+    _check_tasks(preset, source)
+    return preset
+
+
+def _check_tasks(preset: Preset, source: str) -> None:
+    """Every task of ``preset`` must exist and accept its parameters (one-line errors)."""
+    from rnnzoo_train.tasks import get_task
+
+    for name in dict.fromkeys([*preset.tasks, *preset.task_params, *preset.task_iterations]):
+        try:
+            get_task(name, **dict(preset.task_params.get(name, {})))
+        except (TypeError, ValueError, LookupError) as err:
+            raise PresetError(f"{source}: task {name!r}: {err}") from None
 
 
 def load_grid(path: str | Path) -> Preset:
