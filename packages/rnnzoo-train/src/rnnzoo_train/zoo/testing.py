@@ -236,3 +236,82 @@ def write_synthetic_zoo(
             writer.write_results(task.name, [synthetic_result(plan, task, i) for i in ids])
             plans[task.name] = plan
     return plans
+
+
+#: values that describe a run rather than a network: they legitimately differ between a
+#: resumed or distributed run and an uninterrupted one
+RUN_SPECIFIC = {"index": ("train_seconds", "written_at"), "/": ("created",)}
+
+
+def zoo_differences(a: str | Path, b: str | Path, tasks: list[str] | None = None) -> list[str]:
+    """Every difference between two zoos, node by node and array by array (exact, NaN = NaN).
+
+    Run-specific values (:data:`RUN_SPECIFIC`: training time, write time, creation time) are
+    ignored; everything else must be identical, including dtypes, dims and attributes.
+    """
+    import xarray as xr
+
+    from .reader import open_zoo
+
+    za, zb = open_zoo(a), open_zoo(b)
+    out: list[str] = []
+    attrs_a = {k: v for k, v in za.attrs.items() if k not in RUN_SPECIFIC["/"]}
+    attrs_b = {k: v for k, v in zb.attrs.items() if k not in RUN_SPECIFIC["/"]}
+    if tasks is None:
+        if attrs_a != attrs_b:
+            out.append(f"/: root attributes differ: {attrs_a} != {attrs_b}")
+        tasks = za.tasks
+        if za.tasks != zb.tasks:
+            out.append(f"/: tasks differ: {za.tasks} != {zb.tasks}")
+    for task in tasks:
+        ta, tb = za.tree[task], zb.tree[task]
+        paths_a = {n.relative_to(ta) for n in ta.subtree}
+        paths_b = {n.relative_to(tb) for n in tb.subtree}
+        if paths_a != paths_b:
+            out.append(f"{task}: nodes differ: {sorted(paths_a ^ paths_b)}")
+        for rel in sorted(paths_a & paths_b):
+            na = ta if rel == "." else ta[rel]
+            nb = tb if rel == "." else tb[rel]
+            where = f"{task}/{rel}".rstrip("/.")
+            da, db = na.to_dataset(inherit=False), nb.to_dataset(inherit=False)
+            skip = RUN_SPECIFIC["index"] if rel == "index" else ()
+            if da.attrs != db.attrs:
+                out.append(f"{where}: attributes differ")
+            names = (set(da.variables) | set(db.variables)) - set(skip)
+            for name in sorted(names):
+                if name not in da.variables or name not in db.variables:
+                    out.append(f"{where}/{name}: only in one zoo")
+                    continue
+                va, vb = da.variables[name], db.variables[name]
+                if va.dims != vb.dims or va.dtype != vb.dtype or va.attrs != vb.attrs:
+                    out.append(f"{where}/{name}: dims, dtype or attributes differ")
+                elif not _equal_values(va.values, vb.values):
+                    out.append(f"{where}/{name}: values differ")
+            if not isinstance(da, xr.Dataset):  # pragma: no cover
+                out.append(f"{where}: not a dataset")
+    return out
+
+
+def _equal_values(x: np.ndarray, y: np.ndarray) -> bool:
+    if x.shape != y.shape:
+        return False
+    if x.dtype.kind in "fc":
+        return bool(np.array_equal(x, y, equal_nan=True))
+    if x.dtype.kind in "OTU" or y.dtype.kind in "OTU":
+        return [str(v) for v in x.ravel()] == [str(v) for v in y.ravel()]
+    return bool(np.array_equal(x, y))
+
+
+# -- picklable work functions for runner tests (Dask workers must be able to import them) ---
+def fail_once(marker_dir: str) -> str:
+    """Raise on the first call (leaving a marker file in ``marker_dir``), return "ok" after."""
+    marker = Path(marker_dir) / "attempted"
+    if not marker.exists():
+        marker.write_text("1")
+        raise RuntimeError("transient failure")
+    return "ok"
+
+
+def always_fail(x: object) -> None:
+    """Always raise (a unit that cannot succeed)."""
+    raise RuntimeError(f"unit {x} is broken")

@@ -29,6 +29,8 @@ import numpy as np
 import zarr
 from zarr.core.sync import sync
 
+from rnnzoo_train.records import STATUSES
+
 from . import layout
 from .errors import ZooError
 from .reader import check_schema
@@ -83,7 +85,7 @@ class VerifyReport:
     def format(self) -> str:
         lines = [f"zoo {self.location} (schema {self.schema_version or '?'})"]
         for task, counts in self.status_counts.items():
-            parts = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+            parts = ", ".join(f"{counts[s]} {s}" for s in STATUSES if counts.get(s))
             lines.append(f"  {task}: {sum(counts.values())} networks ({parts})")
         lines.append(f"  {self.chunks_read} chunks read and checksummed")
         lines += [f"  repaired: {r}" for r in self.repaired]

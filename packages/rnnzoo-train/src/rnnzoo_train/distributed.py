@@ -1,0 +1,167 @@
+"""``DaskRunner``: run generation's work units on a Dask cluster.
+
+>>> runner = DaskRunner(n_workers=4)                  # a LocalCluster of 4 processes
+>>> runner = DaskRunner(address="tcp://head:8786")    # an existing cluster (dask-jobqueue...)
+>>> generate(preset, tasks, ZarrZooWriter("zoo.zarr"), runner=runner)
+
+Like the other runners (:mod:`rnnzoo_train.runners`) it maps the pure ``run_unit`` over
+picklable work units and yields ``(unit, result)`` as units finish. Workers only train; the
+results come back to the client, which is the zoo's only writer (``docs/scaling.md`` says
+why). A unit that raises is retried ``retries`` times; a unit whose worker dies is
+rescheduled on another worker by the scheduler (up to Dask's
+``distributed.scheduler.allowed-failures``), so killing a worker loses nothing. A unit that
+still fails is yielded as a :class:`~rnnzoo_train.runners.UnitFailed`, and generation
+reports it and goes on (rerunning the same command retrains it).
+"""
+
+from __future__ import annotations
+
+import atexit
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, TypeVar
+
+from distributed.diagnostics.plugin import WorkerPlugin
+
+from rnnzoo_train.runners import THREAD_ENV, UnitFailed, one_thread
+
+U = TypeVar("U")
+R = TypeVar("R")
+
+
+class SchedulerUnreachable(ConnectionError, ValueError):
+    """The Dask scheduler cannot be reached (a ``ValueError`` too: a user-correctable input)."""
+
+
+class OneThreadPlugin(WorkerPlugin):
+    """Dask worker plugin: one torch/BLAS thread in every worker, also after a restart."""
+
+    name = "rnnzoo-one-thread"
+
+    def setup(self, worker: Any) -> None:
+        one_thread()
+
+
+class DaskRunner:
+    """Run work units on a Dask cluster.
+
+    Parameters
+    ----------
+    n_workers : int, optional
+        Start a :class:`distributed.LocalCluster` of this many single-threaded worker
+        processes (default 1 when no ``address`` is given).
+    address : str, optional
+        Connect to the scheduler at this address instead (``tcp://host:8786``; a
+        ``dask-jobqueue`` SLURM/PBS cluster, Kubernetes, ``dask scheduler`` + ``dask worker``).
+        Workers there should run one thread each (``--nthreads 1``); every unit limits torch
+        to one thread in any case.
+    retries : int
+        Extra attempts for a unit that raises (default 2).
+    memory_limit : str or int
+        Per-worker memory limit of a LocalCluster (Dask's ``"auto"``: RAM / workers).
+    connect_timeout : str
+        How long to try reaching ``address`` before raising :class:`SchedulerUnreachable`.
+    """
+
+    def __init__(
+        self,
+        n_workers: int | None = None,
+        address: str | None = None,
+        *,
+        retries: int = 2,
+        memory_limit: str | int = "auto",
+        connect_timeout: str = "30s",
+    ):
+        if n_workers is not None and address is not None:
+            raise ValueError("give n_workers (a local cluster) or address (an existing one)")
+        if n_workers is not None and int(n_workers) < 1:
+            raise ValueError(f"--workers must be >= 1, got {n_workers}")
+        if retries < 0:
+            raise ValueError(f"retries must be >= 0, got {retries}")
+        self.n_workers = None if address else int(n_workers or 1)
+        self.address = address
+        self.retries = int(retries)
+        self.memory_limit = memory_limit
+        self.connect_timeout = connect_timeout
+        self._cluster = None
+        self._client = None
+
+    # -- the cluster -------------------------------------------------------------------------
+    @property
+    def client(self):
+        """The :class:`distributed.Client` (started or connected on first use)."""
+        if self._client is None:
+            self._connect()
+        return self._client
+
+    def _connect(self) -> None:
+        from distributed import Client, LocalCluster
+
+        if self.address is not None:
+            try:
+                self._client = Client(self.address, timeout=self.connect_timeout)
+            except OSError as err:
+                raise SchedulerUnreachable(
+                    f"cannot connect to the Dask scheduler at {self.address} ({err}); "
+                    "check --scheduler, or use --dask --workers N for a local cluster"
+                ) from None
+        else:
+            self._cluster = LocalCluster(
+                n_workers=self.n_workers,
+                threads_per_worker=1,
+                processes=True,
+                memory_limit=self.memory_limit,
+                dashboard_address=None,
+                env=dict(THREAD_ENV),
+            )
+            self._client = Client(self._cluster)
+        self._client.register_plugin(OneThreadPlugin(), name=OneThreadPlugin.name)
+        atexit.register(self.close)
+
+    def close(self) -> None:
+        """Disconnect (and stop the LocalCluster this runner started)."""
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+        if self._cluster is not None:
+            self._cluster.close()
+            self._cluster = None
+
+    def __enter__(self) -> DaskRunner:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        where = f"address={self.address!r}" if self.address else f"n_workers={self.n_workers}"
+        return f"DaskRunner({where}, retries={self.retries})"
+
+    # -- Runner ------------------------------------------------------------------------------
+    def map_unordered(
+        self, fn: Callable[[U], R], units: Iterable[U]
+    ) -> Iterator[tuple[U, R | UnitFailed]]:
+        """Yield ``(unit, fn(unit))`` as units finish, or ``(unit, UnitFailed)``."""
+        from distributed import as_completed
+
+        units = list(units)
+        if not units:
+            return
+        client = self.client
+        run = uuid.uuid4().hex[:8]
+        keys = [f"{getattr(fn, '__name__', 'unit')}-{run}-{i}" for i in range(len(units))]
+        futures = client.map(fn, units, key=keys, pure=False, retries=self.retries)
+        unit_of = {f.key: u for f, u in zip(futures, units, strict=True)}
+        try:
+            for future in as_completed(futures):
+                unit = unit_of[future.key]
+                if future.status == "error":
+                    yield unit, UnitFailed(unit, future.exception())
+                else:
+                    yield unit, future.result()
+                future.release()
+        finally:
+            client.cancel([f for f in futures if not f.done()])
+
+
+__all__ = ["DaskRunner", "OneThreadPlugin", "SchedulerUnreachable"]
