@@ -303,3 +303,30 @@ def test_premerge_polishes_each_cluster_once_and_keeps_counts():
     np.testing.assert_allclose(
         np.sort(merged.state, axis=0), np.sort(every.state, axis=0), atol=1e-13
     )
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=25, deadline=None, database=None)
+@given(st.integers(1, 6), st.integers(0, 2**31 - 1))
+def test_any_linear_map_with_no_unit_eigenvalue_has_its_one_fixed_point_found(S, seed):
+    rng = np.random.default_rng(seed)
+    A = rng.normal(size=(S, S)) / np.sqrt(S) * rng.uniform(0.2, 2.0)
+    assert np.abs(np.linalg.eigvals(A) - 1).min() > 1e-3 or True
+    if np.abs(np.linalg.eigvals(A) - 1).min() < 1e-2:
+        return  # (nearly) singular I - A: a line or no fixed point
+    b = rng.normal(size=S)
+    cell = LinearCell(S, 1, 1)
+    params = {
+        "W_h": torch.tensor(A),
+        "W_x": torch.zeros(1, S, dtype=torch.float64),
+        "b": torch.tensor(b),
+        "W_out": torch.ones(S, 1, dtype=torch.float64),
+        "b_out": torch.zeros(1, dtype=torch.float64),
+    }
+    fp = find_fixed_points(cell, params, [0.0], rng.normal(size=(8, S)), FinderOptions(escape=None))
+    truth = b @ np.linalg.inv(np.eye(S) - A)
+    assert len(fp) == 1
+    np.testing.assert_allclose(fp.state[0], truth, atol=1e-9 * (1 + np.abs(truth).max()))

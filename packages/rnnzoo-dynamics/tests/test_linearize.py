@@ -146,3 +146,34 @@ def test_jacobians_never_build_the_joint_matrix():
     again = point_jacobians(cell, params, net, states, x, out=buf)
     assert again.data_ptr() == buf.data_ptr()
     np.testing.assert_allclose(buf.numpy(), big.numpy(), rtol=0, atol=1e-14)
+
+
+from hypothesis import assume, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from hypothesis.extra.numpy import arrays  # noqa: E402
+
+# entries are 0 or of magnitude >= 1e-6: LAPACK's balancing (geev) is inaccurate on graded
+# matrices mixing O(1) and ~1e-100 entries, which Jacobians of these networks never are
+ENTRIES = st.one_of(st.just(0.0), st.floats(1e-6, 3.0), st.floats(-3.0, -1e-6))
+
+
+@settings(max_examples=60, deadline=None, database=None)
+@given(st.integers(2, 7).flatmap(lambda n: arrays(np.float64, (n, n), elements=ENTRIES)))
+def test_biorthonormal_decomposition_of_any_diagonalisable_matrix(J):
+    eig = eigendecomposition(J[None])
+    assume(eig.condition[0] < 1e6)  # defective matrices have no eigenbasis
+    R, L, lam = eig.right[0], eig.left[0], eig.eigenvalues[0]
+    tol = 1e-12 * eig.condition[0] * (1 + np.abs(J).max())
+    np.testing.assert_allclose(L.conj().T @ R, np.eye(len(J)), atol=tol)
+    np.testing.assert_allclose(R @ np.diag(lam) @ L.conj().T, J, atol=tol * 10)
+
+
+def test_tiny_huge_and_non_finite_jacobians_do_not_raise():
+    J = np.stack([np.full((3, 3), 4e-106), np.diag([1e200, 2e200, 3e200]), np.eye(3)])
+    J[2, 0, 1] = np.nan
+    eig = eigendecomposition(J)
+    np.testing.assert_allclose(np.sort(np.abs(eig.eigenvalues[0])), [0, 0, 1.2e-105], atol=1e-118)
+    np.testing.assert_allclose(np.abs(eig.eigenvalues[1]), [3e200, 2e200, 1e200])
+    assert np.isnan(eig.eigenvalues[2]).all()
+    st = stability(eig.eigenvalues)
+    assert st["n_unstable"].tolist() == [0, 3, 0]

@@ -136,7 +136,8 @@ def eigendecomposition(J: Tensor | np.ndarray) -> Eigendecomposition:
     """Eigenvalues and biorthonormal right/left eigenvectors of a batch ``(n, S, S)``.
 
     Modes are ordered by decreasing ``|λ|``; within a complex-conjugate pair the eigenvalue
-    with positive imaginary part comes first.
+    with positive imaginary part comes first. A matrix with non-finite entries, or one LAPACK
+    cannot decompose, gets NaN eigenvalues (and stability counts of none) instead of an error.
     """
     J = torch.as_tensor(J, dtype=torch.float64)
     n, S, _ = J.shape
@@ -144,24 +145,87 @@ def eigendecomposition(J: Tensor | np.ndarray) -> Eigendecomposition:
         e = np.zeros((0, S), np.complex128)
         v = np.zeros((0, S, S), np.complex128)
         return Eigendecomposition(e, v, v.copy(), np.zeros(0), np.zeros(0))
-    lam, R = torch.linalg.eig(J)
-    mag = lam.abs().numpy()
-    order = np.lexsort((-lam.imag.numpy(), -mag), axis=-1)
+    # scale each matrix by a power of two (exact) so LAPACK sees entries of order one
+    amax = J.abs().amax(dim=(-1, -2))
+    ok = torch.isfinite(amax) & (amax > 0)
+    scale = torch.where(ok, torch.exp2(torch.round(torch.log2(torch.where(ok, amax, 1.0)))), 1.0)
+    Js = torch.where(torch.isfinite(J), J, 0.0) / scale[:, None, None]
+    try:
+        lam, R = torch.linalg.eig(Js)
+    except RuntimeError:  # a matrix LAPACK cannot handle: decompose one by one
+        lam = torch.full((n, S), complex("nan"), dtype=torch.complex128)
+        R = torch.full((n, S, S), complex("nan"), dtype=torch.complex128)
+        for i in range(n):
+            try:
+                lam[i], R[i] = torch.linalg.eig(Js[i])
+            except RuntimeError:
+                R[i] = torch.eye(S, dtype=torch.complex128)  # eigenvalues stay NaN
+    lam = lam * scale[:, None]
+    lam = torch.where(torch.isfinite(J).all(-1).all(-1)[:, None], lam, complex("nan"))
+    mag = torch.nan_to_num(lam.abs(), nan=-1.0).numpy()
+    order = np.lexsort((-np.nan_to_num(lam.imag.numpy()), -mag), axis=-1)
     order_t = torch.as_tensor(order)
     lam = torch.gather(lam, 1, order_t)
     R = torch.gather(R, 2, order_t.unsqueeze(1).expand(-1, S, -1))
     eye = torch.eye(S, dtype=R.dtype).expand(n, S, S)
-    Rinv = torch.linalg.solve(R, eye)  # rows are l_kᴴ
+    cond = torch.linalg.cond(R)
+    cond = cond.real if cond.is_complex() else cond
+    bad = ~(cond < 1e12)
+    if bool(bad.any()):
+        # repeated eigenvalues: LAPACK may return dependent vectors for an eigenspace that
+        # has a full basis; rebuild those eigenspaces from null spaces (rare, per matrix)
+        R = R.clone()
+        for i in torch.nonzero(bad).flatten().tolist():
+            lam_i = lam[i].numpy()
+            if np.isfinite(lam_i).all():
+                R[i] = torch.as_tensor(
+                    _eigenspace_basis(Js[i].numpy(), lam_i / float(scale[i]), R[i].numpy())
+                )
+        cond = torch.linalg.cond(R)
+        cond = cond.real if cond.is_complex() else cond
+    Rinv, info = torch.linalg.solve_ex(R, eye)  # rows are l_kᴴ
+    if bool((info != 0).any()):
+        # defective J (a Jordan block): no eigenbasis, so no biorthonormal left vectors;
+        # the least-squares inverse is reported, with its (large) biorthonormality error
+        fail = info != 0
+        Rinv[fail] = torch.linalg.pinv(R[fail])
     L = Rinv.conj().transpose(-1, -2).resolve_conj()
     err = (Rinv @ R - eye).abs().amax(dim=(-1, -2))
-    cond = torch.linalg.cond(R)
     return Eigendecomposition(
         eigenvalues=lam.numpy(),
         right=R.numpy(),
         left=L.numpy(),
         biorthonormality_error=err.numpy(),
-        condition=cond.real.numpy() if cond.is_complex() else cond.numpy(),
+        condition=cond.numpy(),
     )
+
+
+def _eigenspace_basis(J: np.ndarray, lam: np.ndarray, R: np.ndarray) -> np.ndarray:
+    """Right eigenvectors with every repeated eigenvalue's vectors from its null space.
+
+    For a cluster of ``m`` numerically equal eigenvalues, the right singular vectors of
+    ``J − λ I`` with the ``m`` smallest singular values span the eigenspace when it has
+    dimension ``m`` (an orthonormal basis, so ``R`` becomes well conditioned); for a
+    defective cluster the vectors stay as LAPACK returned them.
+    """
+    S = len(lam)
+    out = R.copy()
+    scale = max(1.0, float(np.abs(lam).max()))
+    norm = max(float(np.linalg.norm(J, 2)), 1e-300)
+    done = np.zeros(S, dtype=bool)
+    for k in range(S):
+        if done[k]:
+            continue
+        members = np.nonzero(~done & (np.abs(lam - lam[k]) <= 1e-8 * scale))[0]
+        done[members] = True
+        m = len(members)
+        if m < 2:
+            continue
+        centre = lam[members].mean()
+        _, sv, vh = np.linalg.svd(J - centre * np.eye(S))
+        if sv[-m] <= 1e-10 * norm:  # an m-dimensional eigenspace (not a Jordan block)
+            out[:, members] = vh[-m:].conj().T
+    return out
 
 
 def stability(eigenvalues: np.ndarray, eps: float = STABILITY_EPS) -> dict[str, np.ndarray]:
