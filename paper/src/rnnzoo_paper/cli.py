@@ -1,15 +1,23 @@
 """``rnnzoo-paper``: the reproduction's command line.
 
-``synthetic``: the interim metrics demo (two synthetic families -> SVCCA/CKA -> MDS).
-``demo``: for now runs the synthetic demo; the full paper pipeline will replace it.
+``demo``: the paper end to end — generate (or open) a zoo, run every dynamics and metrics
+analysis, write every figure and ``report.md`` (see :mod:`rnnzoo_paper.pipeline`).
+``synthetic``: the metrics-only demo on two synthetic families (no zoo, seconds).
+
+User mistakes (an unknown preset or task, a missing zoo, an unwritable output folder) print
+one line ``rnnzoo-paper: error: ...`` and exit with status 2, without a traceback; rerunning
+the same command resumes from what is already stored.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from rnnzoo_metrics import MetricsError
+
+EXIT_USAGE = 2
 
 
 def _synthetic(args: argparse.Namespace) -> int:
@@ -32,31 +40,89 @@ def _synthetic(args: argparse.Namespace) -> int:
     return 0
 
 
+def _demo(args: argparse.Namespace) -> int:
+    from .pipeline import PipelineOptions, run_pipeline
+
+    tasks = None
+    if args.task and args.task != "all":
+        tasks = tuple(t.strip() for t in args.task.split(",") if t.strip())
+    opt = PipelineOptions(
+        out=Path(args.out),
+        zoo=args.zoo,
+        preset=args.preset,
+        config=Path(args.config) if args.config else None,
+        tasks=tasks,
+        workers=args.workers,
+        dask=args.dask,
+        scheduler=args.scheduler,
+        starts=args.starts,
+        progress=not args.no_progress,
+    )
+    result = run_pipeline(opt)
+    counts: dict[str, int] = {}
+    for f in result.findings:
+        counts[f.verdict] = counts.get(f.verdict, 0) + 1
+    print(
+        f"{len(result.figures)} figures and report {result.report} "
+        f"({len(result.findings)} findings: "
+        + ", ".join(f"{n} {v}" for v, n in sorted(counts.items()))
+        + ")"
+    )
+    for s in result.steps:
+        print(f"  {s.name:<10} {s.seconds:8.1f} s  {s.summary}")
+    for e in result.figure_errors:
+        print(f"rnnzoo-paper: figure failed: {e}", file=sys.stderr)
+    return 0 if result.ok else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="rnnzoo-paper", description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
-    for name, helptext in (
-        ("synthetic", "synthetic two-family metrics demo"),
-        ("demo", "the demo (for now: the synthetic metrics demo)"),
-    ):
-        s = sub.add_parser(name, help=helptext)
-        s.add_argument("--out", default="results/demo", help="output folder")
-        s.add_argument("--per-family", type=int, default=12, help="networks per family")
-        s.add_argument("--samples", type=int, default=400, help="probe samples per network")
-        s.add_argument("--seed", type=int, default=0)
-        s.add_argument("--no-progress", action="store_true")
-        s.set_defaults(func=_synthetic)
+
+    d = sub.add_parser(
+        "demo",
+        help="the paper end to end: zoo, dynamics, metrics, figures, report",
+        description="Generate the demo zoo (or open --zoo), run every analysis, and write the "
+        "figures and report.md to --out. Rerunning resumes.",
+    )
+    d.add_argument("--out", default="results/demo", help="output folder (results/demo)")
+    d.add_argument("--zoo", help="use this zoo (directory, zip(s) comma-separated, or URL)")
+    d.add_argument("--preset", default="demo", help="preset to generate: tiny, demo, paper")
+    d.add_argument("--config", metavar="GRID.toml", help="a grid file instead of --preset")
+    d.add_argument("--task", default="all", help="task(s), comma-separated, or 'all'")
+    d.add_argument("--workers", type=int, default=2, help="worker processes (2)")
+    d.add_argument("--dask", action="store_true", help="run on a local Dask cluster")
+    d.add_argument("--scheduler", metavar="ADDRESS", help="run on this Dask scheduler")
+    d.add_argument("--starts", type=int, help="fixed-point finder initial states per condition")
+    d.add_argument("--no-progress", action="store_true", help="no progress bars")
+    d.set_defaults(func=_demo)
+
+    s = sub.add_parser("synthetic", help="synthetic two-family metrics demo (no zoo)")
+    s.add_argument("--out", default="results/synthetic", help="output folder")
+    s.add_argument("--per-family", type=int, default=12, help="networks per family")
+    s.add_argument("--samples", type=int, default=400, help="probe samples per network")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--no-progress", action="store_true")
+    s.set_defaults(func=_synthetic)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``rnnzoo-paper`` console script."""
+    from .pipeline import PipelineError
+
     args = build_parser().parse_args(argv)
+    if getattr(args, "starts", None) is not None and args.starts < 1:
+        print(f"rnnzoo-paper: error: --starts must be >= 1, got {args.starts}", file=sys.stderr)
+        return EXIT_USAGE
     try:
         return int(args.func(args) or 0)
-    except MetricsError as exc:
+    except (MetricsError, PipelineError) as exc:
         print(f"rnnzoo-paper: error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("rnnzoo-paper: interrupted; rerun the same command to resume", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,0 +1,92 @@
+"""Reading what the pipeline needs from a zoo, through the packages' public APIs only.
+
+Stored strings come back from Zarr as NumPy ``StringDType``; :func:`clean` turns them into
+plain ``str`` object arrays so that comparisons, ``isin`` and plotting behave.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+#: the graph analysis each task's topology distances are computed on (paper Figs 1f, 2e, 3d)
+GRAPH_ANALYSES: dict[str, tuple[str, ...]] = {
+    "flipflop": ("transition_graph",),
+    "sine": ("sine_graph",),
+    "cdi": ("line_attractor_graph-context0", "line_attractor_graph-context1"),
+}
+
+
+def as_str(values) -> np.ndarray:
+    """Any string-like array (``StringDType``, ``<U``, object) as ``str`` objects."""
+    arr = np.asarray(values)
+    return np.array([str(v) for v in arr.ravel().tolist()], dtype=object).reshape(arr.shape)
+
+
+def clean(ds: xr.Dataset) -> xr.Dataset:
+    """``ds`` with every string variable and coordinate as a ``str`` object array."""
+    for name, var in list(ds.variables.items()):
+        if var.dtype.kind in "TUS" or (var.dtype == object and var.size):
+            values = as_str(var.values)
+            if name in ds.coords:
+                ds = ds.assign_coords({name: (var.dims, values, var.attrs)})
+            else:
+                ds[name] = (var.dims, values, var.attrs)
+    return ds
+
+
+def stored(zoo, task: str, name: str) -> xr.Dataset | None:
+    """The analysis ``name`` of ``task`` loaded into memory, or None if it is not stored."""
+    try:
+        ds = zoo.analysis(task, name)
+    except KeyError:
+        return None
+    if not isinstance(ds, xr.Dataset):
+        return None
+    return clean(ds.load())
+
+
+def index(zoo, task: str) -> pd.DataFrame:
+    """The task's index (every network), strings as ``str``."""
+    return zoo.index(task)
+
+
+def ok_networks(zoo, task: str) -> list[str]:
+    """Ids of the networks whose training finished (status ``ok``), in index order."""
+    df = zoo.index(task)
+    return [str(i) for i in df.index[df["status"].astype(str) == "ok"]]
+
+
+def finite_hidden(zoo, task: str, ids: list[str], which: str = "trained") -> list[str]:
+    """The subset of ``ids`` whose probe hidden states are all finite."""
+    if not ids:
+        return []
+    tree = zoo.hidden_states(task, ids, which=which)
+    var = f"hidden_{which}"
+    keep: set[str] = set()
+    for node in tree.subtree:
+        ds = node.to_dataset(inherit=False)
+        if var not in ds:
+            continue
+        values = np.asarray(ds[var].values)
+        finite = np.isfinite(values.reshape(values.shape[0], -1)).all(axis=1)
+        keep |= {str(n) for n, f in zip(ds["network"].values, finite, strict=True) if f}
+    return [i for i in ids if i in keep]
+
+
+def analysed_networks(zoo, task: str) -> list[str]:
+    """Networks whose dynamics analysis finished with fixed points (status ``ok``)."""
+    summary = stored(zoo, task, "dynamics_summary")
+    if summary is None:
+        return []
+    status = summary["analysis_status"].values
+    return [str(n) for n, s in zip(summary["network"].values, status, strict=True) if s == "ok"]
+
+
+def select_rows(ds: xr.Dataset, ids: list[str], dim: str = "network") -> xr.Dataset:
+    """Rows of ``ds`` (along ``dim``, keyed by the ``network`` coordinate) for ``ids``."""
+    have = as_str(ds["network"].values)
+    pos = {n: i for i, n in enumerate(have)}
+    rows = [pos[i] for i in ids if i in pos]
+    return ds.isel({dim: rows})

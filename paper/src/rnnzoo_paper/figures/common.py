@@ -1,0 +1,184 @@
+"""Panels shared by the figures: MDS layouts, sorted distance matrices, PCA, mean ± s.e."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from ..data import as_str
+from ..stats import mean_se
+from ..style import (
+    LAYOUTS,
+    cell_label,
+    colour,
+    empty_panel,
+    label,
+    ordered,
+)
+
+
+@dataclass
+class FigureContext:
+    """Everything the figures read: the zoo, its tasks, distance matrices and embeddings.
+
+    Attributes
+    ----------
+    zoo : rnnzoo_train.zoo.Zoo
+    tasks : list of str
+    distances : dict
+        ``distances[task][key]``: ``(network, network_to)`` DataArrays (see
+        :mod:`rnnzoo_paper.distances`).
+    embeddings : dict
+        ``embeddings[task][key]``: ``(network, component)`` DataArrays.
+    fig4 : DataArray or None
+        Trained/untrained SVCCA matrix of Fig. 4.
+    fig4_embedding : DataArray or None
+    """
+
+    zoo: Any
+    tasks: list[str]
+    distances: dict[str, dict[str, xr.DataArray]] = field(default_factory=dict)
+    embeddings: dict[str, dict[str, xr.DataArray]] = field(default_factory=dict)
+    fig4: xr.DataArray | None = None
+    fig4_embedding: xr.DataArray | None = None
+
+    def embedding(self, task: str, key: str) -> xr.DataArray | None:
+        return self.embeddings.get(task, {}).get(key)
+
+
+def coord(obj: xr.DataArray | xr.Dataset, name: str) -> np.ndarray:
+    """Coordinate ``name`` along ``network`` as ``str`` objects (empty strings if absent)."""
+    if name not in obj.coords:
+        return np.array([""] * obj.sizes["network"], dtype=object)
+    return as_str(obj[name].values)
+
+
+def mds_layouts(
+    axes: list[Any], emb: xr.DataArray | None, what: str, letter_note: str = ""
+) -> None:
+    """The paper's two MDS panels: by architecture (tanh networks), by activation (Vanilla).
+
+    The embedding is of the whole population; each panel shows its subset.
+    """
+    for ax, (by, subset_coord, subset_value) in zip(axes, LAYOUTS, strict=True):
+        if emb is None:
+            empty_panel(ax, f"{what}: not available for this zoo")
+            continue
+        xy = np.asarray(emb.values)[:, :2]
+        sub = coord(emb, subset_coord) == subset_value
+        if not sub.any():  # e.g. a zoo without tanh networks: show everything
+            sub = np.ones(len(xy), dtype=bool)
+            subset_text = "all networks"
+        else:
+            subset_text = f"{label(subset_value)} networks"
+        values = coord(emb, by)
+        if (~sub).any():
+            ax.scatter(xy[~sub, 0], xy[~sub, 1], s=10, color="0.88", zorder=1, label="others")
+        for v in ordered(values[sub]):
+            sel = sub & (values == v)
+            ax.scatter(
+                xy[sel, 0],
+                xy[sel, 1],
+                s=28,
+                color=colour(v),
+                label=label(v),
+                zorder=2,
+                edgecolor="white",
+                linewidth=0.4,
+            )
+        ax.set_xlabel("MDS 1")
+        ax.set_ylabel("MDS 2")
+        word = "architecture" if by == "arch" else "activation"
+        ax.set_title(f"{what}: by {word} ({subset_text}){letter_note}", fontsize=9)
+        ax.legend(fontsize=7, frameon=False, loc="best")
+        ax.set_aspect("equal", adjustable="datalim")
+
+
+def sorted_matrix(ax: Any, d: xr.DataArray | None, what: str) -> None:
+    """Heat map of a distance matrix sorted by architecture then activation (Fig. 1c)."""
+    if d is None:
+        empty_panel(ax, f"{what}: not available")
+        return
+    arch, act = coord(d, "arch"), coord(d, "activation")
+    rank_a = {v: i for i, v in enumerate(ordered(arch))}
+    rank_f = {v: i for i, v in enumerate(ordered(act))}
+    order = np.lexsort(([rank_f[v] for v in act], [rank_a[v] for v in arch]))
+    a = np.asarray(d.values, dtype=float)[np.ix_(order, order)]
+    im = ax.imshow(np.ma.masked_invalid(a), cmap="viridis", interpolation="nearest")
+    ax.figure.colorbar(im, ax=ax, shrink=0.8, label=f"{what} distance")
+    groups = np.array([cell_label(x, y) for x, y in zip(arch[order], act[order], strict=True)])
+    edges = np.flatnonzero(groups[1:] != groups[:-1]) + 1
+    for e in edges:
+        ax.axhline(e - 0.5, color="w", lw=0.6)
+        ax.axvline(e - 0.5, color="w", lw=0.6)
+    bounds = np.concatenate([[0], edges, [len(groups)]])
+    centres = 0.5 * (bounds[:-1] + bounds[1:]) - 0.5
+    names = [groups[b] for b in bounds[:-1]]
+    ax.set_xticks(centres, names, rotation=60, ha="right", fontsize=7)
+    ax.set_yticks(centres, names, fontsize=7)
+    for tick, name in zip(ax.get_xticklabels(), names, strict=True):
+        tick.set_color(colour(name.split()[0].lower()))
+    for tick, name in zip(ax.get_yticklabels(), names, strict=True):
+        tick.set_color(colour(name.split()[0].lower()))
+    ax.set_xlabel("network (sorted by architecture, activation)")
+    ax.set_ylabel("network")
+
+
+def pca(states: np.ndarray, k: int = 3) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean, the first ``k`` principal axes ``(k, S)`` and explained-variance fractions."""
+    flat = states.reshape(-1, states.shape[-1]).astype(float)
+    flat = flat[np.isfinite(flat).all(axis=1)]
+    mean = flat.mean(axis=0)
+    _, s, vt = np.linalg.svd(flat - mean, full_matrices=False)
+    var = s**2 / max(float(np.sum(s**2)), 1e-300)
+    k = min(k, vt.shape[0])
+    return mean, vt[:k], var[:k]
+
+
+def mean_se_line(ax: Any, x: np.ndarray, values: np.ndarray, name: str) -> None:
+    """Mean ± s.e. over rows of ``values`` as a line and a shaded band in ``name``'s colour."""
+    values = np.asarray(values, dtype=float)
+    if values.size == 0 or not np.isfinite(values).any():
+        return
+    mean, se = mean_se(values, axis=0)
+    n = values.shape[0]
+    ax.plot(x, mean, color=colour(name), lw=1.6, label=f"{label(name)} (n={n})")
+    ax.fill_between(x, mean - se, mean + se, color=colour(name), alpha=0.25, lw=0)
+
+
+def populations(ds: xr.Dataset | xr.DataArray, by: str) -> list[tuple[str, np.ndarray]]:
+    """Row masks of the paper's layouts: by arch among tanh, by activation among Vanilla."""
+    arch, act = coord(ds, "arch"), coord(ds, "activation")
+    if by == "arch":
+        base = act == "tanh" if (act == "tanh").any() else np.ones(len(act), dtype=bool)
+        return [(a, base & (arch == a)) for a in ordered(arch[base])]
+    base = arch == "vanilla" if (arch == "vanilla").any() else np.ones(len(arch), dtype=bool)
+    return [(a, base & (act == a)) for a in ordered(act[base])]
+
+
+def pick_network(index, prefer: tuple[tuple[str, str], ...], ids: list[str]) -> str | None:
+    """The first of ``ids`` whose (arch, activation) comes earliest in ``prefer``."""
+    if not ids:
+        return None
+    rank = {p: i for i, p in enumerate(prefer)}
+
+    def key(nid: str) -> tuple[int, str]:
+        row = index.loc[nid]
+        return rank.get((str(row["arch"]), str(row["activation"])), len(rank)), nid
+
+    return sorted(ids, key=key)[0]
+
+
+def one_per_cell(index, ids: list[str]) -> list[tuple[str, str, str]]:
+    """``(arch, activation, network)`` with the lowest-seed network of every cell type."""
+    rows = index.loc[ids]
+    out = []
+    for arch in ordered(rows["arch"].astype(str).to_numpy()):
+        for act in ordered(rows["activation"].astype(str).to_numpy()):
+            sel = rows[(rows["arch"].astype(str) == arch) & (rows["activation"].astype(str) == act)]
+            if len(sel):
+                out.append((arch, act, str(sel.sort_values("seed").index[0])))
+    return out

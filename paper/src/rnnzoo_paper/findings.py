@@ -1,0 +1,608 @@
+"""The paper's findings, recomputed on a zoo: numbers, the paper's statement, a verdict.
+
+Nothing here is typed in: every number comes from the stored analyses and distance
+matrices, and every verdict from a rule in :mod:`rnnzoo_paper.stats` (stated in the report
+next to the finding). Findings that cannot be computed on a zoo (e.g. a zoo with one
+activation has no activation clustering) are reported as such, without numbers.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from . import stats
+from .data import as_str, stored
+from .derived import (
+    ABLATION_TOLERANCE,
+    NEAR_ONE,
+    cdi_modes,
+    fig4_groups,
+    fixed_point_counts,
+    modal,
+    sine_errors,
+)
+from .distances import DISTANCES
+from .style import label as display
+
+#: fraction of networks that "the vast majority" means (paper: fewer than 10% discarded)
+MAJORITY = 0.9
+#: sine: mean relative error of the linearised frequency counted as "good alignment"
+GOOD_ALIGNMENT = 0.1
+#: silhouette margin by which topology must cluster less than geometry ("much less")
+MARGIN = 0.1
+GEOMETRY = ("svcca", "cka")
+TOPOLOGY = ("graph", "graph-matched")
+FIGURE = {"flipflop": "1", "sine": "2", "cdi": "3"}
+TASK_NAME = {
+    "flipflop": "3-bit flip-flop",
+    "sine": "sine wave",
+    "cdi": "context-dependent integration",
+}
+
+RULE_TEST = (
+    f"agrees: effect in the paper's direction with p <= {stats.ALPHA}; differs: not significant "
+    f"with >= {stats.N_ENOUGH} networks in every group; otherwise inconclusive at this zoo size"
+)
+RULE_THRESHOLD = (
+    f"agrees: the stated threshold is met; differs: not met on >= {stats.N_ENOUGH} networks; "
+    "otherwise inconclusive at this zoo size"
+)
+RULE_TOPOLOGY = (
+    f"agrees: SVCCA geometry clusters (p <= {stats.ALPHA}) and topology clearly less (graph "
+    f"p > {stats.ALPHA}, or a silhouette at least {MARGIN} lower); differs: topology clusters "
+    f"significantly and at least as strongly as SVCCA; otherwise inconclusive at this zoo size"
+)
+
+
+@dataclass
+class Finding:
+    """One computed finding.
+
+    Attributes
+    ----------
+    key : str
+        Stable identifier (``cluster/flipflop/svcca/arch``).
+    topic : str
+        Report section.
+    claim : str
+        The paper's statement (with its figure).
+    result : str
+        What this zoo shows, in words with the numbers.
+    verdict : str
+        ``agrees``, ``differs`` or ``inconclusive at this zoo size``.
+    rule : str
+        How the verdict was decided.
+    numbers : dict of str to float
+        Every number behind the result (finite; a finding that cannot be computed has none).
+    """
+
+    key: str
+    topic: str
+    claim: str
+    result: str
+    verdict: str
+    rule: str
+    numbers: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _fmt_p(p: float) -> str:
+    return f"p = {p:.3f}" if p >= 0.001 else "p < 0.001"
+
+
+def _label_test(d: xr.DataArray, by: str, other: str) -> tuple[stats.LabelTest | None, str]:
+    """Label test of ``by`` on ``d`` (permuted within ``other``); None and why if impossible."""
+    import rnnzoo_metrics as rm
+
+    if np.isnan(np.asarray(d.values)).any():
+        d = rm.drop_incomparable(d)
+    if by not in d.coords:
+        return None, f"no {by} coordinate"
+    labels = as_str(d[by].values)
+    groups = sorted(set(labels.tolist()))
+    if len(groups) < 2:
+        return None, f"the zoo has one {by} only ({', '.join(groups) or 'none'})"
+    strata = as_str(d[other].values) if other in d.coords else None
+    if strata is not None and len(set(strata.tolist())) < 2:
+        strata = None
+    t = stats.label_test(np.asarray(d.values, dtype=float), labels, strata)
+    if not t.testable:
+        return None, f"too few comparable networks per {by} group ({t.n} networks)"
+    return t, ""
+
+
+def clustering_findings(distances: Mapping[str, Mapping[str, xr.DataArray]]) -> list[Finding]:
+    """Issue point 6: silhouette of architecture / activation labels on every distance."""
+    out: list[Finding] = []
+    for task, mats in distances.items():
+        tests: dict[tuple[str, str], stats.LabelTest] = {}
+        for key in (*GEOMETRY, *TOPOLOGY):
+            if key not in mats:
+                continue
+            for by, other in (("arch", "activation"), ("activation", "arch")):
+                t, why = _label_test(mats[key], by, other)
+                fkey = f"cluster/{task}/{key}/{by}"
+                title = DISTANCES[key].title
+                word = "architecture" if by == "arch" else "activation"
+                claim = _cluster_claim(task, key, by)
+                if t is None:
+                    out.append(
+                        Finding(
+                            fkey,
+                            "clustering",
+                            claim,
+                            f"not computable: {why}",
+                            stats.INCONCLUSIVE,
+                            RULE_TEST,
+                        )
+                    )
+                    continue
+                tests[(key, by)] = t
+                numbers = {
+                    "silhouette": t.silhouette,
+                    "p_value": t.p_value,
+                    "n_networks": float(t.n),
+                    "min_group": float(t.min_group),
+                }
+                result = (
+                    f"{title}: silhouette by {word} {t.silhouette:+.3f}, {_fmt_p(t.p_value)} "
+                    f"({t.n} networks, smallest group {t.min_group})"
+                )
+                if key in GEOMETRY or (task, by) == ("cdi", "activation"):
+                    verdict = stats.verdict(t.silhouette > 0, t.p_value, t.min_group)
+                    rule = RULE_TEST
+                else:
+                    ref = tests.get(("svcca", by))
+                    verdict, extra = _topology_verdict(t, ref)
+                    result += extra
+                    rule = RULE_TOPOLOGY
+                    if ref is not None:
+                        numbers["svcca_silhouette"] = ref.silhouette
+                out.append(Finding(fkey, "clustering", claim, result, verdict, rule, numbers))
+    return out
+
+
+def _cluster_claim(task: str, key: str, by: str) -> str:
+    fig = FIGURE.get(task, "?")
+    word = "architecture" if by == "arch" else "activation"
+    if key in GEOMETRY:
+        panel = {"1": "1d", "2": "2c", "3": "3c"}.get(fig, "")
+        where = f"Fig. {panel}" if key == "svcca" else f"Appendix E (Fig. {panel} with CKA)"
+        return (
+            f"{TASK_NAME.get(task, task)}: representational geometry clusters by {word} ({where})"
+        )
+    panel = {"1": "1f", "2": "2e", "3": "3d"}.get(fig, "")
+    if task == "cdi" and by == "activation":
+        return "cdi: the line-attractor topology did cluster by activation (Fig. 3d)"
+    if task == "cdi":
+        return "cdi: the line-attractor topology did not cluster strongly by architecture (Fig. 3d)"
+    if task == "sine":
+        return f"sine: the fixed-point topology did not vary systematically by {word} (Fig. 2e)"
+    return (
+        f"{TASK_NAME.get(task, task)}: fixed-point topology is far more similar across "
+        f"{word}s than geometry (Fig. {panel})"
+    )
+
+
+def _topology_verdict(t: stats.LabelTest, ref: stats.LabelTest | None) -> tuple[str, str]:
+    if ref is None:
+        return stats.INCONCLUSIVE, "; no SVCCA test to compare with"
+    extra = f"; SVCCA silhouette {ref.silhouette:+.3f} ({_fmt_p(ref.p_value)})"
+    clearly_less = ref.p_value <= stats.ALPHA and (
+        t.p_value > stats.ALPHA or t.silhouette <= ref.silhouette - MARGIN
+    )
+    if clearly_less:
+        return stats.AGREES, extra
+    if t.p_value <= stats.ALPHA and t.silhouette >= ref.silhouette:
+        return stats.DIFFERS, extra
+    return stats.INCONCLUSIVE, extra
+
+
+def fixed_point_findings(zoo, tasks: list[str]) -> list[Finding]:
+    """Issue point 7: fixed-point counts, sine frequencies, cdi modes."""
+    out: list[Finding] = []
+    for task in tasks:
+        summary = stored(zoo, task, "dynamics_summary")
+        if summary is None:
+            continue
+        counts = fixed_point_counts(summary)
+        n = len(counts["network"])
+        if n == 0:
+            out.append(
+                Finding(
+                    f"fixed-points/{task}/count",
+                    "fixed points",
+                    "the vast majority of trained networks have the same number of fixed "
+                    "points (Discussion)",
+                    "not computable: no network has fixed points",
+                    stats.INCONCLUSIVE,
+                    RULE_THRESHOLD,
+                )
+            )
+            continue
+        mode, frac = modal(counts["n_fixed"])
+        out.append(
+            Finding(
+                f"fixed-points/{task}/count",
+                "fixed points",
+                f"{task}: the vast majority of trained networks have the same number of fixed "
+                "points (Discussion; fewer than 10% discarded, footnote 5)",
+                f"modal number of fixed points {mode}; {frac:.0%} of {n} networks have it "
+                f"(range {counts['n_fixed'].min()}-{counts['n_fixed'].max()})",
+                stats.threshold_verdict(frac >= MAJORITY, n),
+                RULE_THRESHOLD + f" (threshold: >= {MAJORITY:.0%} at the modal count)",
+                {"modal_count": float(mode), "fraction_at_mode": frac, "n_networks": float(n)},
+            )
+        )
+        if task == "flipflop":
+            out += _flipflop_findings(zoo, counts)
+        if task == "sine":
+            out += _sine_findings(zoo)
+        if task == "cdi":
+            out += _cdi_findings(zoo)
+    return out
+
+
+def _flipflop_findings(zoo, counts: dict[str, np.ndarray]) -> list[Finding]:
+    out = []
+    n = len(counts["network"])
+    mode, frac = modal(counts["n_stable"])
+    eight = float(np.mean(counts["n_stable"] == 8))
+    out.append(
+        Finding(
+            "fixed-points/flipflop/stable",
+            "fixed points",
+            "flip-flop: networks encode the 2^3 outputs as 8 stable fixed points (Fig. 1e)",
+            f"modal number of stable fixed points {mode} ({frac:.0%} of {n} networks); "
+            f"{eight:.0%} have exactly 8",
+            stats.threshold_verdict(mode == 8, n),
+            RULE_THRESHOLD + " (threshold: the modal number of stable points is 8)",
+            {"modal_stable": float(mode), "fraction_at_mode": frac, "fraction_8": eight},
+        )
+    )
+    graph = stored(zoo, "flipflop", "transition_graph")
+    if graph is not None:
+        ok = set(counts["network"].tolist())
+        sel = np.isin(as_str(graph["network"].values), list(ok))
+        nodes = np.asarray(graph["graph_n_nodes"].values)[sel]
+        if len(nodes):
+            gm, gf = modal(nodes)
+            out.append(
+                Finding(
+                    "fixed-points/flipflop/graph-nodes",
+                    "fixed points",
+                    "flip-flop: networks with a transition-graph node count other than the "
+                    "modal one are less than 10% (footnote 5)",
+                    f"modal transition-graph size {gm} nodes; {gf:.0%} of {len(nodes)} networks",
+                    stats.threshold_verdict(gf >= MAJORITY, len(nodes)),
+                    RULE_THRESHOLD + f" (threshold: >= {MAJORITY:.0%})",
+                    {"modal_nodes": float(gm), "fraction_at_mode": gf},
+                )
+            )
+    return out
+
+
+def _sine_findings(zoo) -> list[Finding]:
+    freq = stored(zoo, "sine", "sine_frequency")
+    if freq is None:
+        return []
+    err = sine_errors(freq)
+    out = []
+    one = float(np.mean(np.asarray(freq["n_points"].values) == 1))
+    out.append(
+        Finding(
+            "sine/one-point-per-frequency",
+            "fixed points",
+            "sine: a single input-dependent fixed point for each command frequency (Fig. 2d)",
+            f"{one:.0%} of (network, frequency) pairs have exactly one fixed point "
+            f"({err.sizes['network']} networks x {freq.sizes['condition']} frequencies)",
+            stats.threshold_verdict(one >= MAJORITY, err.sizes["network"]),
+            RULE_THRESHOLD + f" (threshold: >= {MAJORITY:.0%})",
+            {"fraction_one_point": one},
+        )
+    )
+    rel = np.asarray(err["relative_error"].values)
+    fin = rel[np.isfinite(rel)]
+    numbers: dict[str, float] = {}
+    parts = []
+    arch = as_str(err["arch"].values)
+    act = as_str(err["activation"].values)
+    for a in dict.fromkeys(arch.tolist()):
+        r = rel[(arch == a) & np.isfinite(rel)]
+        if len(r):
+            numbers[f"relative_error_{a}"] = float(np.mean(r))
+            parts.append(f"{display(a)} {np.mean(r):.1%}")
+    if len(fin) == 0:
+        out.append(
+            Finding(
+                "sine/frequency-alignment",
+                "linearised dynamics",
+                "sine: the linearised oscillation frequency aligns well with the command (Fig. 2f)",
+                "not computable: no network has an oscillatory mode",
+                stats.INCONCLUSIVE,
+                RULE_THRESHOLD,
+            )
+        )
+        return out
+    med = float(np.median(fin))
+    numbers["median_relative_error"] = med
+    out.append(
+        Finding(
+            "sine/frequency-alignment",
+            "linearised dynamics",
+            "sine: the frequency of the linearised oscillatory mode aligns well with the "
+            "commanded frequency (Fig. 2d-f)",
+            f"median relative error |f_lin - ω|/ω {med:.1%} over {len(fin)} networks; "
+            f"mean per architecture: {', '.join(parts)}",
+            stats.threshold_verdict(med <= GOOD_ALIGNMENT, len(fin)),
+            RULE_THRESHOLD + f" (threshold: median relative error <= {GOOD_ALIGNMENT:.0%})",
+            numbers,
+        )
+    )
+    signed = np.asarray(err["signed_error"].values)
+    groups = {
+        a: signed[(arch == a) & (act == "tanh") & np.isfinite(signed)]
+        for a in dict.fromkeys(arch[act == "tanh"].tolist())
+    }
+    groups = {a: g for a, g in groups.items() if len(g) >= 2}
+    claim = (
+        "sine: small but systematic differences between architectures in the linearised "
+        "frequency error (Fig. 2f)"
+    )
+    if len(groups) < 2:
+        out.append(
+            Finding(
+                "sine/frequency-by-arch",
+                "linearised dynamics",
+                claim,
+                "not computable: fewer than two architectures with two tanh networks",
+                stats.INCONCLUSIVE,
+                RULE_TEST,
+            )
+        )
+        return out
+    from scipy.stats import kruskal
+
+    if np.ptp(np.concatenate(list(groups.values()))) == 0:
+        h, p = 0.0, 1.0
+    else:
+        h, p = kruskal(*groups.values())
+    min_group = min(len(g) for g in groups.values())
+    means = ", ".join(f"{display(a)} {np.mean(g):+.4f}" for a, g in groups.items())
+    out.append(
+        Finding(
+            "sine/frequency-by-arch",
+            "linearised dynamics",
+            claim,
+            f"mean signed error f_lin - ω (cycles/step, tanh networks): {means}; "
+            f"Kruskal-Wallis H = {h:.2f}, {_fmt_p(float(p))}",
+            stats.verdict(True, float(p), min_group),
+            RULE_TEST,
+            {"kruskal_h": float(h), "p_value": float(p), "min_group": float(min_group)},
+        )
+    )
+    return out
+
+
+def _cdi_findings(zoo) -> list[Finding]:
+    cdi = stored(zoo, "cdi", "cdi_linear")
+    if cdi is None:
+        return []
+    modes = cdi_modes(cdi)
+    arch = as_str(modes["arch"].values)
+    act = as_str(modes["activation"].values)
+    out = []
+    for var, claim, what in (
+        (
+            "near_one",
+            "cdi: the Vanilla RNN integrates with one eigenvalue near 1; gated architectures "
+            "have many more eigenvalues near 1 (Fig. 3e)",
+            f"eigenvalues with |λ| >= {NEAR_ONE}",
+        ),
+        (
+            "modes_needed",
+            "cdi: the Vanilla RNN uses a single linear mode to integrate, gated architectures "
+            "distribute it across more modes (Fig. 3f)",
+            f"modes needed to stay within {ABLATION_TOLERANCE:.0%} of the full linear response",
+        ),
+    ):
+        values = np.asarray(modes[var].values)
+        tanh = act == "tanh" if (act == "tanh").any() else np.ones_like(act, dtype=bool)
+        vanilla = values[(arch == "vanilla") & tanh & np.isfinite(values)]
+        gated = values[(arch != "vanilla") & tanh & np.isfinite(values)]
+        per_arch = {
+            a: values[(arch == a) & tanh & np.isfinite(values)]
+            for a in dict.fromkeys(arch[tanh].tolist())
+        }
+        numbers = {f"median_{a}": float(np.median(v)) for a, v in per_arch.items() if len(v)}
+        text = ", ".join(f"{display(a)} {np.median(v):g}" for a, v in per_arch.items() if len(v))
+        if len(vanilla) == 0 or len(gated) == 0:
+            out.append(
+                Finding(
+                    f"cdi/{var}",
+                    "linearised dynamics",
+                    claim,
+                    f"not computable: needs tanh Vanilla and gated networks ({text or 'none'})",
+                    stats.INCONCLUSIVE,
+                    RULE_TEST,
+                    numbers,
+                )
+            )
+            continue
+        p = stats.exact_two_group_test(vanilla, gated)
+        in_direction = bool(np.median(vanilla) <= 1.5 and np.mean(vanilla) < np.mean(gated))
+        numbers.update({"p_value": p, "n_vanilla": float(len(vanilla))})
+        out.append(
+            Finding(
+                f"cdi/{var}",
+                "linearised dynamics",
+                claim,
+                f"median {what} per architecture (tanh): {text}; Vanilla fewer than gated: "
+                f"{_fmt_p(p)} (permutation test on means)",
+                stats.verdict(in_direction, p, min(len(vanilla), len(gated))),
+                RULE_TEST + " (direction: Vanilla median <= 1 mode and Vanilla mean < gated mean)",
+                numbers,
+            )
+        )
+    return out
+
+
+def fig4_finding(d: xr.DataArray | None) -> list[Finding]:
+    """Fig. 4: trained relu vs untrained relu, against trained relu vs trained tanh."""
+    claim = (
+        "SVCCA: trained and untrained relu Vanilla networks are closer to each other than "
+        "trained relu are to trained tanh networks (Fig. 4, cdi inputs)"
+    )
+    if d is None:
+        return [
+            Finding(
+                "fig4/trained-untrained",
+                "trained vs untrained",
+                claim,
+                "not computable: no Vanilla networks on cdi",
+                stats.INCONCLUSIVE,
+                RULE_TEST,
+            )
+        ]
+    g = fig4_groups(d)
+    if "untrained relu" not in g or "trained tanh" not in g:
+        return [
+            Finding(
+                "fig4/trained-untrained",
+                "trained vs untrained",
+                claim,
+                "not computable: needs trained and untrained relu and trained tanh Vanilla "
+                "networks with finite states",
+                stats.INCONCLUSIVE,
+                RULE_TEST,
+            )
+        ]
+    u, t = g["untrained relu"], g["trained tanh"]
+    p = stats.exact_two_group_test(u, t)
+    numbers = {
+        "svcca_trained_relu_untrained_relu": float(np.mean(u)),
+        "svcca_trained_relu_trained_tanh": float(np.mean(t)),
+        "p_value": p,
+    }
+    if "untrained tanh" in g:
+        numbers["svcca_trained_relu_untrained_tanh"] = float(np.mean(g["untrained tanh"]))
+    return [
+        Finding(
+            "fig4/trained-untrained",
+            "trained vs untrained",
+            claim,
+            f"mean SVCCA distance from trained relu: to untrained relu {np.mean(u):.3f}, to "
+            f"trained tanh {np.mean(t):.3f}; {_fmt_p(p)} (exact permutation test over the "
+            f"{len(u)} + {len(t)} networks compared)",
+            stats.verdict(bool(np.mean(u) < np.mean(t)), p, min(len(u), len(t))),
+            RULE_TEST,
+            numbers,
+        )
+    ]
+
+
+def loss_findings(zoo, tasks: list[str]) -> list[Finding]:
+    """Appendix C: every network reaches low error (fraction that solved its task)."""
+    out = []
+    for task in tasks:
+        df = zoo.index(task)
+        ok = df[df["status"].astype(str) == "ok"]
+        n = len(df)
+        solved = ok["solved"].astype(str).str.lower().isin(["true", "1"]).to_numpy()
+        frac = float(solved.sum() / n) if n else math.nan
+        loss = np.asarray(ok["test_loss"], dtype=float)
+        loss = loss[np.isfinite(loss)]
+        if n == 0 or len(loss) == 0:
+            continue
+        out.append(
+            Finding(
+                f"losses/{task}",
+                "training",
+                f"{task}: all networks achieve low error (section 2.1, Appendix C)",
+                f"{int(solved.sum())} of {n} networks solved the task "
+                f"({frac:.0%}; median test loss {np.median(loss):.3g}; "
+                f"{n - len(ok)} not ok)",
+                stats.threshold_verdict(frac >= MAJORITY, n),
+                RULE_THRESHOLD + f" (threshold: >= {MAJORITY:.0%} solved)",
+                {"fraction_solved": frac, "median_test_loss": float(np.median(loss))},
+            )
+        )
+    return out
+
+
+def agreement_findings(distances: Mapping[str, Mapping[str, xr.DataArray]]) -> list[Finding]:
+    """Appendix E: SVCCA and CKA agree on whether networks cluster by arch / activation."""
+    from scipy.stats import spearmanr
+
+    out = []
+    for task, mats in distances.items():
+        if "svcca" not in mats or "cka" not in mats:
+            continue
+        a, b = mats["svcca"], mats["cka"]
+        common = [i for i in as_str(a["network"].values) if i in set(as_str(b["network"].values))]
+        if len(common) < 3:
+            continue
+        a = a.sel(network=common, network_to=common)
+        b = b.sel(network=common, network_to=common)
+        iu = np.triu_indices(len(common), 1)
+        va, vb = np.asarray(a.values)[iu], np.asarray(b.values)[iu]
+        rho = float(spearmanr(va, vb).statistic) if np.ptp(va) and np.ptp(vb) else math.nan
+        same, tested, min_group, any_sig = True, 0, 10**9, False
+        for by, other in (("arch", "activation"), ("activation", "arch")):
+            ta, _ = _label_test(a, by, other)
+            tb, _ = _label_test(b, by, other)
+            if ta is None or tb is None:
+                continue
+            tested += 1
+            min_group = min(min_group, ta.min_group)
+            same &= (ta.p_value <= stats.ALPHA) == (tb.p_value <= stats.ALPHA)
+            any_sig |= ta.p_value <= stats.ALPHA or tb.p_value <= stats.ALPHA
+        if tested == 0 or not math.isfinite(rho):
+            continue
+        if same and not any_sig and min_group < stats.N_ENOUGH:
+            verdict = stats.INCONCLUSIVE
+        elif same:
+            verdict = stats.AGREES
+        else:
+            verdict = stats.DIFFERS if min_group >= stats.N_ENOUGH else stats.INCONCLUSIVE
+        out.append(
+            Finding(
+                f"agreement/{task}",
+                "CKA vs SVCCA",
+                f"{task}: SVCCA and CKA give similar results on whether representations "
+                "cluster by architecture or activation (Appendix E)",
+                f"Spearman correlation of SVCCA and CKA distances over {len(va)} pairs "
+                f"{rho:.2f}; the label tests {'agree' if same else 'disagree'} in significance",
+                verdict,
+                "agrees: the clustering tests of CKA and SVCCA reach the same decision "
+                f"(p <= {stats.ALPHA}) for every testable label, and one of them is significant "
+                f"or every group has >= {stats.N_ENOUGH} networks; differs: they disagree with "
+                f">= {stats.N_ENOUGH} networks per group; otherwise inconclusive at this zoo size",
+                {"spearman": rho, "n_pairs": float(len(va))},
+            )
+        )
+    return out
+
+
+def all_findings(
+    zoo,
+    tasks: list[str],
+    distances: Mapping[str, Mapping[str, xr.DataArray]],
+    fig4: xr.DataArray | None,
+) -> list[Finding]:
+    """Every finding of the report, in report order."""
+    return [
+        *loss_findings(zoo, tasks),
+        *clustering_findings(distances),
+        *fixed_point_findings(zoo, tasks),
+        *(fig4_finding(fig4) if "cdi" in tasks else []),
+        *agreement_findings(distances),
+    ]

@@ -1,0 +1,355 @@
+"""The reproduction as resumable steps: zoo -> dynamics -> distances -> figures -> report.
+
+``run_pipeline(options)`` (CLI: ``rnnzoo-paper demo``):
+
+1. **zoo**: generate the preset's zoo into ``<out>/zoo.zarr`` (``rnnzoo_train.generate``), or
+   open the one given with ``--zoo`` (a directory, published zips or a URL). Generation
+   resumes: networks already ``ok`` are not retrained.
+2. **dynamics**: every dynamics analysis of every task (``rnnzoo_dynamics.analyze``), stored
+   in the zoo (or, for a read-only zoo, in ``<out>/analyses.zarr``); networks already
+   analysed are skipped.
+3. **distances**: SVCCA, CKA, fixed-point-graph distances and their MDS embeddings
+   (``rnnzoo_metrics``), stored beside the analyses and reused while their inputs are
+   unchanged (:mod:`rnnzoo_paper.distances`).
+4. **figures**: Figs 1-4 and Appendix C/E as PNG in ``<out>``.
+5. **report**: ``<out>/findings.json`` and ``<out>/report.md`` (figures inline).
+
+The same steps run serially, in ``--workers N`` processes, or on a Dask cluster (``--dask``
+for a local one, ``--scheduler ADDRESS`` for an existing one). Only the public APIs of
+rnnzoo-train, rnnzoo-dynamics and rnnzoo-metrics are used.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ZOO_DIR = "zoo.zarr"
+ANALYSIS_STORE = "analyses.zarr"
+#: populations from which distance matrices are computed in worker processes
+PARALLEL_FROM = 200
+
+
+class PipelineError(Exception):
+    """A user mistake (one line: what is wrong and what to do)."""
+
+
+@dataclass
+class PipelineOptions:
+    """What ``rnnzoo-paper demo`` was asked to do.
+
+    Attributes
+    ----------
+    out : Path
+        Output folder (figures, report; the generated zoo in ``out/zoo.zarr``).
+    zoo : str, optional
+        An existing zoo (directory, zip(s) comma-separated, or URL): no generation.
+    preset : str
+        Preset to generate when ``zoo`` is not given (``tiny``, ``demo``, ``paper``).
+    config : Path, optional
+        A grid file instead of a preset (``docs/training.md``).
+    tasks : tuple of str, optional
+        Tasks to run (default: all of the preset or the zoo).
+    workers : int
+        Worker processes (or Dask workers with ``dask``).
+    dask : bool
+        Run generation, dynamics and distances on a local Dask cluster.
+    scheduler : str, optional
+        Address of an existing Dask scheduler.
+    starts : int, optional
+        Initial states per condition of the fixed-point finder (default: rnnzoo-dynamics').
+    progress : bool
+        Progress bars on stderr.
+    """
+
+    out: Path
+    zoo: str | None = None
+    preset: str = "demo"
+    config: Path | None = None
+    tasks: tuple[str, ...] | None = None
+    workers: int = 2
+    dask: bool = False
+    scheduler: str | None = None
+    starts: int | None = None
+    progress: bool = True
+
+
+@dataclass
+class StepRecord:
+    """Wall time and a one-line summary of one pipeline step."""
+
+    name: str
+    seconds: float
+    summary: str
+
+
+@dataclass
+class PipelineResult:
+    """What a run produced."""
+
+    out: Path
+    zoo_location: str
+    tasks: list[str]
+    steps: list[StepRecord] = field(default_factory=list)
+    figures: list[Path] = field(default_factory=list)
+    figure_errors: list[str] = field(default_factory=list)
+    findings: list[Any] = field(default_factory=list)
+    report: Path | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.figure_errors
+
+
+def _log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _is_remote(location: str) -> bool:
+    return "://" in location or location.endswith(".zip") or "," in location
+
+
+def _runner(opt: PipelineOptions):
+    from rnnzoo_train.runners import ProcessRunner, SerialRunner
+
+    if opt.workers < 1:
+        raise PipelineError(f"--workers must be >= 1, got {opt.workers}")
+    if opt.scheduler or opt.dask:
+        from rnnzoo_train.distributed import DaskRunner
+
+        if opt.scheduler:
+            return DaskRunner(address=opt.scheduler)
+        return DaskRunner(n_workers=opt.workers)
+    return ProcessRunner(opt.workers) if opt.workers > 1 else SerialRunner()
+
+
+def _preset(opt: PipelineOptions):
+    from rnnzoo_train.presets import PresetError, get_preset, load_grid
+
+    try:
+        if opt.config is not None:
+            if not Path(opt.config).is_file():
+                raise PipelineError(f"no grid file {opt.config}; see docs/training.md")
+            return load_grid(opt.config)
+        return get_preset(opt.preset)
+    except PresetError as err:
+        raise PipelineError(str(err)) from None
+
+
+def _location(opt: PipelineOptions) -> tuple[str | list[str], str | None]:
+    """The zoo to open (and the analysis store when it is read-only)."""
+    if opt.zoo is None:
+        return str(opt.out / ZOO_DIR), None
+    parts = [p for p in opt.zoo.split(",") if p]
+    for p in parts:
+        if "://" not in p and not Path(p).exists():
+            raise PipelineError(
+                f"no zoo at {p}; give a zoo directory, published zip(s) or a URL "
+                "(or leave --zoo out to generate the demo zoo)"
+            )
+    loc: str | list[str] = parts if len(parts) > 1 else parts[0]
+    store = str(opt.out / ANALYSIS_STORE) if _is_remote(opt.zoo) else None
+    return loc, store
+
+
+def step_zoo(opt: PipelineOptions, runner: Any) -> tuple[str | list[str], str | None, str]:
+    """Generate (or resume) the zoo, or check the given one; returns location and summary."""
+    location, store = _location(opt)
+    if opt.zoo is not None:
+        zoo = _open(location, store)
+        n = sum(len(zoo.index(t)) for t in zoo.tasks)
+        return location, store, f"using {opt.zoo}: {len(zoo.tasks)} task(s), {n} networks"
+    from rnnzoo_train.generate import generate
+    from rnnzoo_train.zoo import ZarrZooWriter
+
+    preset = _preset(opt)
+    tasks = list(opt.tasks or preset.tasks)
+    report = generate(
+        preset, tasks, ZarrZooWriter(str(location)), runner=runner, progress=opt.progress
+    )
+    for line in report.table().splitlines():
+        _log(f"  {line}")
+    summary = (
+        f"preset {preset.name}: {report.trained} network(s) trained, {report.skipped} reused "
+        f"({len(tasks)} task(s))"
+    )
+    if report.failed_units:
+        summary += f"; {len(report.failed_units)} work unit(s) FAILED (rerun to resume)"
+    return location, store, summary
+
+
+def _open(location: str | list[str], store: str | None):
+    from rnnzoo_train.zoo import ZooError, open_zoo
+
+    try:
+        return open_zoo(location, analysis_store=store)
+    except (ZooError, OSError, ValueError) as err:
+        raise PipelineError(f"cannot open the zoo: {err}") from None
+
+
+def _tasks(opt: PipelineOptions, zoo) -> list[str]:
+    tasks = list(opt.tasks or zoo.tasks)
+    unknown = [t for t in tasks if t not in zoo.tasks]
+    if unknown:
+        raise PipelineError(
+            f"the zoo has no task {unknown[0]!r}; it has: {', '.join(zoo.tasks) or 'none'}"
+        )
+    return tasks
+
+
+def step_dynamics(opt: PipelineOptions, location, store, tasks: list[str], runner: Any) -> str:
+    """Every dynamics analysis of every task (resumes per network)."""
+    from rnnzoo_dynamics.analyze import AnalysisError, analyze_zoo
+    from rnnzoo_dynamics.population import AnalysisOptions
+
+    options = AnalysisOptions(n_starts=opt.starts)
+    lines = []
+    for task in tasks:
+        try:
+            report = analyze_zoo(
+                location,
+                task,
+                options=options,
+                runner=runner,
+                analysis_store=store,
+                progress=opt.progress,
+            )
+        except AnalysisError as err:
+            raise PipelineError(str(err)) from None
+        for line in report.lines():
+            _log(f"  {line}")
+        lines.append(
+            f"{task} {report.analysed} analysed / {report.resumed} reused"
+            + (f" / {len(report.failed)} failed" if report.failed else "")
+        )
+    return "; ".join(lines)
+
+
+def step_distances(zoo, tasks: list[str], runner: Any, opt: PipelineOptions):
+    """Distance matrices and embeddings of every task, and Fig. 4's trained/untrained SVCCA."""
+    from . import distances as dist
+
+    client = getattr(runner, "client", None) if (opt.dask or opt.scheduler) else None
+    n_networks = max((len(zoo.index(t)) for t in tasks), default=0)
+    compute = dist.Compute(
+        # worker processes pay off only for large populations: below PARALLEL_FROM networks
+        # starting them costs more than the whole matrix
+        n_jobs=max(1, opt.workers) if client is None and n_networks >= PARALLEL_FROM else 1,
+        client=client,
+        progress=opt.progress,
+    )
+    matrices: dict[str, dict] = {}
+    embeddings: dict[str, dict] = {}
+    for task in tasks:
+        matrices[task] = dist.task_distances(zoo, task, compute)
+        embeddings[task] = {
+            k: e
+            for k, d in matrices[task].items()
+            if (e := dist.embedding(zoo, task, k, d)) is not None
+        }
+    fig4 = dist.trained_untrained_distance(zoo, compute) if "cdi" in tasks else None
+    fig4_emb = dist.embedding(zoo, dist.FIG4_TASK, dist.FIG4.key, fig4)
+    n = sum(len(m) for m in matrices.values()) + (fig4 is not None)
+    return matrices, embeddings, fig4, fig4_emb, f"{n} distance matrices"
+
+
+def step_figures(ctx, out: Path) -> tuple[list[Path], list[str]]:
+    """Draw every figure; a figure that fails is reported and the others still drawn."""
+    from .figures import figure_list
+
+    written, errors = [], []
+    for name, draw, _caption in figure_list():
+        try:
+            written.append(draw(ctx, out / name))
+        except Exception as err:  # a figure bug must not lose the report
+            errors.append(f"{name}: {type(err).__name__}: {err}")
+            _log(f"  FAILED {name}:\n{traceback.format_exc()}")
+    return written, errors
+
+
+def _timed(result: PipelineResult, name: str, fn: Callable[[], Any]) -> Any:
+    _log(f"[{len(result.steps) + 1}/5] {name} ...")
+    t0 = time.perf_counter()
+    value = fn()
+    seconds = time.perf_counter() - t0
+    summary = value[-1] if isinstance(value, tuple) else str(value or "")
+    result.steps.append(StepRecord(name, seconds, summary))
+    _log(f"[{len(result.steps)}/5] {name}: {summary} ({seconds:.1f} s)")
+    return value
+
+
+def run_pipeline(opt: PipelineOptions) -> PipelineResult:
+    """Run every step (module docstring); returns what was produced.
+
+    Raises
+    ------
+    PipelineError
+        For user mistakes (unknown preset or task, missing zoo, unwritable output).
+    """
+    from . import report as report_mod
+    from .figures.common import FigureContext
+    from .findings import all_findings
+
+    for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ.setdefault(k, "1")
+    import torch
+
+    torch.set_num_threads(1)
+    out = Path(opt.out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise PipelineError(f"cannot create {out}: {err.strerror}") from None
+    if opt.zoo is None:
+        _preset(opt)  # a bad preset or grid file fails before anything runs
+    runner = _runner(opt)
+    started = time.perf_counter()
+    result = PipelineResult(out=out, zoo_location="", tasks=[])
+    try:
+        location, store, _ = _timed(result, "zoo", lambda: step_zoo(opt, runner))
+        result.zoo_location = location if isinstance(location, str) else ",".join(location)
+        zoo = _open(location, store)
+        tasks = _tasks(opt, zoo)
+        result.tasks = tasks
+        _timed(result, "dynamics", lambda: step_dynamics(opt, location, store, tasks, runner))
+        zoo = _open(location, store)
+        matrices, embeddings, fig4, fig4_emb, _ = _timed(
+            result, "distances", lambda: step_distances(zoo, tasks, runner, opt)
+        )
+    finally:
+        close = getattr(runner, "close", None)
+        if close is not None:
+            close()
+    ctx = FigureContext(zoo, tasks, matrices, embeddings, fig4, fig4_emb)
+
+    def figures() -> tuple[list[Path], list[str], str]:
+        written, errors = step_figures(ctx, out)
+        return (
+            written,
+            errors,
+            f"{len(written)} figure(s)" + (f", {len(errors)} FAILED" if errors else ""),
+        )
+
+    result.figures, result.figure_errors, _ = _timed(result, "figures", figures)
+
+    def findings() -> tuple[list, Path, str]:
+        found = all_findings(zoo, tasks, matrices, fig4)
+        (out / "findings.json").write_text(
+            json.dumps([f.to_dict() for f in found], indent=1, ensure_ascii=False)
+        )
+        result.findings = found
+        path = report_mod.write_report(result, zoo, ctx, time.perf_counter() - started)
+        return found, path, f"{len(found)} findings"
+
+    _, result.report, _ = _timed(result, "report", findings)
+    # the report's timing table needs the report step too: rewrite it with all five
+    report_mod.write_report(result, zoo, ctx, time.perf_counter() - started)
+    return result

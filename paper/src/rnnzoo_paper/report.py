@@ -1,0 +1,201 @@
+"""``report.md``: the figures inline, every finding next to the paper's statement, timings."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import platform
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from . import stats
+from .figures import figure_list
+from .findings import Finding
+
+TOPICS = (
+    ("training", "Training (Appendix C)"),
+    ("clustering", "Geometry and topology: clustering by architecture and activation"),
+    ("fixed points", "Fixed points"),
+    ("linearised dynamics", "Linearised dynamics"),
+    ("trained vs untrained", "Trained vs untrained networks (Fig. 4)"),
+    ("CKA vs SVCCA", "CKA vs SVCCA (Appendix E)"),
+)
+BADGE = {
+    stats.AGREES: "✅ agrees",
+    stats.DIFFERS: "❌ differs",
+    stats.INCONCLUSIVE: "❔ inconclusive",
+}
+
+
+def _versions() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    parts = []
+    for dist in ("rnnzoo-train", "rnnzoo-dynamics", "rnnzoo-metrics", "rnnzoo-paper"):
+        try:
+            parts.append(f"{dist} {version(dist)}")
+        except PackageNotFoundError:  # pragma: no cover - all four are installed together
+            parts.append(f"{dist} (not installed)")
+    return ", ".join(parts)
+
+
+def _escape(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _zoo_section(zoo, tasks: list[str]) -> list[str]:
+    attrs = zoo.attrs
+    lines = [
+        "## The zoo",
+        "",
+        f"- location: `{zoo.location}` (schema {zoo.schema_version}; "
+        f"preset `{attrs.get('preset', '?')}`; created {attrs.get('created', '?')})",
+    ]
+    rows = [
+        "| task | networks | ok | diverged | other | cell types | seeds |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    departures: list[str] = []
+    for task in tasks:
+        df = zoo.index(task)
+        status = df["status"].astype(str)
+        cells = sorted({f"{a}-{b}" for a, b in zip(df["arch"], df["activation"], strict=True)})
+        rows.append(
+            f"| {task} | {len(df)} | {int((status == 'ok').sum())} | "
+            f"{int((status == 'diverged').sum())} | {int((~status.isin(['ok', 'diverged'])).sum())}"
+            f" | {len(cells)} | {df['seed'].nunique()} |"
+        )
+        try:
+            plan = zoo.plan(task)
+            for d in plan.metadata.get("departures_from_paper", []):
+                if d not in departures:
+                    departures.append(d)
+        except (KeyError, ValueError):  # a zoo written without a plan: nothing to list
+            pass
+    lines += ["", *rows, ""]
+    if departures:
+        lines += ["Departures from the paper recorded in the zoo:", ""]
+        lines += [f"- {d}" for d in departures]
+        lines.append("")
+    return lines
+
+
+def _summary(findings: list[Finding]) -> list[str]:
+    counts = Counter(f.verdict for f in findings)
+    return [
+        "## Verdicts at a glance",
+        "",
+        f"{len(findings)} findings: **{counts.get(stats.AGREES, 0)} agree**, "
+        f"**{counts.get(stats.DIFFERS, 0)} differ**, "
+        f"**{counts.get(stats.INCONCLUSIVE, 0)} inconclusive at this zoo size** "
+        "(rules below each table; with few seeds per cell type most tests cannot reach "
+        "significance, which the report says rather than guessing).",
+        "",
+    ]
+
+
+def _cluster_table(findings: list[Finding]) -> list[str]:
+    cells: dict[tuple[str, str], dict[str, Finding]] = {}
+    for f in findings:
+        if f.topic != "clustering":
+            continue
+        _, task, dist, by = f.key.split("/")
+        cells.setdefault((task, dist), {})[by] = f
+    if not cells:
+        return []
+    out = [
+        "Silhouette of the label groups on each distance matrix (permutation p-value, labels "
+        "permuted within the other factor):",
+        "",
+        "| task | distance | by architecture | verdict | by activation | verdict |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for (task, dist), by in cells.items():
+        row = [task, dist]
+        for label in ("arch", "activation"):
+            f = by.get(label)
+            if f is None or not f.numbers:
+                row += ["n/a", BADGE.get(f.verdict, "") if f else ""]
+                continue
+            n = f.numbers
+            row += [
+                f"{n['silhouette']:+.2f} (p={n['p_value']:.3f}, n={int(n['n_networks'])})",
+                BADGE[f.verdict],
+            ]
+        out.append("| " + " | ".join(row) + " |")
+    return [*out, ""]
+
+
+def _findings_table(findings: list[Finding]) -> list[str]:
+    out = ["| the paper | this zoo | verdict |", "| --- | --- | --- |"]
+    for f in findings:
+        out.append(f"| {_escape(f.claim)} | {_escape(f.result)} | {BADGE[f.verdict]} |")
+    rules = list(dict.fromkeys(f.rule for f in findings))
+    out += ["", *[f"*Rule:* {r}." for r in rules], ""]
+    return out
+
+
+def _timings(result: Any, total: float) -> list[str]:
+    lines = ["## Timings", "", "| step | wall time | what |", "| --- | --- | --- |"]
+    for s in result.steps:
+        lines.append(f"| {s.name} | {s.seconds:.1f} s | {_escape(s.summary)} |")
+    lines.append(f"| **total** (this command) | **{total:.1f} s** | |")
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    lines += [
+        "",
+        f"Machine: {os.cpu_count()} CPU core(s), {platform.system()} {platform.machine()}, "
+        f"load average {load:.1f} at the end of the run (a load above the core count means "
+        "other work shared the cores, so these times are pessimistic). `nox -s demo` adds the "
+        "installation of a fresh environment to this total.",
+        "",
+    ]
+    return lines
+
+
+def write_report(result: Any, zoo, ctx: Any, total_seconds: float) -> Path:
+    """Write ``<out>/report.md`` and return its path."""
+    findings: list[Finding] = list(result.findings)
+    out: Path = result.out
+    now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    lines = [
+        "# Universality and individuality in neural dynamics: reproduction report",
+        "",
+        "Maheswaranathan, Williams, Golub, Ganguli & Sussillo (NeurIPS 2019), recomputed by "
+        f"rnnzoo on {now} ({_versions()}). Every number below is computed from the zoo and its "
+        "stored analyses; each finding stands next to the paper's statement with a verdict "
+        "decided by the rule printed under its table.",
+        "",
+        *_zoo_section(zoo, result.tasks),
+        *_summary(findings),
+    ]
+    written = {p.name for p in result.figures}
+    lines += ["## Figures", ""]
+    for name, _draw, caption in figure_list():
+        if name in written:
+            lines += [f"![{name}]({name})", "", caption, ""]
+        else:
+            lines += [f"*{name} was not drawn (see the errors below).*", ""]
+    if result.figure_errors:
+        lines += ["Figure errors:", ""] + [f"- `{e}`" for e in result.figure_errors] + [""]
+    lines += ["## Findings", ""]
+    for topic, title in TOPICS:
+        group = [f for f in findings if f.topic == topic]
+        if not group:
+            continue
+        lines += [f"### {title}", ""]
+        if topic == "clustering":
+            lines += _cluster_table(group)
+        lines += _findings_table(group)
+    lines += _timings(result, total_seconds)
+    lines += [
+        "## Files",
+        "",
+        f"- `findings.json`: every finding with its numbers; figures `*.png` in `{out}`.",
+        f"- zoo and analyses: `{result.zoo_location}` (distance matrices and embeddings under "
+        "`/<task>/analysis/paper-*`, dynamics results under `/<task>/analysis/`).",
+        "",
+    ]
+    path = out / "report.md"
+    path.write_text("\n".join(lines))
+    return path
