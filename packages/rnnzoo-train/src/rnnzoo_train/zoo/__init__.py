@@ -8,7 +8,13 @@
 The layout is specified in ``docs/zoo-format.md`` (and :mod:`rnnzoo_train.zoo.layout`).
 """
 
-from .errors import ZooDownloadError, ZooError, ZooPlanError, ZooSchemaError
+from .errors import (
+    ZooDownloadError,
+    ZooError,
+    ZooLocationError,
+    ZooPlanError,
+    ZooSchemaError,
+)
 from .layout import SCHEMA_VERSION
 from .reader import Network, Zoo, open_zoo
 from .writer import ZarrZooWriter
@@ -20,6 +26,7 @@ __all__ = [
     "Zoo",
     "ZooDownloadError",
     "ZooError",
+    "ZooLocationError",
     "ZooPlanError",
     "ZooSchemaError",
     "open_zoo",

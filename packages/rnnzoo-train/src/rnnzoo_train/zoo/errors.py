@@ -7,8 +7,16 @@ class ZooError(Exception):
     """A zoo cannot be opened, written, published or downloaded as asked."""
 
 
-class ZooSchemaError(ZooError):
+class ZooSchemaError(ZooError, ValueError):
     """A store is not an rnnzoo zoo, or has a schema version this reader does not know."""
+
+
+class ZooLocationError(ZooError, ValueError):
+    """An output location cannot take a zoo: not a zoo, or being written by another process.
+
+    A ``ValueError`` too, like :class:`ZooPlanError`: both are user-correctable inputs, which
+    ``rnnzoo-train generate`` reports in one line.
+    """
 
 
 class ZooPlanError(ZooError, ValueError):

@@ -12,7 +12,7 @@ from typing import Any
 import zarr
 import zarr.storage
 
-from .errors import ZooError
+from .errors import ZooError, ZooLocationError
 
 #: suffix zarr's LocalStore gives a chunk while it is being written (atomic rename after)
 PARTIAL_SUFFIX = ".partial"
@@ -138,7 +138,7 @@ class WriterLock:
                 fh.seek(0)
                 holder = fh.read().strip() or "another process"
                 fh.close()
-                raise ZooError(
+                raise ZooLocationError(
                     f"{self.path} is being written by {holder}; wait for it to finish "
                     "or write to another output path"
                 ) from err

@@ -41,7 +41,7 @@ from rnnzoo_train.records import (
 from rnnzoo_train.tasks.base import Task
 
 from . import layout
-from .errors import ZooError, ZooPlanError, ZooSchemaError
+from .errors import ZooLocationError, ZooPlanError, ZooSchemaError
 from .store import WriterLock, consolidate, quiet_zarr
 
 _TEMPLATE_ATTR = "tasks"
@@ -94,6 +94,7 @@ class ZarrZooWriter:
         self._search: dict[str, dict[str, np.ndarray]] = {}
         self._search_rows: dict[str, dict[tuple[str, int], int]] = {}
         self._table_lock = threading.Lock()
+        self._fresh_dir = False
 
     # -- context manager ---------------------------------------------------------------------
     def __enter__(self) -> ZarrZooWriter:
@@ -128,17 +129,43 @@ class ZarrZooWriter:
         plan_dict = layout.plan_to_dict(plan)
         task_config = layout._jsonable(task.config())
 
+        self._fresh_dir = not self.path.exists()
         self._lock.acquire()
+        try:
+            self._open_task(plan, task, plan_dict, task_config, templates, index, search, probe)
+        except BaseException:
+            if not self._plans:  # no other task of this writer holds the lock
+                self._lock.release()
+            raise
+        self._plans[plan.task] = plan
+        self._slots[plan.task] = slots
+        self._shapes[plan.task] = {
+            g: {name: tuple(v.shape[1:]) for name, v in ds.data_vars.items()}
+            for g, (ds, _) in templates.items()
+        }
+
+    def _open_task(
+        self,
+        plan: TaskPlan,
+        task: Task,
+        plan_dict: dict,
+        task_config: dict,
+        templates: Mapping[str, tuple[xr.Dataset, dict]],
+        index: xr.Dataset,
+        search: xr.Dataset,
+        probe: xr.Dataset,
+    ) -> None:
+        """With the lock held: check an existing zoo, or write the task's template."""
         existed = (self.path / "zarr.json").is_file()
         if not existed and self.path.exists() and any(self._foreign_entries()):
-            self._lock.release()
-            raise ZooError(f"{self.path} exists and is not an rnnzoo zoo; choose a new output path")
+            raise ZooLocationError(
+                f"{self.path} exists and is not an rnnzoo zoo; choose a new output path"
+            )
         root_attrs = self._root_attrs() if existed else None
         if root_attrs is not None:
             self._check_generator(root_attrs)
         if root_attrs is not None and plan.task in root_attrs.get(_TEMPLATE_ATTR, []):
             self._check_existing(plan, plan_dict, task_config, templates)
-            self._load_tables(plan.task)
         else:
             try:
                 self._write_template(
@@ -147,13 +174,7 @@ class ZarrZooWriter:
             except BaseException:
                 self._remove_partial_task(plan.task, existed)
                 raise
-            self._load_tables(plan.task)
-        self._plans[plan.task] = plan
-        self._slots[plan.task] = slots
-        self._shapes[plan.task] = {
-            g: {name: tuple(v.shape[1:]) for name, v in ds.data_vars.items()}
-            for g, (ds, _) in templates.items()
-        }
+        self._load_tables(plan.task)
 
     def completed(self, task: str) -> set[str]:
         """Ids of the networks of ``task`` already written with status ``ok``."""
@@ -369,16 +390,15 @@ class ZarrZooWriter:
         consolidate(store)
 
     def _remove_partial_task(self, task: str, existed: bool) -> None:
-        """Undo a failed template: the task group, and the whole store if it is now empty."""
-        try:
-            attrs = self._root_attrs() if (self.path / "zarr.json").is_file() else None
-            if attrs is not None and task not in attrs.get(_TEMPLATE_ATTR, []):
-                shutil.rmtree(self.path / task, ignore_errors=True)
-            if not existed and (attrs is None or not attrs.get(_TEMPLATE_ATTR)):
-                self._lock.release()
+        """Undo a failed template: the task group, and the whole store if we created it."""
+        attrs = self._root_attrs() if (self.path / "zarr.json").is_file() else None
+        if attrs is not None and task not in attrs.get(_TEMPLATE_ATTR, []):
+            shutil.rmtree(self.path / task, ignore_errors=True)
+        if not existed and not self._plans and (attrs is None or not attrs.get(_TEMPLATE_ATTR)):
+            if self._fresh_dir:
                 shutil.rmtree(self.path, ignore_errors=True)
-        finally:
-            self._lock.release()
+            else:  # the user's (empty) directory: remove only what we wrote
+                (self.path / "zarr.json").unlink(missing_ok=True)
 
     # -- existing zoos -----------------------------------------------------------------------
     def _foreign_entries(self):
