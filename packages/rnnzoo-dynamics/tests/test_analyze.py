@@ -191,6 +191,23 @@ def test_a_network_without_fixed_points_is_recorded(zoo_copy):
     assert np.isnan(out["sine_frequency"]["frequency_linear"].values).all()
 
 
+def test_results_of_a_read_only_zoo_go_to_an_analysis_store(zoo_copy, tmp_path):
+    store = tmp_path / "analyses.zarr"
+    before = sorted(p.name for p in (zoo_copy / "sine").iterdir())
+    analyze_zoo(
+        zoo_copy,
+        "sine",
+        options=FAST,
+        network_ids=FOUR[:1],
+        analysis_store=str(store),
+        progress=False,
+    )
+    assert sorted(p.name for p in (zoo_copy / "sine").iterdir()) == before  # zoo untouched
+    zoo = open_zoo(zoo_copy, analysis_store=store)
+    assert "sine_frequency" in zoo.analyses("sine")
+    assert "sine_frequency" not in open_zoo(zoo_copy).analyses("sine")
+
+
 def test_run_unit_is_what_workers_run(small_zoo):
     from rnnzoo_dynamics.analyze import AnalysisUnit
 
