@@ -68,8 +68,8 @@ def gemm_rate() -> float:
     return 2 * 1024**3 / best_time(lambda: a @ b, 10) / 1e9
 
 
-def native_baseline(kind: str, task, repeats: int) -> float:
-    """Seconds per training iteration of one native torch network."""
+def native_step(kind: str, task):
+    """One training iteration of one native torch network (a closure)."""
     torch.manual_seed(0)
     rnn = getattr(torch.nn, kind)(task.n_inputs, N, batch_first=True)
     lin = torch.nn.Linear(N, task.n_outputs)
@@ -85,11 +85,11 @@ def native_baseline(kind: str, task, repeats: int) -> float:
         torch.nn.utils.clip_grad_norm_([*rnn.parameters(), *lin.parameters()], 1.0)
         opt.step()
 
-    return best_time(step, repeats)
+    return step
 
 
-def population_time(arch: str, act: str, P: int, task, repeats: int) -> float:
-    """Seconds per training iteration of a population of ``P`` networks (fixed batch)."""
+def population_step(arch: str, act: str, P: int, task):
+    """One training iteration of a population of ``P`` networks (fixed batch; a closure)."""
     cell = get_cell(arch, act, N, task.n_inputs, task.n_outputs)
     gens = [torch.Generator().manual_seed(s) for s in range(P)]
     params = stack_params([cell.init_params(g) for g in gens])
@@ -109,7 +109,26 @@ def population_time(arch: str, act: str, P: int, task, repeats: int) -> float:
         grads.update(kernel.backward(params, d_hidden))
         opt.step(grads, 0, active)
 
-    return best_time(step, repeats)
+    return step
+
+
+def paired_times(fn_a, fn_b, repeats: int) -> tuple[float, float]:
+    """Best times of ``fn_a`` and ``fn_b`` measured alternately (A B A B ...).
+
+    On a shared machine the load changes during a run; alternating the two and taking each
+    one's minimum compares them under the same conditions.
+    """
+    fn_a()
+    fn_b()
+    ta, tb = [], []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn_a()
+        ta.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        fn_b()
+        tb.append(time.perf_counter() - t0)
+    return min(ta), min(tb)
 
 
 def sampling_time(task, repeats: int) -> float:
@@ -152,33 +171,44 @@ def main() -> None:
           f"threads {torch.get_num_threads()}, N={N} B={B} T={T} (flip-flop)")  # fmt: skip
     peak = gemm_rate()
     print(f"single-core GEMM rate (1024^3 fp32): {peak:.1f} GFLOP/s")
-    base = {}
-    for kind in ("RNN", "GRU", "LSTM"):
-        base[kind] = native_baseline(kind, task, repeats)
+    base_steps = {kind: native_step(kind, task) for kind in ("RNN", "GRU", "LSTM")}
+    for kind, step in base_steps.items():
+        t = best_time(step, repeats)
         g = {"RNN": 1, "GRU": 3, "LSTM": 4}[kind]
-        gf = flops_per_iteration(g) / base[kind] / 1e9
-        print(f"baseline nn.{kind:5s}: {1e3 * base[kind]:7.2f} ms/iteration "
+        gf = flops_per_iteration(g) / t / 1e9
+        print(f"baseline nn.{kind:5s}: {1e3 * t:7.2f} ms/iteration "
               f"({gf:5.1f} GFLOP/s, {100 * gf / peak:4.1f}% of GEMM)")  # fmt: skip
     sample_ms = 1e3 * sampling_time(task, 20)
-    print(f"task sampling (not included below): {sample_ms:.3f} ms per network-iteration\n")
+    print(f"task sampling (not included below): {sample_ms:.3f} ms per network-iteration")
+    print("each row: population and its native baseline timed alternately (best of "
+          f"{repeats}), so the ratio compares them under the same machine load\n")  # fmt: skip
 
     head = f"{'cell':12s} {'vs':5s}" + "".join(
-        f" | P={P:<3d} ms/net-it   x base  GFLOP/s  %GEMM" for P in pops
+        f" | P={P:<3d} ms/net-it base ms  x base  GFLOP/s %GEMM" for P in pops
     )
     print(head)
     rows = []
     for arch in ARCHITECTURES:
         for act in ACTIVATIONS:
-            row = {"arch": arch, "activation": act, "baseline": f"nn.{BASELINE_OF[arch]}"}
-            line = f"{arch + '-' + act:12s} {BASELINE_OF[arch]:5s}"
+            kind = BASELINE_OF[arch]
+            row = {"arch": arch, "activation": act, "baseline": f"nn.{kind}"}
+            line = f"{arch + '-' + act:12s} {kind:5s}"
             for P in pops:
-                per_net = population_time(arch, act, P, task, repeats) / P
-                speedup = base[BASELINE_OF[arch]] / per_net
+                pop_step = population_step(arch, act, P, task)
+                reps = repeats if P < 64 else max(2, repeats - 1)
+                t_pop, t_base = paired_times(pop_step, base_steps[kind], reps)
+                per_net = t_pop / P
+                speedup = t_base / per_net
                 gf = flops_per_iteration(GATES[arch]) / per_net / 1e9
-                row.update({f"ms_{P}": 1e3 * per_net, f"speedup_{P}": speedup, f"gflops_{P}": gf})
-                line += f" | {1e3 * per_net:14.2f} {speedup:8.2f} {gf:8.1f} {100 * gf / peak:6.1f}"
+                row.update({f"ms_{P}": 1e3 * per_net, f"baseline_ms_{P}": 1e3 * t_base,
+                            f"speedup_{P}": speedup, f"gflops_{P}": gf})  # fmt: skip
+                line += (f" | {1e3 * per_net:12.2f} {1e3 * t_base:7.2f} {speedup:7.2f}"
+                         f" {gf:8.1f} {100 * gf / peak:5.1f}")  # fmt: skip
+                del pop_step
             rows.append(row)
             print(line, flush=True)
+    peak_end = gemm_rate()
+    print(f"\nsingle-core GEMM rate at the end of the run: {peak_end:.1f} GFLOP/s")
     proj = project_paper(rows)
     print(
         f"\nprojected paper preset (96 configs x 30 seeds x 20,000 iterations x 3 tasks) on one "
@@ -187,8 +217,8 @@ def main() -> None:
     )
     if args.json:
         with open(args.json, "w") as fh:
-            json.dump({"gemm_gflops": peak, "baseline_ms": {k: 1e3 * v for k, v in base.items()},
-                       "rows": rows, "projection": proj}, fh, indent=2)  # fmt: skip
+            json.dump({"gemm_gflops": [peak, peak_end], "rows": rows, "projection": proj},
+                      fh, indent=2)  # fmt: skip
 
 
 if __name__ == "__main__":

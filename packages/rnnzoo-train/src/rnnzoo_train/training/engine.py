@@ -182,7 +182,7 @@ def train_population(
             data.set(p, task.sample(B, rngs[p]))
         H = kernel.forward(params, data.torch_xa)
         loss, d_hidden, grads = readout_mse_and_grad(
-            H, params["W_out"], params["b_out"], data.torch_targets, data.torch_mask
+            H, params["W_out"], params["b_out"], data.torch_targets, data.torch_mask, kernel.dH
         )
         loss_np = loss.numpy().astype(np.float64)
         finite = np.isfinite(loss_np)

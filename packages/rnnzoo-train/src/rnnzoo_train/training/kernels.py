@@ -85,6 +85,7 @@ class SequenceKernel:
         self.U = torch.empty(P, T, B, GN, dtype=dtype)  # input projection -> gate values
         self.H = torch.zeros(P, T + 1, B, N, dtype=dtype)  # h_0 .. h_T
         self.dA = torch.empty(P, T, B, GN, dtype=dtype)  # gradients of gate pre-activations
+        self.dH = torch.empty(P, T * B, N, dtype=dtype)  # dL/dh_t, reused every iteration
         self._ones = torch.ones(P, 1, T * B, dtype=dtype)
         self._xa: Tensor | None = None
         self._alloc()
@@ -92,7 +93,7 @@ class SequenceKernel:
     @classmethod
     def bytes_per_network(cls, n_units: int, n_gates: int, batch: int, n_steps: int) -> int:
         """Approximate buffer memory of one network of the population, in bytes (float32)."""
-        per_step = batch * n_units * (2 * n_gates + 1 + cls.extra_state_buffers)
+        per_step = batch * n_units * (2 * n_gates + 2 + cls.extra_state_buffers)
         return 4 * n_steps * per_step
 
     def _alloc(self) -> None:

@@ -32,7 +32,12 @@ def mse(outputs: Tensor, targets: Tensor, mask: Tensor) -> Tensor:
 
 
 def readout_mse_and_grad(
-    hidden: Tensor, W_out: Tensor, b_out: Tensor, targets: Tensor, mask: Tensor
+    hidden: Tensor,
+    W_out: Tensor,
+    b_out: Tensor,
+    targets: Tensor,
+    mask: Tensor,
+    d_hidden_out: Tensor | None = None,
 ) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
     """Loss and gradients of the readout MSE.
 
@@ -44,6 +49,9 @@ def readout_mse_and_grad(
         ``(P, N, K)`` and ``(P, K)``.
     targets, mask : Tensor
         ``(P, R, K)``; mask is float 0/1.
+    d_hidden_out : Tensor, optional
+        Preallocated ``(P, R, N)`` buffer for ``d_hidden`` (avoids touching fresh memory
+        every iteration, which is slow for these large arrays).
 
     Returns
     -------
@@ -60,7 +68,7 @@ def readout_mse_and_grad(
     loss = (err * err).sum(dim=(1, 2)) / count
     d_out = err.mul_((2.0 / count).view(-1, 1, 1))
     grads = {"W_out": torch.bmm(hidden.transpose(1, 2), d_out), "b_out": d_out.sum(dim=1)}
-    d_hidden = torch.bmm(d_out, W_out.transpose(1, 2))
+    d_hidden = torch.bmm(d_out, W_out.transpose(1, 2), out=d_hidden_out)
     return loss, d_hidden, grads
 
 
