@@ -320,8 +320,11 @@ def plot_zoo(zoo, task: str, out: Path, network: str | None = None) -> tuple[lis
         fig = plot_fixed_points_pca(traj, mine, graph, title=f"{network}: fixed points")
         written.append(_save(fig, out / f"{task}-fixed-points-pca.png"))
     if task == "sine" or "omega" in fp.coords:
-        if "omega" in fp.coords:
-            written.append(_save(plot_eigenvalues(fp), out / f"{task}-eigenvalues.png"))
+        if "omega" in fp.coords and network is not None and network in set(nets):
+            mine = fp.isel(fixed_point=np.nonzero(nets == network)[0])
+            fig = plot_eigenvalues(mine)
+            fig.axes[0].set_title(f"{network}: linearised dynamics (Fig. 2d)", fontsize=9)
+            written.append(_save(fig, out / f"{task}-eigenvalues.png"))
         if "sine_frequency" in have:
             freq = _stored(zoo, task, "sine_frequency")
             written.append(_save(plot_frequency(freq), out / f"{task}-frequency.png"))
