@@ -9,7 +9,7 @@ from torch import Tensor
 
 from .activations import sigmoid_derivative
 from .base import Params
-from .packed import PackedCell, accumulate_gate_jacobian
+from .packed import PackedCell
 
 
 class GRUCell(PackedCell):
@@ -76,11 +76,9 @@ class GRUCell(PackedCell):
     def jacobian_h(self, params: Params, h: Tensor, x: Tensor) -> Tensor:
         r, z, dn, coef = self._coefficients(params, h, x)
         coef = torch.cat([coef, (dn * r).unsqueeze(2)], 2)
-        jac = accumulate_gate_jacobian(None, coef, params["W_h"], self.n_units, (0, 1, 2))
-        jac.diagonal(dim1=-2, dim2=-1).add_(z)
-        return jac
+        return self._assemble(coef, params["W_h"], diagonal=z)
 
     def jacobian_x(self, params: Params, h: Tensor, x: Tensor) -> Tensor:
         _, _, dn, coef = self._coefficients(params, h, x)
         coef = torch.cat([coef, dn.unsqueeze(2)], 2)
-        return accumulate_gate_jacobian(None, coef, params["W_x"], self.n_units, (0, 1, 2))
+        return self._assemble(coef, params["W_x"])

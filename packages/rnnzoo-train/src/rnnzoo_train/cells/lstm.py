@@ -9,7 +9,7 @@ from torch import Tensor
 
 from .activations import sigmoid_derivative
 from .base import Params
-from .packed import PackedCell, accumulate_gate_jacobian
+from .packed import PackedCell, point_chunks, transposed_blocks, write_gate_jacobian
 
 
 class LSTMCell(PackedCell):
@@ -82,19 +82,26 @@ class LSTMCell(PackedCell):
     def jacobian_h(self, params: Params, h: Tensor, x: Tensor) -> Tensor:
         coef_c, coef_h, f, dy = self._coefficients(params, h, x)
         n = self.n_units
-        P, B, _ = h.shape
-        jac = h.new_zeros(P, B, 2 * n, 2 * n)
-        accumulate_gate_jacobian(jac[:, :, :n, :n], coef_h, params["W_h"], n, (0, 1, 2, 3))
-        accumulate_gate_jacobian(jac[:, :, n:, :n], coef_c, params["W_h"], n, (0, 1, 2))
-        jac[:, :, :n, n:].diagonal(dim1=-2, dim2=-1).copy_(dy * f)
-        jac[:, :, n:, n:].diagonal(dim1=-2, dim2=-1).copy_(f)
+        P, B = coef_h.shape[:2]
+        w_t = transposed_blocks(params["W_h"], n, (0, 1, 2, 3))
+        jac = coef_h.new_empty(P, B, 2 * n, 2 * n)
+        for ps, bs in point_chunks(P, B, 4 * n * n):  # all four blocks of a chunk in cache
+            j = jac[ps, bs]
+            write_gate_jacobian(j[:, :, :n, :n], coef_h[ps, bs], w_t[ps])  # dh'/dh
+            write_gate_jacobian(j[:, :, n:, :n], coef_c[ps, bs, :3], w_t[ps, :3])  # dc'/dh
+            j[:, :, :, n:].zero_()
+            j[:, :, :n, n:].diagonal(dim1=-2, dim2=-1).copy_(dy[ps, bs] * f[ps, bs])  # dh'/dc
+            j[:, :, n:, n:].diagonal(dim1=-2, dim2=-1).copy_(f[ps, bs])  # dc'/dc
         return jac
 
     def jacobian_x(self, params: Params, h: Tensor, x: Tensor) -> Tensor:
         coef_c, coef_h, _, _ = self._coefficients(params, h, x)
         n = self.n_units
-        P, B, _ = h.shape
-        jac = h.new_zeros(P, B, 2 * n, self.n_inputs)
-        accumulate_gate_jacobian(jac[:, :, :n], coef_h, params["W_x"], n, (0, 1, 2, 3))
-        accumulate_gate_jacobian(jac[:, :, n:], coef_c, params["W_x"], n, (0, 1, 2))
+        P, B = coef_h.shape[:2]
+        w_t = transposed_blocks(params["W_x"], n, (0, 1, 2, 3))
+        jac = coef_h.new_empty(P, B, 2 * n, self.n_inputs)
+        for ps, bs in point_chunks(P, B, 2 * n * self.n_inputs):
+            j = jac[ps, bs]
+            write_gate_jacobian(j[:, :, :n], coef_h[ps, bs], w_t[ps])
+            write_gate_jacobian(j[:, :, n:], coef_c[ps, bs, :3], w_t[ps, :3])
         return jac

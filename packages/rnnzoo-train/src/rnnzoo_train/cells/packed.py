@@ -45,42 +45,67 @@ def random_orthogonal(n: int, generator: torch.Generator) -> Tensor:
     return q * torch.sign(torch.diagonal(r)).where(torch.diagonal(r) != 0, 1.0)
 
 
-def accumulate_gate_jacobian(
-    out: Tensor | None, coef: Tensor, weight: Tensor, n_units: int, gates: tuple[int, ...]
-) -> Tensor:
-    """Add ``sum_g coef[..., g, i] * weight[:, j, g*N + i]`` to ``out[p, b, i, j]``.
+#: number of Jacobian entries assembled at once (1 MiB in float64): small enough that the
+#: multiply-adds of all gate blocks run in cache, so the result is written to memory once
+CHUNK_ELEMENTS = 2**17
 
-    This is the Jacobian of ``sum_g c_g ⊙ (z @ W_g)`` with respect to ``z`` for fixed
-    coefficients: every gate block of a row-vector weight, transposed and scaled row-wise.
-    It is evaluated with broadcasting multiply-adds, so it never builds anything larger than
-    the ``(P, B, N, D)`` result (no ``(P*B*N)^2`` block-diagonal matrix).
+
+def transposed_blocks(weight: Tensor, n_units: int, gates: tuple[int, ...]) -> Tensor:
+    """The transposed gate blocks ``W_g^T`` of a packed weight, ``(P, len(gates), N, D)``.
+
+    ``weight`` is ``(P, D, G*N)`` (``W_h`` or ``W_x``); the result is contiguous so that each
+    row ``i`` of every block is read sequentially.
+    """
+    P, D, _ = weight.shape
+    blocks = weight.reshape(P, D, -1, n_units)[:, :, list(gates)]
+    return blocks.permute(0, 2, 3, 1).contiguous()
+
+
+def point_chunks(n_networks: int, n_points: int, entries_per_point: int):
+    """``(network slice, point slice)`` pairs covering ``(P, B)`` in cache-sized pieces."""
+    per_chunk = max(1, CHUNK_ELEMENTS // max(1, entries_per_point))
+    if n_points <= per_chunk:  # whole networks at once
+        step = max(1, per_chunk // n_points)
+        for p in range(0, n_networks, step):
+            yield slice(p, p + step), slice(None)
+    else:
+        for p in range(n_networks):
+            for b in range(0, n_points, per_chunk):
+                yield slice(p, p + 1), slice(b, b + per_chunk)
+
+
+def write_gate_jacobian(
+    out: Tensor, coef: Tensor, w_t: Tensor, diagonal: Tensor | None = None
+) -> Tensor:
+    """``out[p, b, i, j] = sum_k coef[p, b, k, i] * w_t[p, k, i, j] (+ diagonal[p, b, i] δ_ij)``.
+
+    This is the Jacobian of ``sum_k c_k ⊙ (z @ W_k)`` with respect to ``z`` for fixed
+    coefficients ``c_k``: every gate block of a row-vector weight, transposed and scaled
+    row-wise. It is evaluated with broadcasting multiply-adds written into ``out`` (which may
+    be a strided view, e.g. one block of the LSTM's Jacobian), so nothing larger than
+    ``out`` is ever built (no ``(P*B*N)^2`` block-diagonal matrix).
 
     Parameters
     ----------
-    out : Tensor or None
-        ``(P, B, N, D)`` accumulator, updated in place; ``None`` creates it.
+    out : Tensor
+        ``(P, B, N, D)``, overwritten.
     coef : Tensor
-        ``(P, B, G, N)`` per-gate, per-unit coefficients.
-    weight : Tensor
-        ``(P, D, G*N)`` packed row-vector weight (``W_h`` or ``W_x``).
-    n_units : int
-        ``N``.
-    gates : tuple of int
-        The gate blocks ``g`` to include (blocks whose coefficient is zero are skipped).
+        ``(P, B, k, N)`` per-block, per-unit coefficients.
+    w_t : Tensor
+        ``(P, k, N, D)`` transposed blocks (:func:`transposed_blocks`).
+    diagonal : Tensor, optional
+        ``(P, B, N)`` added to the diagonal (requires ``D == N``).
 
     Returns
     -------
     Tensor
         ``out``.
     """
-    for g in gates:
-        w_t = weight[:, :, g * n_units : (g + 1) * n_units].transpose(1, 2).unsqueeze(1)
-        c = coef[:, :, g, :].unsqueeze(-1)
-        if out is None:
-            out = c * w_t
-        else:
-            out.addcmul_(c, w_t)
-    assert out is not None
+    torch.mul(coef[:, :, 0].unsqueeze(-1), w_t[:, 0].unsqueeze(1), out=out)
+    for k in range(1, w_t.shape[1]):
+        out.addcmul_(coef[:, :, k].unsqueeze(-1), w_t[:, k].unsqueeze(1))
+    if diagonal is not None:
+        out.diagonal(dim1=-2, dim2=-1).add_(diagonal)
     return out
 
 
@@ -182,3 +207,16 @@ class PackedCell(Cell):
     def _blocks(self, a: Tensor) -> tuple[Tensor, ...]:
         """Split ``(..., G*N)`` into the ``G`` gate blocks ``(..., N)``."""
         return a.split(self.n_units, dim=-1)
+
+    def _assemble(self, coef: Tensor, weight: Tensor, diagonal: Tensor | None = None) -> Tensor:
+        """``sum_g diag(coef_g) W_g^T (+ diag(diagonal))`` over all gates, ``(P, B, N, D)``.
+
+        Assembled in cache-sized chunks of points (:data:`CHUNK_ELEMENTS`).
+        """
+        P, B = coef.shape[:2]
+        w_t = transposed_blocks(weight, self.n_units, tuple(range(coef.shape[2])))
+        out = coef.new_empty(P, B, self.n_units, weight.shape[1])
+        for ps, bs in point_chunks(P, B, self.n_units * weight.shape[1]):
+            diag = None if diagonal is None else diagonal[ps, bs]
+            write_gate_jacobian(out[ps, bs], coef[ps, bs], w_t[ps], diag)
+        return out

@@ -9,7 +9,7 @@ from torch import Tensor
 
 from .activations import sigmoid_derivative
 from .base import Params
-from .packed import PackedCell, accumulate_gate_jacobian
+from .packed import PackedCell
 
 
 class UGRNNCell(PackedCell):
@@ -60,10 +60,8 @@ class UGRNNCell(PackedCell):
 
     def jacobian_h(self, params: Params, h: Tensor, x: Tensor) -> Tensor:
         coef, g = self._coefficients(params, h, x)
-        jac = accumulate_gate_jacobian(None, coef, params["W_h"], self.n_units, (0, 1))
-        jac.diagonal(dim1=-2, dim2=-1).add_(g)
-        return jac
+        return self._assemble(coef, params["W_h"], diagonal=g)
 
     def jacobian_x(self, params: Params, h: Tensor, x: Tensor) -> Tensor:
         coef, _ = self._coefficients(params, h, x)
-        return accumulate_gate_jacobian(None, coef, params["W_x"], self.n_units, (0, 1))
+        return self._assemble(coef, params["W_x"])

@@ -7,7 +7,7 @@ from typing import ClassVar
 from torch import Tensor
 
 from .base import Params
-from .packed import PackedCell, accumulate_gate_jacobian
+from .packed import PackedCell
 
 
 class VanillaCell(PackedCell):
@@ -40,9 +40,7 @@ class VanillaCell(PackedCell):
         return self._act_prime(self.step(params, h, x)).unsqueeze(2)
 
     def jacobian_h(self, params: Params, h: Tensor, x: Tensor) -> Tensor:
-        coef = self._gain(params, h, x)
-        return accumulate_gate_jacobian(None, coef, params["W_h"], self.n_units, (0,))
+        return self._assemble(self._gain(params, h, x), params["W_h"])
 
     def jacobian_x(self, params: Params, h: Tensor, x: Tensor) -> Tensor:
-        coef = self._gain(params, h, x)
-        return accumulate_gate_jacobian(None, coef, params["W_x"], self.n_units, (0,))
+        return self._assemble(self._gain(params, h, x), params["W_x"])
