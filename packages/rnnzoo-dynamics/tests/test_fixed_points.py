@@ -330,3 +330,27 @@ def test_any_linear_map_with_no_unit_eigenvalue_has_its_one_fixed_point_found(S,
     truth = b @ np.linalg.inv(np.eye(S) - A)
     assert len(fp) == 1
     np.testing.assert_allclose(fp.state[0], truth, atol=1e-9 * (1 + np.abs(truth).max()))
+
+
+@pytest.mark.parametrize("arch", ["vanilla", "ugrnn", "gru", "lstm"])
+@pytest.mark.parametrize("activation", ["tanh", "relu"])
+def test_every_cell_type_gets_true_fixed_points(arch, activation):
+    from rnnzoo_train.cells import get_cell
+
+    cell = get_cell(arch, activation, 6, 2, 2)
+    nets = [cell.init_params(torch.Generator().manual_seed(s), torch.float64) for s in range(2)]
+    for p in nets:  # a stronger recurrence than at initialisation: several fixed points
+        p["W_h"] = p["W_h"] * 2.0
+    params = stack_params(nets)
+    x = np.array([[0.0, 0.0], [0.5, -0.5]])
+    starts = np.random.default_rng(7).normal(size=(2, 64, cell.state_size))
+    fp = find_fixed_points(cell, params, x, starts)
+    fixed = fp.select(fp.kind == "fixed")
+    assert len(fixed) >= 2
+    h = torch.as_tensor(fixed.state)[:, None]
+    xx = torch.as_tensor(fixed.x_of_points())[:, None]
+    pp = {k: v[torch.as_tensor(fixed.network)] for k, v in params.items()}
+    assert speed(cell, pp, h, xx).max() < 1e-12
+    lin = linearize(cell, params, fixed)
+    assert np.isfinite(lin.eig.eigenvalues).all()
+    assert lin.eig.eigenvalues.shape == (len(fixed), cell.state_size)
