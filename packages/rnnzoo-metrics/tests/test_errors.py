@@ -1,5 +1,8 @@
 """Bad inputs give one clear error naming the cause (and the network)."""
 
+import os
+import sys
+
 import numpy as np
 import pytest
 
@@ -165,3 +168,22 @@ def test_a_buggy_plugin_metric_is_named(metric, match):
         rm.pairwise([good(), good(seed=1)], metric, progress=False)
     if not isinstance(metric, WrongBlockShape):  # who provides it: module or distribution
         assert f"({type(metric).__module__})" in str(info.value)
+
+
+class DiesInWorker(BuggyPair):
+    """Simulates a worker killed by the system (e.g. the out-of-memory killer)."""
+
+    name = "dies-in-worker"
+    parent = os.getpid()
+
+    def block(self, caches_a, caches_b):
+        if os.getpid() != self.parent:
+            os._exit(9)
+        return np.zeros((len(caches_a), len(caches_b)))
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="worker processes are forked")
+def test_a_killed_worker_gives_an_actionable_error():
+    nets = [good(seed=s) for s in range(6)]
+    with pytest.raises(rm.MetricsError, match="a worker process died .* fewer jobs"):
+        rm.pairwise(nets, DiesInWorker(), tile=2, n_jobs=2, progress=False)

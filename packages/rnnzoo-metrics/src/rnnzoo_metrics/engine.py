@@ -14,7 +14,7 @@ import math
 import multiprocessing as mp
 import warnings
 from collections.abc import Iterator
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, BrokenExecutor, ProcessPoolExecutor, wait
 from typing import Any
 
 import numpy as np
@@ -224,8 +224,10 @@ def pairwise(
             if tstore is not None:
                 tstore.write(ti, tj, out)
             bar.update(_pairs_in(ti, tj, tile, n))
-    except MetricsError:
+    except (MetricsError, MemoryError):
         raise
+    except BrokenExecutor:
+        raise MetricsError(_WORKER_DIED + _kept(store)) from None
     except Exception as exc:
         if _is_builtin(m):
             raise
@@ -242,6 +244,16 @@ def pairwise(
     if tstore is not None:
         tstore.finish(out)
     return _as_dataarray(xr, out, m, nets)
+
+
+_WORKER_DIED = (
+    "a worker process died (killed, e.g. out of memory); rerun with fewer jobs "
+    "(n_jobs / --jobs) or a smaller tile"
+)
+
+
+def _kept(store: Any) -> str:
+    return f"; finished tiles are kept in {str(store)!r}" if store is not None else ""
 
 
 def _pairs_in(ti: int, tj: int, tile: int, n: int) -> int:
@@ -294,6 +306,9 @@ def _prepare(
             chunk = max(1, len(idx) // (8 * n_jobs))
             for i, res in zip(idx, ex.map(_forked_prepare, idx, chunksize=chunk), strict=True):
                 done(i, res)
+        except BrokenExecutor:
+            ex.shutdown(wait=True, cancel_futures=True)
+            raise MetricsError(_WORKER_DIED.replace(" or a smaller tile", "")) from None
         except BaseException:
             ex.shutdown(wait=True, cancel_futures=True)  # do not prepare the rest first
             raise
