@@ -175,6 +175,19 @@ def test_a_failing_network_is_recorded_and_the_run_goes_on(zoo_copy):
     assert again.resumed == 3
 
 
+def test_a_group_missing_from_the_store_is_recorded_and_the_run_goes_on(zoo_copy):
+    import shutil
+
+    shutil.rmtree(zoo_copy / "cdi" / "networks" / "gru-tanh-u8")  # a damaged zoo
+    report = analyze_zoo(zoo_copy, "cdi", options=FAST, network_ids=FOUR, progress=False)
+    assert sorted(n for n, _ in report.failed) == FOUR[2:]
+    assert all("cannot read group gru-tanh-u8" in why for _, why in report.failed)
+    assert report.analysed == 2
+    summary = _load(zoo_copy, "cdi", "dynamics_summary").set_index(network="network")
+    assert str(summary.sel(network=FOUR[0])["analysis_status"].values) == "ok"
+    assert str(summary.sel(network=FOUR[2])["analysis_status"].values) == "failed"
+
+
 def test_a_network_without_fixed_points_is_recorded(zoo_copy):
     # a network whose weights are NaN (e.g. written by a broken trainer) has no fixed point
     zoo = open_zoo(zoo_copy)

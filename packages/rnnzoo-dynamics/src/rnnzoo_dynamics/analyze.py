@@ -92,7 +92,13 @@ def run_unit(unit: AnalysisUnit) -> dict[str, xr.Dataset]:
     one_thread()
     zoo = _open(unit.location, unit.analysis_store)
     ids = list(unit.network_ids)
-    cell, params = zoo.population(unit.task, ids, unit.which, dtype=torch.float64)
+    try:
+        cell, params = zoo.population(unit.task, ids, unit.which, dtype=torch.float64)
+    except (KeyError, OSError, ValueError) as err:
+        raise RuntimeError(
+            f"cannot read group {unit.group} of task {unit.task} from the zoo "
+            f"({type(err).__name__}: {err}); check it with `rnnzoo-train verify`"
+        ) from err
     coords = zoo.index(unit.task).loc[ids, list(NETWORK_COORDS)]
     return analyze_population(
         zoo.task(unit.task),
