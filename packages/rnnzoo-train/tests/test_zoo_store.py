@@ -315,3 +315,40 @@ def test_concurrent_region_writes_lose_no_network(tmp_path, task):
             zoo.weights("flipflop", r.network_id)["W_h"], r.params_final["W_h"]
         )
     assert verify_zoo(path).ok
+
+
+def test_storage_choices_float16_and_no_untrained_hidden_states(tmp_path, task):
+    """The choices that keep a paper-scale zoo downloadable (docs/zoo-format.md)."""
+    lean = replace(
+        small_plan(task),
+        metadata={"zoo_storage": {"hidden_dtype": "float16", "untrained_hidden": False}},
+    )
+    path = tmp_path / "lean.zarr"
+    rs = [synthetic_result(lean, task, nid) for nid in lean.network_ids()]
+    with _new(path, lean, task) as w:
+        w.write_results("flipflop", rs)
+    meta = _meta(path, "flipflop/networks/gru-tanh-u8/hidden_trained")
+    assert meta["data_type"] == "float16"
+    assert not (path / "flipflop/networks/gru-tanh-u8/hidden_untrained").exists()
+    assert _meta(path, "flipflop/networks/gru-tanh-u8/final_W_h")["data_type"] == "float32"
+    zoo = open_zoo(path)
+    assert zoo.task_attrs("flipflop")["storage"] == lean.metadata["zoo_storage"]
+    for r in rs[:3]:
+        (node,) = zoo.hidden_states("flipflop", [r.network_id]).children.values()
+        np.testing.assert_array_equal(
+            node["hidden_trained"].values[0], r.hidden_trained.astype(np.float16)
+        )
+        (node,) = zoo.hidden_states("flipflop", [r.network_id], "untrained").children.values()
+        np.testing.assert_allclose(
+            node["hidden_untrained"].values[0], r.hidden_untrained, rtol=0, atol=1e-6
+        )
+        assert "recomputed" in node["hidden_untrained"].attrs["description"]
+    assert verify_zoo(path).ok
+    # resuming with an explicit, different choice is refused; the default adopts the zoo's
+    with pytest.raises(ZooPlanError, match="storage"):
+        ZarrZooWriter(path, hidden_dtype="float32").prepare_task(lean, task)
+    with ZarrZooWriter(path) as w:
+        w.prepare_task(lean, task)
+        w.write_results("flipflop", rs[:1])
+    with pytest.raises(ZooPlanError, match="hidden_dtype"):
+        ZarrZooWriter(tmp_path / "x.zarr", hidden_dtype="bfloat16")

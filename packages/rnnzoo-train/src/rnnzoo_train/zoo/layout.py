@@ -89,6 +89,9 @@ GROUP_ARRAYS: dict[str, tuple[str, ...]] = {
 }
 
 WEIGHT_PREFIXES = {"initial": "initial_", "final": "final_"}
+
+#: storage choices of a task (writer arguments, or ``TaskPlan.metadata["zoo_storage"]``)
+STORAGE_DEFAULTS: dict[str, Any] = {"hidden_dtype": "float32", "untrained_hidden": True}
 HIDDEN_VARIABLES = {"trained": "hidden_trained", "untrained": "hidden_untrained"}
 
 
@@ -335,8 +338,12 @@ def group_template(
     n_steps: int,
     n_outputs: int,
     hidden_dtype: str = "float32",
+    untrained_hidden: bool = True,
 ) -> tuple[xr.Dataset, dict[str, dict]]:
     """The lazy template of ``/<task>/networks/<group>`` and its encoding.
+
+    ``hidden_dtype`` is the storage dtype of the hidden states; ``untrained_hidden=False``
+    leaves out ``hidden_untrained`` (readers recompute it from the initial weights).
 
     Per-network variables are dask arrays of the fill value (NaN), so writing the template
     with ``compute=False`` writes metadata and coordinates only; no chunk exists until a
@@ -357,7 +364,10 @@ def group_template(
         "log_step": plan.n_logged,
     }
     data: dict[str, Any] = {}
+    omitted = [] if untrained_hidden else ["hidden_untrained"]
     for name, dims in GROUP_ARRAYS.items():
+        if name in omitted:
+            continue
         shape = tuple(sizes[d] for d in dims)
         dtype = hidden_dtype if name.startswith("hidden_") else "float32"
         data[name] = (("network", *dims), _nan_array(da, (n, *shape), dtype))
@@ -376,11 +386,16 @@ def group_template(
         activation=config.activation,
         units=int(config.units),
         parameters=list(param_shapes),
+        hidden_dtype=hidden_dtype,
+        omitted=omitted,
     )
     ds["hidden_trained"].attrs["description"] = (
         "readout-facing state h on the probe inputs, trained weights"
     )
-    ds["hidden_untrained"].attrs["description"] = "the same with the initial (untrained) weights"
+    if untrained_hidden:
+        ds["hidden_untrained"].attrs["description"] = (
+            "the same with the initial (untrained) weights"
+        )
     ds["outputs_trained"].attrs["description"] = (
         "network output on the probe inputs, trained weights"
     )

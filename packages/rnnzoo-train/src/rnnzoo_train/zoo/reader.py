@@ -426,9 +426,32 @@ class Zoo:
         for group in dict.fromkeys(groups):
             members = [i for i, g in zip(ids, groups, strict=True) if g == group]
             ds = self._dataset(task, layout.group_path(task, group))
-            sub = ds[[var]].sel(network=members).assign_coords(labels)
-            nodes[group] = sub
+            if var in ds:
+                sub = ds[[var]].sel(network=members)
+            else:  # not stored (zoo_storage untrained_hidden = false): recompute it
+                sub = self._recompute_hidden(task, group, ds, members, var)
+            nodes[group] = sub.assign_coords(labels)
         return xr.DataTree.from_dict(nodes)
+
+    def _recompute_hidden(
+        self, task: str, group: str, ds: xr.Dataset, members: list[str], var: str
+    ) -> xr.Dataset:
+        """Hidden states on the probe inputs from the stored weights (float32 ``Cell.run``)."""
+        import torch
+
+        which = "initial" if var == "hidden_untrained" else "final"
+        cell, params = self.population(task, members, which=which)
+        x = torch.as_tensor(self.probe(task).inputs, dtype=torch.float32)
+        with torch.no_grad():
+            states = cell.run(params, x.expand(len(members), *x.shape))
+        units = cell.n_units
+        coords = {k: v for k, v in ds.coords.items() if v.dims == ("network",)}
+        template = xr.Dataset(coords=coords).sel(network=members)
+        out = template.assign(
+            {var: (("network", "probe", "time", "unit"), states[..., :units].numpy())}
+        )
+        out[var].attrs["description"] = f"recomputed from the {which} weights (not stored)"
+        return out
 
     # -- analyses ----------------------------------------------------------------------------
     def _analysis_target(self) -> Path:

@@ -326,7 +326,8 @@ def _check_task(
 def _check_group_layout(task: str, g: str, node: zarr.Group, report: VerifyReport) -> None:
     where = f"{task}/networks/{g}"
     params = list(node.attrs.get("parameters", []))
-    expected = list(layout.GROUP_ARRAYS) + [
+    omitted = list(node.attrs.get("omitted", []))
+    expected = [a for a in layout.GROUP_ARRAYS if a not in omitted] + [
         prefix + p for p in params for prefix in layout.WEIGHT_PREFIXES.values()
     ]
     present = set(node.array_keys())

@@ -58,6 +58,20 @@ def generator_versions() -> dict[str, str]:
     return out
 
 
+def _check_storage(storage: Mapping[str, Any]) -> None:
+    unknown = set(storage) - set(layout.STORAGE_DEFAULTS)
+    if unknown:
+        raise ZooPlanError(
+            f"unknown zoo_storage option(s) {sorted(unknown)}; "
+            f"known: {sorted(layout.STORAGE_DEFAULTS)}"
+        )
+    dtype = storage.get("hidden_dtype", "float32")
+    if dtype not in ("float32", "float16"):
+        raise ZooPlanError(f"hidden_dtype must be 'float32' or 'float16', not {dtype!r}")
+    if not isinstance(storage.get("untrained_hidden", True), bool):
+        raise ZooPlanError("untrained_hidden must be true or false")
+
+
 def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
@@ -70,10 +84,17 @@ class ZarrZooWriter:
     path : str or path
         The zoo directory (conventionally ``*.zarr``). Created on the first
         :meth:`prepare_task`; if it already holds a zoo, generation resumes into it.
-    hidden_dtype : {"float32", "float16"}
-        Storage dtype of the hidden states (the largest arrays). ``float32`` (default) keeps
-        them exactly as computed; ``float16`` halves their size, for very large zoos (see
-        ``docs/zoo-format.md``). Weights are always float32.
+    hidden_dtype : {"float32", "float16"}, optional
+        Storage dtype of the hidden states (the largest arrays). ``float32`` (the default)
+        keeps them exactly as computed; ``float16`` halves them (relative rounding
+        <= 2**-11; the exact values can be recomputed from the float32 weights).
+    untrained_hidden : bool, optional
+        Store ``hidden_untrained`` (default ``True``). ``False`` leaves it out; the reader
+        then recomputes it from the stored initial weights.
+
+    Both default to ``plan.metadata["zoo_storage"]`` when the plan sets them (the ``paper``
+    preset's way of keeping a 2,880-network task downloadable), else to the values above.
+    Weights are always float32 and every chunk is zstd-compressed with a crc32c checksum.
 
     Notes
     -----
@@ -81,11 +102,17 @@ class ZarrZooWriter:
     removes what it created, so a bad configuration never leaves a half-made store.
     """
 
-    def __init__(self, path: str | Path, *, hidden_dtype: str = "float32"):
-        if hidden_dtype not in ("float32", "float16"):
-            raise ValueError(f"hidden_dtype must be 'float32' or 'float16', not {hidden_dtype!r}")
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        hidden_dtype: str | None = None,
+        untrained_hidden: bool | None = None,
+    ):
         self.path = Path(path)
-        self.hidden_dtype = hidden_dtype
+        self._options = {"hidden_dtype": hidden_dtype, "untrained_hidden": untrained_hidden}
+        _check_storage({k: v for k, v in self._options.items() if v is not None})
+        self._storage: dict[str, dict[str, Any]] = {}
         self._lock = WriterLock(self.path)
         self._plans: dict[str, TaskPlan] = {}
         self._slots: dict[str, dict[str, layout.NetworkSlot]] = {}
@@ -139,8 +166,9 @@ class ZarrZooWriter:
             raise
         self._plans[plan.task] = plan
         self._slots[plan.task] = slots
+        omitted = [] if self._storage[plan.task]["untrained_hidden"] else ["hidden_untrained"]
         self._shapes[plan.task] = {
-            g: {name: tuple(v.shape[1:]) for name, v in ds.data_vars.items()}
+            g: {n: tuple(v.shape[1:]) for n, v in ds.data_vars.items() if n not in omitted}
             for g, (ds, _) in templates.items()
         }
 
@@ -164,6 +192,7 @@ class ZarrZooWriter:
         root_attrs = self._root_attrs() if existed else None
         if root_attrs is not None:
             self._check_generator(root_attrs)
+        self._storage[plan.task] = self._storage_for(plan)
         if root_attrs is not None and plan.task in root_attrs.get(_TEMPLATE_ATTR, []):
             self._check_existing(plan, plan_dict, task_config, templates)
         else:
@@ -302,8 +331,18 @@ class ZarrZooWriter:
             self._lock.release()
 
     # -- templates ---------------------------------------------------------------------------
+    def _storage_for(self, plan: TaskPlan) -> dict[str, Any]:
+        """Storage choices: writer arguments, else the plan's ``zoo_storage``, else defaults."""
+        from_plan = dict(plan.metadata.get("zoo_storage", {}))
+        _check_storage(from_plan)
+        storage = {**layout.STORAGE_DEFAULTS, **from_plan}
+        storage.update({k: v for k, v in self._options.items() if v is not None})
+        return storage
+
     def _templates(self, plan: TaskPlan, task: Task) -> dict[str, tuple[xr.Dataset, dict]]:
         from rnnzoo_train.cells import get_cell
+
+        storage = self._storage_for(plan)
 
         probe = task.probe()
         n_probe, n_steps = probe.inputs.shape[:2]
@@ -320,7 +359,8 @@ class ZarrZooWriter:
                 n_probe=n_probe,
                 n_steps=n_steps,
                 n_outputs=task.n_outputs,
-                hidden_dtype=self.hidden_dtype,
+                hidden_dtype=storage["hidden_dtype"],
+                untrained_hidden=storage["untrained_hidden"],
             )
         return out
 
@@ -366,6 +406,7 @@ class ZarrZooWriter:
                     "higher_is_better": bool(task.higher_is_better),
                     "n_networks": len(index["network"]),
                     "groups": layout.group_names(plan),
+                    "storage": self._storage_for(plan),
                 },
             )
             nodes = [
@@ -449,6 +490,12 @@ class ZarrZooWriter:
                 store, path=plan.task, mode="r", zarr_format=3, use_consolidated=False
             )
         problems = []
+        stored_storage = dict(group.attrs.get("storage", layout.STORAGE_DEFAULTS))
+        explicit = {k: v for k, v in self._options.items() if v is not None}
+        clash = {k: v for k, v in explicit.items() if stored_storage.get(k) != v}
+        if clash:
+            problems.append(f"storage: zoo has {stored_storage}, this writer asks for {clash}")
+        self._storage[plan.task] = stored_storage
         stored_config = dict(group.attrs.get("task_config", {}))
         if stored_config != task_config:
             problems.append(f"task_config: zoo has {stored_config}, this run has {task_config}")
@@ -462,6 +509,8 @@ class ZarrZooWriter:
         for g, (ds, _) in templates.items():
             node = group[f"networks/{g}"]
             for name, var in ds.data_vars.items():
+                if name in node.attrs.get("omitted", []):
+                    continue
                 if name not in node or tuple(node[name].shape) != var.shape:
                     raise ZooSchemaError(
                         f"{self.path}: array {plan.task}/networks/{g}/{name} does not have the "
@@ -551,7 +600,7 @@ class ZarrZooWriter:
                         f"network {r.network_id}: {name} is {got}, expected shape {shape}"
                     )
                 arr = np.full(shape, np.nan)  # failed/diverged without this array
-            dtype = self.hidden_dtype if name.startswith("hidden_") else "float32"
+            dtype = self._storage[task]["hidden_dtype"] if name.startswith("hidden_") else "float32"
             data[name] = (dims[name], arr.astype(dtype, copy=False)[None])
         coords = {"status": ("network", layout.as_vlen_str([r.status]))}
         return xr.Dataset(data, coords=coords)
