@@ -151,6 +151,11 @@ def _generate_run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     check_writable(out)
     runner = make_runner(args)
+    if isinstance(getattr(type(runner), "client", None), property):
+        try:  # connect (or start the local cluster) before anything is written
+            runner.client  # noqa: B018
+        except ValueError as err:  # SchedulerUnreachable
+            raise CLIError(str(err)) from None
     writer = open_writer(out)
     print(preset.summary(), file=sys.stderr)
     print(f"tasks: {', '.join(tasks)}; output: {out}; runner: {runner!r}", file=sys.stderr)
