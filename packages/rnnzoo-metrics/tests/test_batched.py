@@ -111,3 +111,23 @@ def test_svcca_tile_is_one_batched_call_per_block_shape(monkeypatch):
     assert calls["eigvalsh"] <= len(shapes) ** 2
     assert calls["svd"] <= len(shapes) ** 2  # fallbacks, also batched
     assert np.isfinite(d).all()
+
+
+def test_stacking_fortran_ordered_bases_gives_the_same_product():
+    """CCA bases are stored column-contiguous (fast stacking); the product is unchanged."""
+    rng = np.random.default_rng(6)
+    c_order = [rng.normal(size=(50, k)) for k in (3, 5, 1, 4)]
+    f_order = [np.asfortranarray(b) for b in c_order]
+    sc, oc = linalg.stack(c_order)
+    sf, of = linalg.stack(f_order)
+    np.testing.assert_array_equal(sc, sf)
+    np.testing.assert_array_equal(oc, of)
+    assert sf.flags.f_contiguous
+    for a, b in ((c_order, c_order), (c_order, c_order[1:])):
+        gc = linalg.cross_products(a, b)[0]
+        fa = f_order if a is c_order else None
+        fb = f_order if b is c_order else f_order[1:]
+        gf = linalg.cross_products(fa, fa if b is a else fb)[0]
+        np.testing.assert_allclose(gf, gc, rtol=0, atol=1e-12)
+    m = rm.get_metric("svcca")
+    assert m.prepare(rng.normal(size=(40, 6))).flags.f_contiguous

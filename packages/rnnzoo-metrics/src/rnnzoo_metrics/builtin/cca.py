@@ -66,7 +66,7 @@ class SVCCA(_CCABase):
     def prepare(self, x: np.ndarray) -> np.ndarray:
         _check_samples(self.name, x)
         u, s, _ = centred_svd(x)
-        return np.ascontiguousarray(u[:, : keep_components(s, self.params["threshold"])])
+        return np.asfortranarray(u[:, : keep_components(s, self.params["threshold"])])
 
     def width(self, cache: np.ndarray) -> int:
         return cache.shape[1]
@@ -104,7 +104,7 @@ class PWCCA(_CCABase):
         _check_samples(self.name, x)
         u, s, vt = centred_svd(x)
         k = keep_components(s, self.params["threshold"])
-        return PWBasis(np.ascontiguousarray(u[:, :k]), s[:k, None] * vt[:k])
+        return PWBasis(np.asfortranarray(u[:, :k]), s[:k, None] * vt[:k])
 
     def width(self, cache: PWBasis) -> int:
         return cache.u.shape[1]
