@@ -143,3 +143,18 @@ def test_population_must_share_shapes():
         train_population([spec(units=8), spec(units=9, seed=1)], TASK)
     with pytest.raises(ValueError, match="duplicate"):
         train_population([spec(), spec()], TASK)
+
+
+def test_demo_hyper_parameters_solve_cdi_quickly():
+    """End to end: SGD with the demo's cdi settings takes a small GRU past the R² threshold."""
+    from rnnzoo_train.presets import get_preset
+
+    demo = get_preset("demo")
+    task = get_task("cdi")
+    config = Configuration("gru", "tanh", 16, 1e-4)
+    hp = demo.fixed_hparams(config, "cdi")
+    specs = [NetworkSpec("cdi", config, s, hp, 300) for s in range(2)]
+    for r in train_population(specs, task, eval_trials=64):
+        assert r.status == "ok"
+        assert r.solved, r.performance
+        assert r.performance >= task.performance_threshold
