@@ -76,3 +76,26 @@ def test_streams_depend_on_task_config_role_and_seed():
     longer = NetworkSpec("flipflop", specs[0].config, 0, specs[0].hparams, 999)
     assert draw(longer) == draw(specs[0])
     assert init(longer) == init(specs[0])
+
+
+def test_mixed_configurations_of_one_shape_in_one_population():
+    """Seeds, search trials, L2 values and hyper-parameters can share a population."""
+    from rnnzoo_train.records import Configuration, HyperParameters
+
+    plan = PRESET.plan("cdi")
+    task = get_task("cdi", **plan.task_config["params"])
+    a = Configuration("lstm", "tanh", 8, 1e-4)
+    b = Configuration("lstm", "tanh", 8, 1e-2)
+    hp1 = HyperParameters(clip=1.0, lr=0.05, decay=0.5, momentum=0.9)
+    hp2 = HyperParameters(clip=0.3, lr=0.01, decay=0.9, momentum=0.5)
+    specs = [
+        NetworkSpec("cdi", a, 0, hp1, 15, 16),
+        NetworkSpec("cdi", b, 0, hp2, 15, 16),
+        NetworkSpec("cdi", a, 3, hp2, 15, 16, role="trial", trial=3),
+    ]
+    together = train_population(specs, task, eval_trials=16)
+    for spec, r in zip(specs, together, strict=True):
+        alone = train_network(spec, task, eval_trials=16)
+        for name in alone.params_final:
+            np.testing.assert_allclose(r.params_final[name], alone.params_final[name], atol=1e-5)
+    assert not np.allclose(together[0].params_final["W_h"], together[1].params_final["W_h"])
