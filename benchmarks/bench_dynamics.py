@@ -25,6 +25,7 @@
 
     python benchmarks/bench_dynamics.py                  # everything
     python benchmarks/bench_dynamics.py --skip-demo      # finder and Jacobians only
+    python benchmarks/bench_dynamics.py --parts demo     # one part
 
 Numbers depend on the machine and, on a shared machine, on its load: compare the ratios,
 which are measured in the same process, one after the other.
@@ -376,6 +377,11 @@ def main() -> None:
     )
     ap.add_argument("--baseline-iterations", type=int, default=10_000)
     ap.add_argument("--skip-demo", action="store_true")
+    ap.add_argument(
+        "--parts",
+        default="finder,jacobians,demo",
+        help="comma-separated subset of finder,jacobians,demo (default: all)",
+    )
     ap.add_argument("--demo-zoo", default=str(OUT / "demo-zoo.zarr"))
     ap.add_argument("--workers", type=int, default=2, help="processes for the demo zoo (2)")
     args = ap.parse_args()
@@ -385,8 +391,13 @@ def main() -> None:
         f"{os.cpu_count()} cores, torch {torch.__version__}, one thread per process; "
         f"load average {os.getloadavg()[0]:.1f}"
     )
-    results = {"finder": bench_finder(args), "jacobians": bench_jacobians()}
-    if not args.skip_demo:
+    parts = set(args.parts.split(","))
+    results = {}
+    if "finder" in parts:
+        results["finder"] = bench_finder(args)
+    if "jacobians" in parts:
+        results["jacobians"] = bench_jacobians()
+    if "demo" in parts and not args.skip_demo:
         results["demo"] = bench_demo(args)
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "bench_dynamics.json").write_text(json.dumps(results, indent=2, default=float))

@@ -171,3 +171,31 @@ def test_single_mode_integrator_needs_one_mode():
     ds = cdi_analysis(fp, lin, params["W_out"].numpy()[None], [2, 3], ["net"], horizon=30)
     np.testing.assert_allclose(ds["ablation"].values[0, 0], [1.0, 1.0, 1.0], atol=1e-12)
     assert lin.stability.tolist() == ["marginal"] * len(fp)
+
+
+def test_results_of_groups_with_different_state_sizes_concatenate():
+    from rnnzoo_dynamics.results import concat_results
+
+    parts = []
+    for i, S in enumerate((3, 5)):
+        cell = LinearCell(S, 4, 1)
+        W_x = np.zeros((4, S))
+        W_x[2, 0] = W_x[3, 0] = 1.0
+        params = {
+            "W_h": torch.diag(torch.linspace(1.0, 0.2, S, dtype=torch.float64)),
+            "W_x": torch.tensor(W_x),
+            "b": torch.zeros(S, dtype=torch.float64),
+            "W_out": torch.ones(S, 1, dtype=torch.float64),
+            "b_out": torch.zeros(1, dtype=torch.float64),
+        }
+        x = np.array([[1.0, 0, 0, 0], [0, 1.0, 0, 0]])
+        fp = find_fixed_points(cell, params, x, np.random.default_rng(i).normal(size=(4, S)))
+        lin = linearize(cell, params, fp)
+        ds = cdi_analysis(fp, lin, params["W_out"].numpy()[None], [2, 3], [f"net{S}"])
+        parts.append(ds.assign_coords(arch=("network", [f"a{S}"])))
+    both = concat_results(parts, "network")
+    assert both.sizes["modes_kept"] == 5
+    assert both["modes_kept"].values.tolist() == [1, 2, 3, 4, 5]
+    assert np.isnan(both["ablation"].sel(network="net3").values[:, 3:]).all()
+    np.testing.assert_allclose(both["ablation"].sel(network="net5").values[0], 1.0)
+    assert both["arch"].values.tolist() == ["a3", "a5"]

@@ -145,6 +145,8 @@ def _pad_to(ds: xr.Dataset, sizes: dict[str, int]) -> xr.Dataset:
     pad = {d: (0, sizes[d] - ds.sizes[d]) for d in sizes if d in ds.dims and ds.sizes[d] < sizes[d]}
     if not pad:
         return ds
+    # coordinates along padded dimensions are dropped (concat_results rebuilds the known ones)
+    ds = ds.drop_vars([c for c, v in ds.coords.items() if set(v.dims) & set(pad)])
     out = {}
     for name, var in ds.data_vars.items():
         widths = {d: w for d, w in pad.items() if d in var.dims}
@@ -161,7 +163,7 @@ def _pad_to(ds: xr.Dataset, sizes: dict[str, int]) -> xr.Dataset:
         else:
             fill = ""
         out[name] = var.pad(widths, constant_values=fill)
-    res = xr.Dataset(out, coords={c: v for c, v in ds.coords.items() if not set(v.dims) & set(pad)})
+    res = xr.Dataset(out, coords=dict(ds.coords.items()))
     res.attrs = ds.attrs
     return res
 
