@@ -26,13 +26,15 @@ def as_str(values) -> np.ndarray:
 
 def clean(ds: xr.Dataset) -> xr.Dataset:
     """``ds`` with every string variable and coordinate as a ``str`` object array."""
-    for name, var in list(ds.variables.items()):
+    coords, data = {}, {}
+    for name, var in ds.variables.items():
         if var.dtype.kind in "TUS" or (var.dtype == object and var.size):
-            values = as_str(var.values)
-            if name in ds.coords:
-                ds = ds.assign_coords({name: (var.dims, values, var.attrs)})
-            else:
-                ds[name] = (var.dims, values, var.attrs)
+            target = coords if name in ds.coords else data
+            target[name] = (var.dims, as_str(var.values), var.attrs)
+    if data:
+        ds = ds.assign(data)
+    if coords:
+        ds = ds.assign_coords(coords)
     return ds
 
 

@@ -168,13 +168,19 @@ def step_zoo(opt: PipelineOptions, runner: Any) -> tuple[str | list[str], str | 
         n = sum(len(zoo.index(t)) for t in zoo.tasks)
         return location, store, f"using {opt.zoo}: {len(zoo.tasks)} task(s), {n} networks"
     from rnnzoo_train.generate import generate
-    from rnnzoo_train.zoo import ZarrZooWriter
+    from rnnzoo_train.zoo import ZarrZooWriter, ZooError
 
     preset = _preset(opt)
     tasks = list(opt.tasks or preset.tasks)
-    report = generate(
-        preset, tasks, ZarrZooWriter(str(location)), runner=runner, progress=opt.progress
-    )
+    finished = _finished(str(location), preset, tasks)
+    if finished is not None:
+        return location, store, finished
+    try:
+        report = generate(
+            preset, tasks, ZarrZooWriter(str(location)), runner=runner, progress=opt.progress
+        )
+    except ZooError as err:  # e.g. the folder holds a zoo of another preset
+        raise PipelineError(str(err)) from None
     for line in report.table().splitlines():
         _log(f"  {line}")
     summary = (
@@ -184,6 +190,40 @@ def step_zoo(opt: PipelineOptions, runner: Any) -> tuple[str | list[str], str | 
     if report.failed_units:
         summary += f"; {len(report.failed_units)} work unit(s) FAILED (rerun to resume)"
     return location, store, summary
+
+
+#: training statuses that are final: rerunning generation would only repeat them
+FINAL = ("ok", "diverged")
+
+
+def _finished(location: str, preset, tasks: list[str]) -> str | None:
+    """A summary if ``location`` holds this preset's finished zoo for ``tasks``, else None.
+
+    Finished means every network is ``ok`` or ``diverged`` (training is deterministic, so a
+    diverged network would diverge again); the trainer's resume would retrain the work units
+    of diverged networks. Plans are compared so that a changed preset is not mistaken for a
+    finished one.
+    """
+    if not (Path(location) / "zarr.json").is_file():
+        return None
+    from rnnzoo_train.zoo import ZooError, open_zoo
+
+    try:
+        zoo = open_zoo(location)
+    except (ZooError, OSError, ValueError):
+        return None  # let generation report what is wrong with it
+    try:
+        n = 0
+        for task in tasks:
+            if task not in zoo.tasks or zoo.plan(task) != preset.plan(task):
+                return None
+            status = zoo.index(task)["status"].astype(str)
+            if not status.isin(FINAL).all():
+                return None
+            n += len(status)
+        return f"reused the finished {preset.name} zoo ({n} networks, {len(tasks)} task(s))"
+    finally:
+        zoo.close()
 
 
 def _open(location: str | list[str], store: str | None):
@@ -266,7 +306,9 @@ def step_figures(ctx, out: Path) -> tuple[list[Path], list[str]]:
     from .figures import figure_list
 
     written, errors = [], []
-    for name, draw, _caption in figure_list():
+    for name, draw, _caption, task in figure_list():
+        if task is not None and task not in ctx.tasks:
+            continue  # the report says the figure needs a task this run did not include
         try:
             written.append(draw(ctx, out / name))
         except Exception as err:  # a figure bug must not lose the report

@@ -171,9 +171,11 @@ def write_report(result: Any, zoo, ctx: Any, total_seconds: float) -> Path:
     ]
     written = {p.name for p in result.figures}
     lines += ["## Figures", ""]
-    for name, _draw, caption in figure_list():
+    for name, _draw, caption, task in figure_list():
         if name in written:
             lines += [f"![{name}]({name})", "", caption, ""]
+        elif task is not None and task not in result.tasks:
+            lines += [f"*{name} needs the {task} task, which this run did not include.*", ""]
         else:
             lines += [f"*{name} was not drawn (see the errors below).*", ""]
     if result.figure_errors:

@@ -22,6 +22,7 @@ CAPTION = (
     "(open) networks, coloured by activation."
 )
 CONTEXT = 0
+TASK = FIG4_TASK
 
 
 def draw(ctx: FigureContext, path: str | Path) -> Path:
