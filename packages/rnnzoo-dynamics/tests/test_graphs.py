@@ -105,6 +105,10 @@ def test_resample_along_readout():
     pick = resample_along_readout(r, 5)
     assert r[pick].tolist() == [0, 25, 50, 74, 99] or r[pick].tolist() == [0, 25, 50, 75, 99]
     assert len(resample_along_readout(r[:3], 5)) == 3
+    # a context without any point (seen on a demo-zoo relu network) gives an empty graph
+    assert len(resample_along_readout(np.zeros((0, 1)), 5)) == 0
+    g = nearest_neighbour_graph(np.zeros((0, 4)), np.zeros((0, 1)))
+    assert g.n_nodes == 0
 
 
 def _graph(n, seed):

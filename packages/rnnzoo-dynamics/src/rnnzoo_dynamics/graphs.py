@@ -307,7 +307,10 @@ def nearest_neighbour_graph(
 
 def resample_along_readout(readout: np.ndarray, n_nodes: int) -> np.ndarray:
     """Indices of at most ``n_nodes`` points evenly spaced in rank along the first output."""
-    order = np.argsort(np.asarray(readout).reshape(len(readout), -1)[:, 0], kind="stable")
+    r = np.asarray(readout, dtype=np.float64)
+    if len(r) == 0:
+        return np.zeros(0, dtype=np.int64)
+    order = np.argsort(r.reshape(len(r), -1)[:, 0], kind="stable")
     if len(order) <= n_nodes:
         return order
     return order[np.round(np.linspace(0, len(order) - 1, n_nodes)).astype(np.int64)]

@@ -185,11 +185,16 @@ def analyze_population(
     for i, nid in enumerate(ids):
         mine = points.network == i
         fixed = mine & (points.kind == FIXED)
+        empty = [c for c in range(C) if not (mine & (points.condition == c)).any()]
+        message = "" if mine.any() else _why_nothing(points.stats, i, K * C)
+        if mine.any() and empty:
+            message = f"no fixed or slow point for condition(s) {empty}"
         rows.append(
             {
                 "network": nid,
                 "analysis_status": "ok" if mine.any() else "no_fixed_point",
-                "message": "" if mine.any() else _why_nothing(points.stats, i, K * C),
+                "message": message,
+                "n_conditions_without_points": len(empty),
                 "n_fixed": int(fixed.sum()),
                 "n_slow": int((mine & (points.kind == SLOW)).sum()),
                 "n_stable": int((fixed & (lin.n_unstable == 0)).sum()),
