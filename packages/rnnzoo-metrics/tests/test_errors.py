@@ -187,3 +187,10 @@ def test_a_killed_worker_gives_an_actionable_error():
     nets = [good(seed=s) for s in range(6)]
     with pytest.raises(rm.MetricsError, match="a worker process died .* fewer jobs"):
         rm.pairwise(nets, DiesInWorker(), tile=2, n_jobs=2, progress=False)
+
+
+def test_debiased_cka_on_too_few_samples_says_what_to_do():
+    x = np.zeros((6, 1))
+    x[0] = 1.0  # one active sample: the unbiased self-HSIC is not positive
+    with pytest.raises(rm.InputError, match="network '1': debiased HSIC .* use 'cka'"):
+        rm.pairwise([good(6, 1), x], "cka-debiased", progress=False)

@@ -35,7 +35,8 @@ def centred_svd(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     u, s, vt = np.linalg.svd(xc, full_matrices=False)
     if s.size == 0 or s[0] <= np.finfo(float).tiny or not np.isfinite(s[0]):
         raise InputError(
-            "every unit is constant over the samples (zero variance): nothing to compare"
+            "every unit is constant over the samples (zero variance): nothing to compare; "
+            "leave this network out (dead or saturated units?)"
         )
     r = int(np.sum(s > s[0] * max(x.shape) * np.finfo(float).eps))
     return u[:, :r], s[:r], vt[:r]

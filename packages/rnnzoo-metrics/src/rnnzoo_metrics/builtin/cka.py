@@ -110,7 +110,11 @@ class DebiasedCKA(Metric):
         tr = float(d.sum())
         hsic = float(_hsic1(np.sum(s**4), d @ d, tr, tr, n))
         if not hsic > 0:
-            raise InputError("debiased HSIC of the network with itself is not positive")
+            raise InputError(
+                "debiased HSIC of the network with itself is not positive (the unbiased "
+                "estimator needs more samples for activations this degenerate); probe with "
+                "more inputs or use 'cka'"
+            )
         return DebiasedBasis(np.ascontiguousarray(u * s), d, tr, hsic)
 
     def width(self, cache: DebiasedBasis) -> int:
