@@ -94,14 +94,18 @@ def cdi_analysis(
     -------
     Dataset
         ``spectrum (network, context, mode)`` mean sorted ``|λ|``;
-        ``ablation (network, context, modes_kept)`` mean ``y_m(T)`` with ``m = 1..S``;
-        ``response_full (network, context)`` = ``y_S(T)``; ``n_points (network, context)``.
+        ``ablation (network, context, modes_kept)`` mean ``y_m(T)`` over the context's
+        points with ``m = 1..S`` (the paper's average) and ``ablation_median`` (robust: a
+        single point with an unstable mode ``|λ| > 1`` grows as ``|λ|^(T−1)`` and dominates a
+        mean); ``response_full`` / ``response_full_median`` ``(network, context)`` =
+        ``y_S(T)``; ``n_points (network, context)``.
     """
     P = points.n_networks
     C = len(cued_channels)
     S = lin.eig.eigenvalues.shape[1] if len(points) else readout_weights.shape[1]
     spec = np.full((P, C, S), np.nan)
     abl = np.full((P, C, S), np.nan)
+    abl_med = np.full((P, C, S), np.nan)
     n_pts = np.zeros((P, C), dtype=np.int64)
     for i in range(P):
         for c in range(C):
@@ -112,12 +116,16 @@ def cdi_analysis(
             spec[i, c] = np.abs(lin.eig.eigenvalues[rows]).mean(0)
             cvec = np.broadcast_to(readout_weights[i, :, output], (len(rows), S))
             contrib = mode_contributions(lin, rows, cvec, cued_channels[c], horizon)
-            abl[i, c] = ablation_curve(contrib).mean(0)
+            curves = ablation_curve(contrib)
+            abl[i, c] = curves.mean(0)
+            abl_med[i, c] = np.median(curves, axis=0)
     ds = xr.Dataset(
         {
             "spectrum": (("network", "context", "mode"), spec),
             "ablation": (("network", "context", "modes_kept"), abl),
+            "ablation_median": (("network", "context", "modes_kept"), abl_med),
             "response_full": (("network", "context"), abl[:, :, -1]),
+            "response_full_median": (("network", "context"), abl_med[:, :, -1]),
             "n_points": (("network", "context"), n_pts),
         },
         coords={

@@ -242,23 +242,31 @@ def plot_spectra(cdi: xr.Dataset, context: int = 0, n_modes: int = 20) -> Any:
     return fig
 
 
-def plot_ablation(cdi: xr.Dataset, context: int = 0, n_modes: int = 20) -> Any:
-    """Fig. 3f: linearised response to a unit pulse vs number of modes kept, by architecture."""
+def plot_ablation(
+    cdi: xr.Dataset, context: int = 0, n_modes: int = 20, statistic: str = "median"
+) -> Any:
+    """Fig. 3f: linearised response to a unit pulse vs number of modes kept, by architecture.
+
+    ``statistic`` is how each network summarises its fixed points: ``"median"`` (default,
+    robust to a point with an unstable mode) or ``"mean"`` (the paper's average). Lines are
+    mean ± s.e. over networks.
+    """
     fig, ax = _figure((5, 4))
     k = min(n_modes, cdi.sizes["modes_kept"])
     x = np.arange(1, k + 1)
+    var = "ablation_median" if statistic == "median" and "ablation_median" in cdi else "ablation"
     for name, rows in _populations(cdi, "arch"):
-        _line(
-            ax,
-            x,
-            cdi["ablation"].values[rows, context, :k],
-            DISPLAY.get(name, name),
-            PALETTE.get(name, "0.3"),
-        )
+        values = cdi[var].values[rows, context, :k]
+        _line(ax, x, values, DISPLAY.get(name, name), PALETTE.get(name, "0.3"))
     ax.axhline(1.0, color="k", lw=0.8, ls="--", label="ideal integrator")
     ax.set_xlabel("linear modes kept (largest |λ| first)")
     ax.set_ylabel(f"output {int(cdi.attrs.get('horizon', 0))} steps after a unit pulse")
-    ax.set_title(f"mode ablation, context {context} (Fig. 3f)")
+    stat = "median" if var == "ablation_median" else "mean"
+    ax.set_title(
+        f"mode ablation, context {context} (Fig. 3f)\n{stat} over each network's "
+        "fixed points; mean ± s.e. over networks",
+        fontsize=9,
+    )
     ax.legend(fontsize=8)
     return fig
 
@@ -323,7 +331,7 @@ def plot_zoo(zoo, task: str, out: Path, network: str | None = None) -> tuple[lis
         if "omega" in fp.coords and network is not None and network in set(nets):
             mine = fp.isel(fixed_point=np.nonzero(nets == network)[0])
             fig = plot_eigenvalues(mine)
-            fig.axes[0].set_title(f"{network}: linearised dynamics (Fig. 2d)", fontsize=9)
+            fig.axes[0].set_title(f"{network}: linearised dynamics (Fig. 2d)", fontsize=8)
             written.append(_save(fig, out / f"{task}-eigenvalues.png"))
         if "sine_frequency" in have:
             freq = _stored(zoo, task, "sine_frequency")
