@@ -344,6 +344,15 @@ def test_storage_choices_float16_and_no_untrained_hidden_states(tmp_path, task):
         )
         assert "recomputed" in node["hidden_untrained"].attrs["description"]
     assert verify_zoo(path).ok
+    # float16 saturates: a state beyond 65504 is stored as inf and the index says so
+    big = replace(rs[0], hidden_trained=rs[0].hidden_trained * 0 + 1e6)
+    with ZarrZooWriter(path) as w:
+        w.prepare_task(lean, task)
+        w.write_results("flipflop", [big])
+    (node,) = open_zoo(path).hidden_states("flipflop", [big.network_id]).children.values()
+    assert np.isinf(node["hidden_trained"].values).all()
+    assert "float16 range" in open_zoo(path).index("flipflop").loc[big.network_id, "message"]
+    assert verify_zoo(path).ok
     # resuming with an explicit, different choice is refused; the default adopts the zoo's
     with pytest.raises(ZooPlanError, match="storage"):
         ZarrZooWriter(path, hidden_dtype="float32").prepare_task(lean, task)

@@ -39,6 +39,8 @@ if TYPE_CHECKING:
     from rnnzoo_train.cells.base import Cell
     from rnnzoo_train.tasks.base import Task
 
+#: index columns shown first, in this order (then the data variables in layout order)
+_INDEX_FIRST = ("arch", "activation", "units", "l2", "seed", "status", "config", "group")
 _ANALYSIS_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*")
 
 
@@ -264,14 +266,19 @@ class Zoo:
         ``val_loss``, ``test_loss``, ``last_finite_loss``, ``performance``, ``solved``,
         ``diverged_at``, ``train_seconds``, ``message``, ``written_at``.
         """
+        return self._index(task).copy()
+
+    def _index(self, task: str) -> pd.DataFrame:
+        """The cached index (not a copy: internal use only)."""
         if task not in self._indexes:
             ds = self._dataset(task, layout.index_path(task)).load()
             df = ds.to_dataframe()
             for col in df.columns:
                 if df[col].dtype == object:
                     df[col] = df[col].astype(str)
-            self._indexes[task] = df
-        return self._indexes[task].copy()
+            order = [c for c in (*_INDEX_FIRST, *layout.INDEX_VARIABLES) if c in df.columns]
+            self._indexes[task] = df[order + [c for c in df.columns if c not in order]]
+        return self._indexes[task]
 
     def select(self, task: str, **criteria: Any) -> pd.DataFrame:
         """Rows of :meth:`index` matching every criterion.
@@ -316,7 +323,7 @@ class Zoo:
 
     # -- networks ----------------------------------------------------------------------------
     def _locate(self, task: str, network_id: str) -> tuple[xr.Dataset, int]:
-        index = self.index(task)
+        index = self._index(task)
         if network_id not in index.index:
             raise KeyError(f"no network {network_id!r} in task {task!r}; see zoo.index({task!r})")
         group = index.loc[network_id, "group"]
@@ -336,7 +343,7 @@ class Zoo:
         """The cell of a group (``gru-tanh-u64``) or of a network id."""
         from rnnzoo_train.cells import get_cell
 
-        index = self.index(task)
+        index = self._index(task)
         group = (
             index.loc[group_or_network, "group"]
             if group_or_network in index.index
@@ -380,7 +387,7 @@ class Zoo:
 
         if which not in layout.WEIGHT_PREFIXES:
             raise ValueError(f"which must be 'initial' or 'final', not {which!r}")
-        index = self.index(task)
+        index = self._index(task)
         unknown = [i for i in network_ids if i not in index.index]
         if unknown:
             raise KeyError(f"no network(s) {unknown[:3]} in task {task!r}")
@@ -411,7 +418,7 @@ class Zoo:
         if which not in layout.HIDDEN_VARIABLES:
             raise ValueError(f"which must be 'trained' or 'untrained', not {which!r}")
         var = layout.HIDDEN_VARIABLES[which]
-        index = self.index(task)
+        index = self._index(task)
         ids = list(index.index) if network_ids is None else list(network_ids)
         unknown = [i for i in ids if i not in index.index]
         if unknown:

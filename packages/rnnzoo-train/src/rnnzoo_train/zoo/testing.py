@@ -156,7 +156,13 @@ def synthetic_result(
     cell = get_cell(config.arch, config.activation, config.units, task.n_inputs, task.n_outputs)
     gen = torch.Generator().manual_seed(seed)
     initial = cell.init_params(gen)
-    final = {k: v + 0.05 * torch.randn(v.shape, generator=gen) for k, v in initial.items()}
+    # "training" = a 5% relative perturbation (keeps the relu cells' spectral radius < 1)
+    final = {
+        k: v
+        + 0.05 * (float(v.std()) if v.numel() > 1 else 0.0) * torch.randn(v.shape, generator=gen)
+        + 0.002 * torch.randn(v.shape, generator=gen)
+        for k, v in initial.items()
+    }
     probe = torch.as_tensor(task.probe().inputs)
     with torch.no_grad():
         h0 = cell.run(unsqueeze_params(initial), probe[None])[0]

@@ -122,6 +122,7 @@ class ZarrZooWriter:
         self._search_rows: dict[str, dict[tuple[str, int], int]] = {}
         self._table_lock = threading.Lock()
         self._fresh_dir = False
+        self._notes: dict[str, dict[str, str]] = {}
 
     # -- context manager ---------------------------------------------------------------------
     def __enter__(self) -> ZarrZooWriter:
@@ -314,7 +315,9 @@ class ZarrZooWriter:
                 "solved": bool(r.solved),
                 "diverged_at": r.diverged_at,
                 "train_seconds": r.train_seconds,
-                "message": r.message,
+                "message": "; ".join(
+                    m for m in (r.message, self._notes.get(task, {}).pop(r.network_id, "")) if m
+                ),
                 "written_at": stamp,
             }
             for name, v in values.items():
@@ -601,7 +604,14 @@ class ZarrZooWriter:
                     )
                 arr = np.full(shape, np.nan)  # failed/diverged without this array
             dtype = self._storage[task]["hidden_dtype"] if name.startswith("hidden_") else "float32"
-            data[name] = (dims[name], arr.astype(dtype, copy=False)[None])
+            with np.errstate(over="ignore"):
+                stored = arr.astype(dtype, copy=False)
+            if dtype == "float16" and np.any(np.isinf(stored) & np.isfinite(arr)):
+                self._notes.setdefault(task, {})[r.network_id] = (
+                    f"{name} exceeds the float16 range (|h| > 65504) and is stored as +-inf "
+                    "there; recompute it from the weights"
+                )
+            data[name] = (dims[name], stored[None])
         coords = {"status": ("network", layout.as_vlen_str([r.status]))}
         return xr.Dataset(data, coords=coords)
 
