@@ -100,7 +100,13 @@ def test_example_plugin_installs_and_is_used(npy_folder, tmp_path):
         d = xr.open_dataarray(tmp_path / "rsa.nc")
         assert d.attrs["provider"] == "rnnzoo-metric-example 0.1.0"
         assert np.all(np.isfinite(d.values))
-        assert d.values[0, 1] > 0
+        # the installed plugin computes RSA: 1 - Spearman r between correlation RDMs
+        from scipy.stats import spearmanr
+
+        x0, x1 = (np.load(npy_folder / f"net{i}.npy") for i in (0, 1))
+        iu = np.triu_indices(len(x0), 1)
+        rdm0, rdm1 = (1 - np.corrcoef(x)[iu] for x in (x0, x1))
+        assert d.values[0, 1] == pytest.approx(1 - spearmanr(rdm0, rdm1).statistic, abs=1e-12)
         # the environment variable switches external plugins off
         assert "rsa" not in {
             m["name"]
