@@ -285,7 +285,9 @@ def test_cli_analyze_summary_plot(zoo_copy, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "sine: analysed 2 network(s)" in out
     assert main(["summary", str(zoo_copy), "--task", "sine"]) == 0
-    assert "vanilla-tanh-u8" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "vanilla-tanh-u8" in out
+    assert "-- sine_graph: modal node count 8" in out
     figs = tmp_path / "figs"
     assert main(["plot", str(zoo_copy), "--task", "sine", "--out", str(figs)]) == 0
     pngs = sorted(p.name for p in figs.glob("*.png"))

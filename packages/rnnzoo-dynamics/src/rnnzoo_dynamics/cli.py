@@ -161,7 +161,27 @@ def _summary(args) -> int:
                 raise CLIError(str(err)) from None
             print(f"== {task}")
             print(table.to_string())
+            _print_modal(zoo, task, "-untrained" if args.untrained else "")
     return 0
+
+
+def _print_modal(zoo, task: str, suffix: str) -> None:
+    """Modal node count of each graph analysis, per architecture x activation."""
+    from rnnzoo_dynamics.analyze import _stored
+    from rnnzoo_dynamics.graphs import modal_node_counts
+
+    for name in sorted(zoo.analyses(task)):
+        if not name.endswith("graph" + suffix) and "graph-" not in name:
+            continue
+        if suffix and not name.endswith(suffix):
+            continue
+        ds = _stored(zoo, task, name)
+        if ds is None or "graph_n_nodes" not in ds:
+            continue
+        table = modal_node_counts(ds, by=["arch", "activation"])
+        table["non_modal"] = [", ".join(v) for v in table["non_modal"]]
+        print(f"-- {name}: modal node count {ds.attrs.get('graph_modal_n_nodes')} over the task")
+        print(table.to_string(index=False))
 
 
 def _plot(args) -> int:
