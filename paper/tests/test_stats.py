@@ -44,12 +44,40 @@ def test_clustered_labels_are_significant_and_random_labels_are_not():
     assert stats.label_test(d, shuffled).p_value > 0.05
 
 
-def test_permutations_stay_within_strata():
-    # two strata of equal labels: permuting within them can never change the labelling,
-    # so every permutation ties the observed silhouette and p is 1
+def test_strata_remove_confounding_by_the_other_factor():
+    # two strata far apart, no label effect within them; label A is mostly in stratum X
+    strata = np.repeat(["X", "Y"], 10)
+    labels = np.array(list("AAAAAAAABB") + list("AABBBBBBBB"))
+    confounded, stratified = [], []
+    for seed in range(10):
+        rng = np.random.default_rng(seed)
+        x = np.concatenate([rng.normal(size=(10, 3)), 20 + rng.normal(size=(10, 3))])
+        d = np.linalg.norm(x[:, None] - x[None], axis=-1)
+        confounded.append(stats.label_test(d, labels, n_permutations=199).p_value)
+        stratified.append(stats.label_test(d, labels, strata, n_permutations=199).p_value)
+    # without strata the stratum difference looks like a label effect; with them it does not
+    assert max(confounded) <= 0.05
+    assert np.mean(stratified) > 0.2
+    assert np.sum(np.array(stratified) <= 0.05) <= 2
+
+
+def test_a_label_that_never_varies_within_a_stratum_is_not_testable():
     d, labels = _clustered(4, 2, 0.3)
     t = stats.label_test(d, labels, strata=labels)
-    assert t.p_value == 1.0
+    assert not t.testable
+    assert math.isnan(t.p_value)
+
+
+def test_lower_tail_detects_anti_clustering():
+    # turn a clustered labelling into an anti-clustered one: groups become mutually far apart
+    d, labels = _clustered(6, 3, 0.3)
+    anti = d.max() - d
+    np.fill_diagonal(anti, 0.0)
+    t = stats.label_test(anti, labels)
+    assert t.silhouette < t.null_mean
+    assert t.p_lower == pytest.approx(1 / (1 + stats.N_PERMUTATIONS))
+    assert t.p_value > 0.5
+    assert stats.verdict(t.silhouette > t.null_mean, t.p_value, 3, t.p_lower) == stats.DIFFERS
 
 
 def test_p_values_are_uniform_under_the_null():

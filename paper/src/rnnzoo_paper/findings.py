@@ -46,8 +46,9 @@ TASK_NAME = {
 }
 
 RULE_TEST = (
-    f"agrees: effect in the paper's direction with p <= {stats.ALPHA}; differs: not significant "
-    f"with >= {stats.N_ENOUGH} networks in every group; otherwise inconclusive at this zoo size"
+    f"agrees: effect in the paper's direction with p <= {stats.ALPHA}; differs: the opposite "
+    f"effect with p <= {stats.ALPHA}, or no significant effect with >= {stats.N_ENOUGH} networks "
+    "in every group; otherwise inconclusive at this zoo size"
 )
 RULE_THRESHOLD = (
     f"agrees: the stated threshold is met; differs: not met on >= {stats.N_ENOUGH} networks; "
@@ -55,8 +56,9 @@ RULE_THRESHOLD = (
 )
 RULE_TOPOLOGY = (
     f"agrees: SVCCA geometry clusters (p <= {stats.ALPHA}) and topology clearly less (graph "
-    f"p > {stats.ALPHA}, or a silhouette at least {MARGIN} lower); differs: topology clusters "
-    f"significantly and at least as strongly as SVCCA; otherwise inconclusive at this zoo size"
+    f"p > {stats.ALPHA}, or a silhouette excess over chance at least {MARGIN} lower); differs: "
+    "topology clusters significantly and at least as strongly as SVCCA; otherwise "
+    "inconclusive at this zoo size"
 )
 
 
@@ -152,12 +154,17 @@ def clustering_findings(distances: Mapping[str, Mapping[str, xr.DataArray]]) -> 
                     "n_networks": float(t.n),
                     "min_group": float(t.min_group),
                 }
+                within = "activation" if by == "arch" else "architecture"
                 result = (
-                    f"{title}: silhouette by {word} {t.silhouette:+.3f}, {_fmt_p(t.p_value)} "
-                    f"({t.n} networks, smallest group {t.min_group})"
+                    f"{title}: silhouette by {word} (within each {within}) {t.silhouette:+.3f} "
+                    f"vs {t.null_mean:+.3f} by chance, {_fmt_p(t.p_value)} ({t.n} networks, "
+                    f"smallest group {t.min_group})"
                 )
+                numbers["chance_silhouette"] = t.null_mean
                 if key in GEOMETRY or (task, by) == ("cdi", "activation"):
-                    verdict = stats.verdict(t.silhouette > 0, t.p_value, t.min_group)
+                    verdict = stats.verdict(
+                        t.silhouette > t.null_mean, t.p_value, t.min_group, t.p_lower
+                    )
                     rule = RULE_TEST
                 else:
                     ref = tests.get(("svcca", by))
@@ -166,6 +173,7 @@ def clustering_findings(distances: Mapping[str, Mapping[str, xr.DataArray]]) -> 
                     rule = RULE_TOPOLOGY
                     if ref is not None:
                         numbers["svcca_silhouette"] = ref.silhouette
+                        numbers["svcca_chance_silhouette"] = ref.null_mean
                 out.append(Finding(fkey, "clustering", claim, result, verdict, rule, numbers))
     return out
 
@@ -193,15 +201,17 @@ def _cluster_claim(task: str, key: str, by: str) -> str:
 
 
 def _topology_verdict(t: stats.LabelTest, ref: stats.LabelTest | None) -> tuple[str, str]:
+    """Topology vs SVCCA geometry, comparing silhouettes in excess of their chance level."""
     if ref is None:
         return stats.INCONCLUSIVE, "; no SVCCA test to compare with"
-    extra = f"; SVCCA silhouette {ref.silhouette:+.3f} ({_fmt_p(ref.p_value)})"
+    mine, theirs = t.silhouette - t.null_mean, ref.silhouette - ref.null_mean
+    extra = f"; excess over chance {mine:+.3f} vs SVCCA's {theirs:+.3f} ({_fmt_p(ref.p_value)})"
     clearly_less = ref.p_value <= stats.ALPHA and (
-        t.p_value > stats.ALPHA or t.silhouette <= ref.silhouette - MARGIN
+        t.p_value > stats.ALPHA or mine <= theirs - MARGIN
     )
     if clearly_less:
         return stats.AGREES, extra
-    if t.p_value <= stats.ALPHA and t.silhouette >= ref.silhouette:
+    if t.p_value <= stats.ALPHA and mine >= theirs:
         return stats.DIFFERS, extra
     return stats.INCONCLUSIVE, extra
 
@@ -438,6 +448,7 @@ def _cdi_findings(zoo) -> list[Finding]:
             )
             continue
         p = stats.exact_two_group_test(vanilla, gated)
+        p_opposite = stats.exact_two_group_test(gated, vanilla)
         in_direction = bool(np.median(vanilla) <= 1.5 and np.mean(vanilla) < np.mean(gated))
         numbers.update({"p_value": p, "n_vanilla": float(len(vanilla))})
         out.append(
@@ -447,7 +458,7 @@ def _cdi_findings(zoo) -> list[Finding]:
                 claim,
                 f"median {what} per architecture (tanh): {text}; Vanilla fewer than gated: "
                 f"{_fmt_p(p)} (permutation test on means)",
-                stats.verdict(in_direction, p, min(len(vanilla), len(gated))),
+                stats.verdict(in_direction, p, min(len(vanilla), len(gated)), p_opposite),
                 RULE_TEST + " (direction: Vanilla median <= 1 mode and Vanilla mean < gated mean)",
                 numbers,
             )
@@ -487,10 +498,12 @@ def fig4_finding(d: xr.DataArray | None) -> list[Finding]:
         ]
     u, t = g["untrained relu"], g["trained tanh"]
     p = stats.exact_two_group_test(u, t)
+    p_opposite = stats.exact_two_group_test(t, u)
     numbers = {
         "svcca_trained_relu_untrained_relu": float(np.mean(u)),
         "svcca_trained_relu_trained_tanh": float(np.mean(t)),
         "p_value": p,
+        "p_value_opposite": p_opposite,
     }
     if "untrained tanh" in g:
         numbers["svcca_trained_relu_untrained_tanh"] = float(np.mean(g["untrained tanh"]))
@@ -500,9 +513,10 @@ def fig4_finding(d: xr.DataArray | None) -> list[Finding]:
             "trained vs untrained",
             claim,
             f"mean SVCCA distance from trained relu: to untrained relu {np.mean(u):.3f}, to "
-            f"trained tanh {np.mean(t):.3f}; {_fmt_p(p)} (exact permutation test over the "
-            f"{len(u)} + {len(t)} networks compared)",
-            stats.verdict(bool(np.mean(u) < np.mean(t)), p, min(len(u), len(t))),
+            f"trained tanh {np.mean(t):.3f}; {_fmt_p(p)}, opposite direction "
+            f"{_fmt_p(p_opposite)} (exact permutation tests over the {len(u)} + {len(t)} "
+            "networks compared)",
+            stats.verdict(bool(np.mean(u) < np.mean(t)), p, min(len(u), len(t)), p_opposite),
             RULE_TEST,
             numbers,
         )

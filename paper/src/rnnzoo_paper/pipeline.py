@@ -289,7 +289,12 @@ def step_distances(zoo, tasks: list[str], runner: Any, opt: PipelineOptions):
     matrices: dict[str, dict] = {}
     embeddings: dict[str, dict] = {}
     for task in tasks:
+        t0 = time.perf_counter()
         matrices[task] = dist.task_distances(zoo, task, compute)
+        _log(
+            f"  {task}: {', '.join(matrices[task]) or 'no'} distances "
+            f"({time.perf_counter() - t0:.1f} s)"
+        )
         embeddings[task] = {
             k: e
             for k, d in matrices[task].items()
@@ -306,11 +311,13 @@ def step_figures(ctx, out: Path) -> tuple[list[Path], list[str]]:
     from .figures import figure_list
 
     written, errors = [], []
-    for name, draw, _caption, task in figure_list():
-        if task is not None and task not in ctx.tasks:
-            continue  # the report says the figure needs a task this run did not include
+    todo = [f for f in figure_list() if f[3] is None or f[3] in ctx.tasks]
+    for k, (name, draw, _caption, _task) in enumerate(todo, 1):
+        # figures whose task is not in this run are skipped (the report says why)
+        t0 = time.perf_counter()
         try:
             written.append(draw(ctx, out / name))
+            _log(f"  [{k}/{len(todo)}] wrote {out / name} ({time.perf_counter() - t0:.1f} s)")
         except Exception as err:  # a figure bug must not lose the report
             errors.append(f"{name}: {type(err).__name__}: {err}")
             _log(f"  FAILED {name}:\n{traceback.format_exc()}")
@@ -350,8 +357,10 @@ def run_pipeline(opt: PipelineOptions) -> PipelineResult:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise PipelineError(f"cannot create {out}: {err.strerror}") from None
+    # user mistakes fail before anything runs: a bad preset or grid file, a missing zoo
     if opt.zoo is None:
-        _preset(opt)  # a bad preset or grid file fails before anything runs
+        _preset(opt)
+    _location(opt)
     runner = _runner(opt)
     started = time.perf_counter()
     result = PipelineResult(out=out, zoo_location="", tasks=[])

@@ -105,8 +105,10 @@ def _cluster_table(findings: list[Finding]) -> list[str]:
     if not cells:
         return []
     out = [
-        "Silhouette of the label groups on each distance matrix (permutation p-value, labels "
-        "permuted within the other factor):",
+        "Silhouette of the label groups on each distance matrix, computed within the other "
+        "factor (architecture among networks of one activation, activation among networks of "
+        "one architecture), with its chance level and a permutation p-value (labels permuted "
+        "within the other factor):",
         "",
         "| task | distance | by architecture | verdict | by activation | verdict |",
         "| --- | --- | --- | --- | --- | --- |",
@@ -120,7 +122,8 @@ def _cluster_table(findings: list[Finding]) -> list[str]:
                 continue
             n = f.numbers
             row += [
-                f"{n['silhouette']:+.2f} (p={n['p_value']:.3f}, n={int(n['n_networks'])})",
+                f"{n['silhouette']:+.2f} vs {n['chance_silhouette']:+.2f} by chance "
+                f"(p={n['p_value']:.3f}, n={int(n['n_networks'])})",
                 BADGE[f.verdict],
             ]
         out.append("| " + " | ".join(row) + " |")

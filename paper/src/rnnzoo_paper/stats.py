@@ -3,9 +3,11 @@
 Every verdict in ``report.md`` is decided by one of the rules here, stated in the report:
 
 - :func:`verdict`: **agrees** when the effect is in the paper's direction and significant
-  (p <= ``ALPHA``); **differs** when it is not significant although every compared group has
-  at least ``N_ENOUGH`` networks (the test had the networks to see it), or when a threshold
-  claim fails on such a population; **inconclusive at this zoo size** otherwise.
+  (p <= ``ALPHA``); **differs** when the opposite effect is significant, or when the effect is
+  not significant although every compared group has at least ``N_ENOUGH`` networks (the test
+  had the networks to see it); **inconclusive at this zoo size** otherwise;
+- :func:`threshold_verdict`: a threshold claim ("the vast majority") agrees when met and
+  differs when it fails on at least ``N_ENOUGH`` networks.
 """
 
 from __future__ import annotations
@@ -58,7 +60,7 @@ def _silhouettes(d: np.ndarray, codes: np.ndarray) -> np.ndarray:
     onehot = np.zeros((m, n, k))
     np.put_along_axis(onehot, codes[:, :, None], 1.0, axis=2)
     sizes = onehot.sum(axis=1)  # (m, k)
-    sums = np.einsum("ij,mjk->mik", d, onehot)  # (m, n, k) summed distance to each group
+    sums = np.matmul(d, onehot)  # (m, n, k) summed distance to each group (batched GEMM)
     own = np.take_along_axis(sizes, codes, axis=1)  # (m, n)
     own_sum = np.take_along_axis(sums, codes[:, :, None], axis=2)[:, :, 0]
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -74,21 +76,6 @@ def _silhouettes(d: np.ndarray, codes: np.ndarray) -> np.ndarray:
     return np.where(valid & (sizes.max(axis=1) > 1), s.mean(axis=1), np.nan)
 
 
-def _permute_within(codes: np.ndarray, strata: np.ndarray | None, rng, n: int) -> np.ndarray:
-    out = np.empty((n, codes.size), dtype=np.int64)
-    groups = (
-        [np.arange(codes.size)]
-        if strata is None
-        else [np.flatnonzero(strata == s) for s in np.unique(strata)]
-    )
-    for r in range(n):
-        perm = codes.copy()
-        for g in groups:
-            perm[g] = codes[g][rng.permutation(len(g))]
-        out[r] = perm
-    return out
-
-
 @dataclass(frozen=True)
 class LabelTest:
     """How strongly networks cluster by a label on one distance matrix.
@@ -96,21 +83,29 @@ class LabelTest:
     Attributes
     ----------
     silhouette : float
-        Mean silhouette of the label groups.
+        Mean silhouette of the label groups, computed within each stratum (e.g. the
+        architecture silhouette among the tanh networks and among the relu networks) and
+        averaged with weights by stratum size; without strata, on the whole matrix.
     p_value : float
-        One-sided permutation p-value: ``(1 + #{s_perm >= s}) / (1 + n_permutations)``,
-        labels permuted within the strata (the other factor), so e.g. architecture
-        clustering is not credited with activation differences.
+        One-sided permutation p-value that the labels cluster:
+        ``(1 + #{s_perm >= s}) / (1 + n_permutations)``, labels permuted within strata.
+    p_lower : float
+        The opposite tail, ``(1 + #{s_perm <= s}) / (1 + n_permutations)``: small when the
+        label groups are *less* clustered than chance.
+    null_mean : float
+        Mean silhouette of the permuted labelings (the chance level; usually below 0).
     n : int
         Networks compared.
     min_group : int
-        Size of the smallest label group.
+        Size of the smallest label group (over all strata).
     groups : int
         Number of label groups.
     """
 
     silhouette: float
     p_value: float
+    p_lower: float
+    null_mean: float
     n: int
     min_group: int
     groups: int
@@ -120,6 +115,24 @@ class LabelTest:
         return self.groups >= 2 and self.min_group >= 2 and math.isfinite(self.silhouette)
 
 
+def _stratified(d: np.ndarray, codes: np.ndarray, parts: list[np.ndarray]) -> np.ndarray:
+    """Size-weighted mean over strata of the silhouettes of labelings ``codes (m, n)``."""
+    total = np.zeros(codes.shape[0])
+    weight = 0
+    for idx in parts:
+        sub = codes[:, idx]
+        if len(np.unique(sub[0])) < 2:
+            continue  # one label in this stratum: it says nothing about the label
+        _, local = np.unique(sub, return_inverse=True)
+        local = local.reshape(sub.shape)
+        s = _silhouettes(d[np.ix_(idx, idx)], local)
+        if not np.isfinite(s).all():
+            continue
+        total += len(idx) * s
+        weight += len(idx)
+    return total / weight if weight else np.full(codes.shape[0], np.nan)
+
+
 def label_test(
     d: np.ndarray,
     labels: np.ndarray,
@@ -127,26 +140,35 @@ def label_test(
     n_permutations: int = N_PERMUTATIONS,
     seed: int = 0,
 ) -> LabelTest:
-    """Silhouette of ``labels`` on ``d`` with a stratified permutation p-value."""
+    """Silhouette of ``labels`` on ``d`` (within ``strata``) with permutation p-values.
+
+    Permutations shuffle the labels within each stratum, which keeps every stratum's
+    label counts, so the test asks "do networks of the same label sit closer together
+    than other networks of the same stratum?" (e.g. architecture clustering among networks
+    of the same activation), and confounding by the other factor is removed.
+    """
     d = np.asarray(d, dtype=float)
     labels = _strings(labels)
     codes = _codes(labels)
     counts = np.bincount(codes) if codes.size else np.zeros(0, dtype=int)
     groups = int((counts > 0).sum())
     min_group = int(counts[counts > 0].min()) if groups else 0
-    s = silhouette(d, labels)
-    if not math.isfinite(s) or groups < 2:
-        return LabelTest(s, math.nan, len(labels), min_group, groups)
-    st = None if strata is None else _codes(strata)
+    st = np.zeros(len(codes), dtype=np.int64) if strata is None else _codes(strata)
+    parts = [np.flatnonzero(st == k) for k in np.unique(st)]
+    s = float(_stratified(d, codes[None], parts)[0]) if groups >= 2 else math.nan
+    if not math.isfinite(s):
+        return LabelTest(s, math.nan, math.nan, math.nan, len(labels), min_group, groups)
     rng = np.random.default_rng(seed)
-    null = np.concatenate(
-        [
-            _silhouettes(d, _permute_within(codes, st, rng, min(200, n_permutations - done)))
-            for done in range(0, n_permutations, 200)
-        ]
-    )
-    p = (1 + int(np.sum(null >= s - 1e-12))) / (1 + len(null))
-    return LabelTest(s, p, len(labels), min_group, groups)
+    null = []
+    for done in range(0, n_permutations, 200):
+        batch = np.repeat(codes[None], min(200, n_permutations - done), axis=0)
+        for idx in parts:
+            batch[:, idx] = rng.permuted(batch[:, idx], axis=1)
+        null.append(_stratified(d, batch, parts))
+    null = np.concatenate(null)
+    p_upper = (1 + int(np.sum(null >= s - 1e-12))) / (1 + len(null))
+    p_lower = (1 + int(np.sum(null <= s + 1e-12))) / (1 + len(null))
+    return LabelTest(s, p_upper, p_lower, float(np.mean(null)), len(labels), min_group, groups)
 
 
 def mean_se(values: np.ndarray, axis: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -161,10 +183,17 @@ def mean_se(values: np.ndarray, axis: int = 0) -> tuple[np.ndarray, np.ndarray]:
     return mean, se
 
 
-def verdict(in_direction: bool, p_value: float, min_group: int) -> str:
-    """The rule for a tested effect (module docstring)."""
+def verdict(
+    in_direction: bool, p_value: float, min_group: int, p_opposite: float = math.nan
+) -> str:
+    """The rule for a tested effect (module docstring).
+
+    ``p_value`` tests the paper's direction, ``p_opposite`` (optional) the opposite one.
+    """
     if math.isfinite(p_value) and p_value <= ALPHA and in_direction:
         return AGREES
+    if math.isfinite(p_opposite) and p_opposite <= ALPHA:
+        return DIFFERS
     if min_group >= N_ENOUGH and math.isfinite(p_value):
         return DIFFERS
     return INCONCLUSIVE

@@ -49,6 +49,24 @@ class FigureContext:
         return self.embeddings.get(task, {}).get(key)
 
 
+def graph_embedding(ctx: FigureContext, task: str) -> tuple[xr.DataArray | None, str]:
+    """The embedding for a graph-MDS panel and its title.
+
+    The paper's fixed-point graph distance when at least half the networks are comparable
+    (same node count), else the matched graph distance (defined for any node counts).
+    """
+    emb = ctx.embedding(task, "graph")
+    d = ctx.distances.get(task, {}).get("graph")
+    n = d.sizes["network"] if d is not None else 0
+    if emb is not None and emb.sizes["network"] * 2 >= n:
+        dropped = int(emb.attrs.get("n_dropped_incomparable", 0))
+        note = f"\n({dropped} network(s) at another node count left out)" if dropped else ""
+        return emb, "graph MDS" + note
+    matched = ctx.embedding(task, "graph-matched")
+    kept = emb.sizes["network"] if emb is not None else 0
+    return matched, (f"matched-graph MDS\n(paper's graph distance: only {kept} of {n} comparable)")
+
+
 def coord(obj: xr.DataArray | xr.Dataset, name: str) -> np.ndarray:
     """Coordinate ``name`` along ``network`` as ``str`` objects (empty strings if absent)."""
     if name not in obj.coords:
@@ -56,9 +74,7 @@ def coord(obj: xr.DataArray | xr.Dataset, name: str) -> np.ndarray:
     return as_str(obj[name].values)
 
 
-def mds_layouts(
-    axes: list[Any], emb: xr.DataArray | None, what: str, letter_note: str = ""
-) -> None:
+def mds_layouts(axes: list[Any], emb: xr.DataArray | None, what: str) -> None:
     """The paper's two MDS panels: by architecture (tanh networks), by activation (Vanilla).
 
     The embedding is of the whole population; each panel shows its subset.
@@ -92,7 +108,9 @@ def mds_layouts(
         ax.set_xlabel("MDS 1")
         ax.set_ylabel("MDS 2")
         word = "architecture" if by == "arch" else "activation"
-        ax.set_title(f"{what}: by {word} ({subset_text}){letter_note}", fontsize=9)
+        head, _, note = what.partition("\n")
+        title = f"{head}: by {word} ({subset_text})" + (f"\n{note}" if note else "")
+        ax.set_title(title, fontsize=9)
         ax.legend(fontsize=7, frameon=False, loc="best")
         ax.set_aspect("equal", adjustable="datalim")
 
@@ -147,6 +165,18 @@ def mean_se_line(ax: Any, x: np.ndarray, values: np.ndarray, name: str) -> None:
     n = values.shape[0]
     ax.plot(x, mean, color=colour(name), lw=1.6, label=f"{label(name)} (n={n})")
     ax.fill_between(x, mean - se, mean + se, color=colour(name), alpha=0.25, lw=0)
+
+
+def median_iqr_line(ax: Any, x: np.ndarray, values: np.ndarray, name: str) -> None:
+    """Median and interquartile band over rows: robust where a few networks blow up."""
+    values = np.asarray(values, dtype=float)
+    keep = np.isfinite(values).any(axis=1) if values.ndim == 2 else np.zeros(0, bool)
+    values = values[keep]
+    if values.size == 0:
+        return
+    q1, med, q3 = np.nanpercentile(values, [25, 50, 75], axis=0)
+    ax.plot(x, med, color=colour(name), lw=1.6, label=f"{label(name)} (n={len(values)})")
+    ax.fill_between(x, q1, q3, color=colour(name), alpha=0.2, lw=0)
 
 
 def populations(ds: xr.Dataset | xr.DataArray, by: str) -> list[tuple[str, np.ndarray]]:

@@ -18,7 +18,15 @@ from ..style import (
     panel_letter,
     save,
 )
-from .common import FigureContext, mds_layouts, one_per_cell, pca, pick_network, sorted_matrix
+from .common import (
+    FigureContext,
+    graph_embedding,
+    mds_layouts,
+    one_per_cell,
+    pca,
+    pick_network,
+    sorted_matrix,
+)
 
 TASK = "flipflop"
 CAPTION = (
@@ -29,7 +37,9 @@ CAPTION = (
     "(tanh networks) and by activation (Vanilla networks); grey: the other networks. **e** Fixed "
     "points of one network in the first two PCs (black stable, red/green/blue 1/2/3 unstable "
     "dimensions) with its transition-graph edges, and the transition graph as a matrix. "
-    "**f** MDS of the fixed-point graph distance (networks at the modal graph size)."
+    "**f** MDS of the fixed-point graph distance (networks at the modal graph size; the matched "
+    "graph distance where fewer than half the networks share a node count, as the panel "
+    "title says)."
 )
 #: the network drawn in panels a and e: the first available of these cell types
 PREFER = (("gru", "tanh"), ("lstm", "tanh"), ("ugrnn", "tanh"), ("vanilla", "tanh"))
@@ -67,11 +77,8 @@ def draw(ctx: FigureContext, path: str | Path) -> Path:
     _panel_e(axes_e, zoo, example if example in analysed else None)
     panel_letter(axes_e[0], "e")
     axes_f = list(f_fig.subplots(1, 2))
-    emb = ctx.embedding(TASK, "graph")
-    note = ""
-    if emb is not None and emb.attrs.get("n_dropped_incomparable"):
-        note = f"; {emb.attrs['n_dropped_incomparable']} off-modal left out"
-    mds_layouts(axes_f, emb, "graph MDS", note)
+    emb, what = graph_embedding(ctx, TASK)
+    mds_layouts(axes_f, emb, what)
     panel_letter(axes_f[0], "f")
     return save(fig, path)
 
@@ -174,12 +181,12 @@ def _panel_e(axes: list[Any], zoo, nid: str | None) -> None:
     ax.figure.colorbar(im, ax=ax, shrink=0.8, label="transition probability")
     readout = np.asarray(graph["graph_node_readout"].values)[:n]
     unstable = np.asarray(graph["graph_node_n_unstable"].values)[:n]
-    names = ["".join("+" if v > 0 else "-" for v in r) for r in readout]
+    names = ["".join("+" if v > 0.5 else "-" if v < -0.5 else "0" for v in r) for r in readout]
     ax.set_xticks(range(n), names, rotation=90, fontsize=6, family="monospace")
     ax.set_yticks(range(n), names, fontsize=6, family="monospace")
     for ticks in (ax.get_xticklabels(), ax.get_yticklabels()):
         for tick, k in zip(ticks, unstable, strict=True):
             tick.set_color(STABILITY_COLOURS[min(int(k), len(STABILITY_COLOURS) - 1)])
-    ax.set_xlabel("to fixed point (readout signs)")
+    ax.set_xlabel("to fixed point (readout: +1, -1 or 0 per channel)")
     ax.set_ylabel("from fixed point")
     ax.set_title(f"transition graph ({n} nodes)", fontsize=9)

@@ -15,6 +15,7 @@ from ..data import analysed_networks, as_str, ok_networks, stored
 from ..style import cell_label, colour, empty_panel, new_figure, panel_letter, save
 from .common import (
     FigureContext,
+    graph_embedding,
     mds_layouts,
     mean_se_line,
     one_per_cell,
@@ -30,7 +31,9 @@ CAPTION = (
     "**c** MDS of SVCCA distances, by architecture (tanh) and activation (Vanilla). **d** Left: "
     "the input-dependent fixed points of one network (coloured by ω) on its trajectories; right: "
     "the eigenvalues of every fixed point's linearisation with the unit circle, leading "
-    "oscillatory mode coloured by ω. **e** MDS of the fixed-point graph distance. **f** "
+    "oscillatory mode coloured by ω. **e** MDS of the fixed-point graph distance "
+    "(the matched graph distance where fewer than half "
+    "the networks share a node count; the panel title says which). **f** "
     "Frequency of the linearised oscillation against ω, mean ± s.e. over networks, by "
     "architecture (tanh) and by activation (Vanilla); dashed: identity."
 )
@@ -59,7 +62,7 @@ def draw(ctx: FigureContext, path: str | Path) -> Path:
 
     e_fig, f_fig = bottom.subfigures(1, 2, width_ratios=[1, 1])
     axes_e = list(e_fig.subplots(1, 2))
-    mds_layouts(axes_e, ctx.embedding(TASK, "graph"), "graph MDS")
+    mds_layouts(axes_e, *graph_embedding(ctx, TASK))
     panel_letter(axes_e[0], "e")
     axes_f = list(f_fig.subplots(1, 2))
     _panel_f(axes_f, stored(zoo, TASK, "sine_frequency"))

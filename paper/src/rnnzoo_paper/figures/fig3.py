@@ -13,7 +13,16 @@ import numpy as np
 
 from ..data import as_str, ok_networks, stored
 from ..style import cell_label, colour, empty_panel, new_figure, panel_letter, save
-from .common import FigureContext, mds_layouts, mean_se_line, one_per_cell, pca, populations
+from .common import (
+    FigureContext,
+    graph_embedding,
+    mds_layouts,
+    mean_se_line,
+    median_iqr_line,
+    one_per_cell,
+    pca,
+    populations,
+)
 
 TASK = "cdi"
 CONTEXT = 0
@@ -22,10 +31,14 @@ CAPTION = (
     "Fig. 3 (context-dependent integration). **b** Probe responses of context 1 in the first "
     "two PCs (blue to red: mean of the cued stream from -1 to 1) with the fixed and slow "
     "points of that context (black: the approximate line attractor), one network per cell "
-    "type. **c** MDS of SVCCA distances. **d** MDS of the line-attractor graph distance. "
+    "type. **c** MDS of SVCCA distances. **d** MDS of the line-attractor graph distance "
+    "(the matched graph distance where fewer than half "
+    "the networks share a node count; the panel title says which). "
     "**e** Sorted |eigenvalues| (mean over a context's fixed points), mean ± s.e. over tanh "
     "networks by architecture. **f** Linearised output 30 steps after a unit pulse on the cued "
-    "stream keeping the m largest modes (1 = ideal integrator), by architecture."
+    "stream keeping the m largest modes (1 = ideal integrator), by architecture: median and "
+    "interquartile range on a symmetric log axis, because a few fixed points have responses of "
+    "10^2-10^3 that would dominate a mean."
 )
 
 
@@ -43,7 +56,7 @@ def draw(ctx: FigureContext, path: str | Path) -> Path:
     mds_layouts(axes_c, ctx.embedding(TASK, "svcca"), "SVCCA MDS")
     panel_letter(axes_c[0], "c")
     axes_d = list(d_fig.subplots(1, 2))
-    mds_layouts(axes_d, ctx.embedding(TASK, "graph"), "graph MDS")
+    mds_layouts(axes_d, *graph_embedding(ctx, TASK))
     panel_letter(axes_d[0], "d")
     ax_e, ax_f = bottom.subplots(1, 2)
     cdi = stored(zoo, TASK, "cdi_linear")
@@ -82,8 +95,11 @@ def _panel_b(sub: Any, zoo, index, ok: list[str]) -> None:
         ax = axes[j]
         x = states[nid][trials]
         mean, pcs, var = pca(x, 2)
-        for k, tr in zip(trials, (x - mean) @ pcs.T, strict=True):
+        proj = (x - mean) @ pcs.T
+        for k, tr in zip(trials, proj, strict=True):
             ax.plot(tr[:, 0], tr[:, 1], color=cmap((mu[k] + 1) / 2), lw=0.8, alpha=0.8)
+        lo, hi = proj.reshape(-1, 2).min(0), proj.reshape(-1, 2).max(0)
+        pad = 0.15 * (hi - lo) + 1e-9
         if fp is not None:
             sel = (as_str(fp["network"].values) == nid) & (
                 np.asarray(fp["condition"].values) == CONTEXT
@@ -94,6 +110,20 @@ def _panel_b(sub: Any, zoo, index, ok: list[str]) -> None:
                 ax.scatter(
                     pts[:, 0], pts[:, 1], s=10, color="k", zorder=3, label="fixed/slow points"
                 )
+                outside = int(np.sum(np.any((pts < lo - pad) | (pts > hi + pad), axis=1)))
+                if outside:
+                    ax.text(
+                        0.98,
+                        0.02,
+                        f"{outside} point(s) outside the view",
+                        fontsize=6,
+                        ha="right",
+                        va="bottom",
+                        transform=ax.transAxes,
+                        color="0.3",
+                    )
+        ax.set_xlim(lo[0] - pad[0], hi[0] + pad[0])
+        ax.set_ylim(lo[1] - pad[1], hi[1] + pad[1])
         ax.set_title(cell_label(arch, act), fontsize=9, color=colour(arch))
         ax.set_xlabel(f"PC 1 ({var[0]:.0%})", fontsize=8)
         ax.set_ylabel(f"PC 2 ({var[1]:.0%})" if len(var) > 1 else "PC 2", fontsize=8)
@@ -125,9 +155,11 @@ def _panel_f(ax: Any, cdi) -> None:
     k = min(N_MODES, cdi.sizes["modes_kept"])
     abl = np.asarray(cdi["ablation"].values, dtype=float)[:, CONTEXT, :k]
     for name, rows in populations(cdi, "arch"):
-        mean_se_line(ax, np.arange(1, k + 1), abl[rows], name)
+        median_iqr_line(ax, np.arange(1, k + 1), abl[rows], name)
     ax.axhline(1.0, color="k", lw=0.8, ls="--", label="ideal integrator")
+    # symmetric log: an ideal integrator (1) and responses of 10^3 both stay readable
+    ax.set_yscale("symlog", linthresh=1.0)
     ax.set_xlabel("linear modes kept (largest |λ| first)")
     ax.set_ylabel(f"output {int(cdi.attrs.get('horizon', 0))} steps after a unit pulse")
-    ax.set_title("mode ablation (tanh networks)", fontsize=9)
+    ax.set_title("mode ablation (tanh networks; median and interquartile range)", fontsize=9)
     ax.legend(fontsize=7, frameon=False)

@@ -13,12 +13,13 @@ import numpy as np
 
 from ..data import stored
 from ..style import colour, empty_panel, label, new_figure, ordered, save
-from .common import FigureContext, coord, mean_se_line, populations
+from .common import FigureContext, coord, graph_embedding, median_iqr_line, populations
 
 CAPTION = (
     "Overview. Flip-flop tanh networks in the MDS of SVCCA distances (left) and of "
     "fixed-point graph distances (middle), coloured by architecture; right: cdi networks' "
-    "linearised response to a unit pulse against the number of linear modes kept."
+    "linearised response to a unit pulse against the number of linear modes kept (median and "
+    "interquartile range of the tanh networks)."
 )
 TASK = None
 
@@ -53,7 +54,8 @@ def draw(ctx: FigureContext, path: str | Path) -> Path:
     fig = new_figure(12, 3.9)
     a, b, c = fig.subplots(1, 3)
     _mds(a, ctx.embedding("flipflop", "svcca"), "flip-flop geometry (SVCCA)")
-    _mds(b, ctx.embedding("flipflop", "graph"), "flip-flop topology (fixed-point graph)")
+    emb, what = graph_embedding(ctx, "flipflop")
+    _mds(b, emb, "flip-flop topology (" + what.split("\n")[0].removesuffix(" MDS") + ")")
     cdi = stored(ctx.zoo, "cdi", "cdi_linear") if "cdi" in ctx.tasks else None
     if cdi is None:
         empty_panel(c, "cdi mode ablation: not available")
@@ -61,10 +63,11 @@ def draw(ctx: FigureContext, path: str | Path) -> Path:
         k = min(10, cdi.sizes["modes_kept"])
         abl = np.asarray(cdi["ablation"].values, dtype=float)[:, 0, :k]
         for name, rows in populations(cdi, "arch"):
-            mean_se_line(c, np.arange(1, k + 1), abl[rows], name)
+            median_iqr_line(c, np.arange(1, k + 1), abl[rows], name)
         c.axhline(1.0, color="k", ls="--", lw=0.8)
         c.set_xlabel("linear modes kept")
-        c.set_ylabel("response to a unit pulse")
+        c.set_ylabel("response to a unit pulse (median, IQR)")
+        c.set_yscale("symlog", linthresh=1.0)
         c.set_title("cdi integration: modes used", fontsize=10)
         c.legend(fontsize=7, frameon=False)
     return save(fig, path)

@@ -1,0 +1,175 @@
+"""Run the README's user stories exactly as written.
+
+Every fenced block under "## User stories" runs, story by story, in a scratch folder:
+
+- a block whose first line is ``# file: PATH`` is written to ``PATH``;
+- ``bash`` blocks run with ``bash -e``; ``python`` blocks run with the Python of the story's
+  environment;
+- ``pip install rnnzoo-...`` must name a package of this repository (the test environment
+  already has them, editable); every other ``pip install`` (the plugin of story 2) runs for
+  real, in a virtual environment of the story's own that sees the test environment's
+  packages through a ``.pth`` file, so the shared environment is never modified;
+- the port of story 1's local web server is replaced by a free one, so parallel runs of the
+  suite do not collide.
+
+Story 3 also checks that the metrics-only example never imports torch.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+REPO_PACKAGES = {"rnnzoo-train", "rnnzoo-metrics", "rnnzoo-dynamics", "rnnzoo-paper"}
+FENCE = re.compile(r"^```(\w+)\n(.*?)^```", re.S | re.M)
+
+
+def stories() -> dict[str, list[tuple[str, str]]]:
+    text = (ROOT / "README.md").read_text()
+    assert "## User stories" in text
+    section = text.split("## User stories", 1)[1].split("\n## ", 1)[0]
+    out: dict[str, list[tuple[str, str]]] = {}
+    for chunk in section.split("\n### ")[1:]:
+        title = chunk.splitlines()[0].strip()
+        out[title] = [(lang, body) for lang, body in FENCE.findall(chunk)]
+    return out
+
+
+def test_readme_has_the_two_commands_a_picture_and_three_stories():
+    text = (ROOT / "README.md").read_text()
+    head = text.split("## User stories")[0]
+    assert "nox -s demo" in head
+    assert "nox -s tests" in head
+    pictures = re.findall(r"!\[[^\]]*\]\(([^)]+\.png)\)", head, flags=re.S)
+    assert pictures, "no picture before the user stories"
+    for pic in pictures:
+        data = (ROOT / pic).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n", pic
+        assert 5_000 < len(data) < 600_000, f"{pic}: {len(data)} bytes; keep it small"
+    assert head.index("nox -s demo") < head.index(pictures[0])
+    found = stories()
+    assert len(found) == 3, list(found)
+    titles = " | ".join(found).lower()
+    for word in ("generate", "download", "plugin", "metrics only"):
+        assert word in titles, word
+    for title, blocks in found.items():
+        assert any(lang in ("bash", "python") for lang, _ in blocks), title
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _story_env(tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    """A venv whose interpreter also sees the test environment's packages."""
+    venv = tmp_path / ".venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    purelib = sysconfig.get_paths()["purelib"]
+    inner = next((venv / "lib").glob("python*/site-packages"))
+    (inner / "_outer_environment.pth").write_text(f"import site; site.addsitedir({purelib!r})\n")
+    env = {
+        **os.environ,
+        "PATH": f"{venv / 'bin'}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}"
+        + os.environ.get("PATH", ""),
+        "VIRTUAL_ENV": str(venv),
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+        "PIP_NO_BUILD_ISOLATION": "0",  # build with the environment's hatchling: no download
+        "PYTHONUNBUFFERED": "1",
+    }
+    env.pop("PYTHONPATH", None)
+    # the rnnzoo commands run with this environment's Python, so they see its plugins
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group="console_scripts"):
+        if ep.name.startswith("rnnzoo"):
+            script = venv / "bin" / ep.name
+            script.write_text(
+                f"#!{venv / 'bin' / 'python'}\nimport sys\nfrom {ep.module} import {ep.attr}\n"
+                f"sys.exit({ep.attr}())\n"
+            )
+            script.chmod(0o755)
+    return venv / "bin" / "python", env
+
+
+def _bash(body: str, python: Path) -> str:
+    lines = []
+    for line in body.splitlines():
+        m = re.match(r"\s*pip install (\S+)(.*)$", line)
+        if m and m.group(1) in REPO_PACKAGES:
+            lines.append(f"# (installed already) {line.strip()}")
+            continue
+        if m:
+            line = f"{python} -m pip install -q {m.group(1)}{m.group(2)}"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def _run_story(title: str, tmp_path: Path, check_no_torch: bool = False) -> list[str]:
+    python, env = _story_env(tmp_path)
+    port = str(_free_port())
+    outputs = []
+    for lang, body in stories()[title]:
+        body = body.replace("8765", port)
+        first = body.splitlines()[0] if body else ""
+        if first.startswith("# file: "):
+            path = tmp_path / first.removeprefix("# file: ").strip()
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(body)
+            continue
+        if lang == "bash":
+            cmd = ["bash", "-e", "-c", _bash(body, python)]
+        elif lang == "python":
+            code = body
+            if check_no_torch:
+                code += "\nimport sys\nassert 'torch' not in sys.modules, 'torch was imported'\n"
+            cmd = [str(python), "-c", code]
+        else:
+            continue
+        r = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
+        assert r.returncode == 0, f"{title}: {lang} block failed\n{body}\n{r.stdout}\n{r.stderr}"
+        outputs.append(r.stdout)
+    return outputs
+
+
+def _title(word: str) -> str:
+    return next(t for t in stories() if word in t.lower())
+
+
+@pytest.mark.slow
+@pytest.mark.network
+def test_story_generate_or_download_a_zoo(tmp_path):
+    out = _run_story(_title("generate"), tmp_path)
+    assert (tmp_path / "my-zoo.zarr" / "zarr.json").is_file()
+    assert (tmp_path / "site" / "registry.txt").is_file()
+    assert list((tmp_path / "zoo-cache").rglob("*.zip"))
+    assert "gru-tanh" in out[-1]  # the selection printed by the Python example
+    assert "torch.Size([" in out[-1]
+
+
+@pytest.mark.slow
+def test_story_write_a_metric_plugin(tmp_path):
+    out = _run_story(_title("plugin"), tmp_path)
+    assert "mean-activity" in out[0]  # `rnnzoo-metrics list` shows it
+    assert "my-metric 0.1.0" in out[1]  # the provider recorded on the matrix
+    # the plugin exists in the story's environment only, not in the shared one
+    import rnnzoo_metrics as rm
+
+    assert "mean-activity" not in {m.name for m in rm.available_metrics()}
+
+
+def test_story_metrics_only(tmp_path):
+    out = _run_story(_title("metrics only"), tmp_path, check_no_torch=True)
+    assert "net0" in out[-1]
+    assert "(6, 2)" in out[-1]
