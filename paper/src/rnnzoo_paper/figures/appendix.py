@@ -60,10 +60,11 @@ def draw_losses(ctx: FigureContext, path: str | Path) -> Path:
         for group, hatch in zip(patches, hatches, strict=True):
             for p in getattr(group, "patches", group):
                 p.set_hatch(hatch)
-        from matplotlib.ticker import MaxNLocator
+        from matplotlib.ticker import MaxNLocator, NullFormatter
 
         ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(NullFormatter())  # decade labels only: no overlaps
         ax.set_xlabel("final test loss (MSE)")
         ax.set_ylabel("networks")
         solved = ok["solved"].astype(str).str.lower().isin(["true", "1"]).sum()
@@ -104,7 +105,7 @@ def _agreement(ax: Any, mats: dict, task: str) -> None:
     ax.scatter(va[~same], vb[~same], s=8, color="0.7", label="different cell types")
     for c in ordered(arch[iu[0]][same]):
         sel = same & (arch[iu[0]] == c)
-        ax.scatter(va[sel], vb[sel], s=14, color=colour(c), label=f"both {label(c)}")
+        ax.scatter(va[sel], vb[sel], s=14, color=colour(c), label=f"same cell type: {label(c)}")
     rho = spearmanr(va, vb).statistic if len(va) > 2 and np.ptp(va) and np.ptp(vb) else np.nan
     ax.set_xlabel("SVCCA distance")
     ax.set_ylabel("CKA distance")
