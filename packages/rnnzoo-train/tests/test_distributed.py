@@ -93,29 +93,22 @@ def test_killing_a_worker_mid_run_loses_nothing(serial, tmp_path):
     assert zoo_differences(path, serial["slow-tiny"]) == []
 
 
-def test_retries_then_failure_is_reported_per_unit(tmp_path):
-    from distributed import LocalCluster
-
-    with (
-        LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None) as cluster,
-        DaskRunner(address=cluster.scheduler_address, retries=1) as runner,
-    ):
-        assert list(runner.map_unordered(fail_once, [str(tmp_path)])) == [(str(tmp_path), "ok")]
-        out = dict(runner.map_unordered(always_fail, [1, 2]))
-    assert set(out) == {1, 2}
-    assert all(isinstance(v, UnitFailed) for v in out.values())
-    assert "unit 2 is broken" in str(out[2])
-
-
-def test_the_scheduler_mode_zoo_matches_serial(serial, tmp_path):
+def test_an_existing_scheduler_retries_reports_failures_and_gives_the_serial_zoo(serial, tmp_path):
     from distributed import LocalCluster
 
     path = tmp_path / "scheduler.zarr"
     with (
         LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None) as cluster,
-        DaskRunner(address=cluster.scheduler_address) as runner,
+        DaskRunner(address=cluster.scheduler_address, retries=1) as runner,
     ):
-        generate(TINY, ["cdi"], ZarrZooWriter(path), runner=runner, progress=False)
+        marker = str(tmp_path)
+        assert list(runner.map_unordered(fail_once, [marker])) == [(marker, "ok")]  # retried
+        out = dict(runner.map_unordered(always_fail, [1, 2]))
+        assert set(out) == {1, 2}
+        assert all(isinstance(v, UnitFailed) for v in out.values())
+        assert "unit 2 is broken" in str(out[2])
+        report = generate(TINY, ["cdi"], ZarrZooWriter(path), runner=runner, progress=False)
+    assert report.ok
     assert zoo_differences(path, serial["tiny"], tasks=["cdi"]) == []
 
 

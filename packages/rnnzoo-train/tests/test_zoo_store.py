@@ -361,3 +361,34 @@ def test_storage_choices_float16_and_no_untrained_hidden_states(tmp_path, task):
         w.write_results("flipflop", rs[:1])
     with pytest.raises(ZooPlanError, match="hidden_dtype"):
         ZarrZooWriter(tmp_path / "x.zarr", hidden_dtype="bfloat16")
+
+
+def test_the_completion_marks_are_written_last(tmp_path, plan, task, results):
+    """A kill at any moment never leaves a row marked complete with values missing.
+
+    Chunks are replaced atomically (temporary file + rename, so a chunk's mtime is when it
+    was written); the index ``status`` must be written after every other chunk of the
+    network and of the index, and a search trial's ``status``/``chosen`` after its values.
+    """
+    path = tmp_path / "z.zarr"
+    r = results[plan.network_ids()[0]]
+    with _new(path, plan, task) as w:
+        w.write_results("flipflop", [r])
+        w.write_search(
+            "flipflop",
+            [SearchTrial("flipflop", r.spec.config, 0, 7, r.spec.hparams, 10, "ok", 0.5, True)],
+        )
+
+    def mtimes(pattern: str) -> dict[str, int]:
+        return {str(p.relative_to(path)): p.stat().st_mtime_ns for p in path.glob(pattern)}
+
+    index = mtimes("flipflop/index/*/c/*")
+    status = index.pop("flipflop/index/status/c/0")
+    group = mtimes(f"flipflop/networks/{r.spec.config.group}/*/c/0*")
+    assert len(index) >= len(layout.INDEX_VARIABLES)
+    assert len(group) >= 10
+    assert status >= max(index.values())
+    assert status >= max(group.values())
+    search = mtimes("flipflop/search/*/c/*")
+    marks = [search.pop(f"flipflop/search/{n}/c/0") for n in ("status", "chosen")]
+    assert min(marks) >= max(search.values())

@@ -393,8 +393,8 @@ def _reset_bad_networks(path: Path, root: zarr.Group, report: VerifyReport) -> N
                 node = writable[f"{task}/networks/{groups[i]}"]
                 row = [str(n) for n in node["network"][:]].index(nid)
                 node["status"][row] = "failed"
+            index["message"][:] = message  # the message first: status marks the row
             index["status"][:] = status
-            index["message"][:] = message
             report.repaired.append(
                 f"{task}: marked {len(bad)} network(s) with problems as failed "
                 "(a resumed generate retrains them)"

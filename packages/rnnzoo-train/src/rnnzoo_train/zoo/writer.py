@@ -269,7 +269,13 @@ class ZarrZooWriter:
             s["val_loss"][r] = t.val_loss
             s["chosen"][r] = t.chosen
         if trials:
-            self._write_table(layout.search_path(task), s, "trial", list(layout.SEARCH_VARIABLES))
+            self._write_table(
+                layout.search_path(task),
+                s,
+                "trial",
+                list(layout.SEARCH_VARIABLES),
+                last=("status", "chosen"),
+            )
 
     def write_results(self, task: str, results: Sequence[NetworkResult]) -> None:
         """Write finished networks: group rows first, then the index (idempotent)."""
@@ -323,7 +329,11 @@ class ZarrZooWriter:
             for name, v in values.items():
                 idx[name][i] = v
         self._write_table(
-            layout.index_path(task), idx, "network", ["status", *layout.INDEX_VARIABLES]
+            layout.index_path(task),
+            idx,
+            "network",
+            ["status", *layout.INDEX_VARIABLES],
+            last=("status",),
         )
 
     def close(self) -> None:
@@ -620,22 +630,29 @@ class ZarrZooWriter:
         return [n.removeprefix("final_") for n in shapes if n.startswith("final_")]
 
     def _write_table(
-        self, path: str, cols: dict[str, np.ndarray], dim: str, names: list[str]
+        self, path: str, cols: dict[str, np.ndarray], dim: str, names: list[str], last: tuple
     ) -> None:
-        """Re-write columns ``names`` of a whole single-chunk table (index or search)."""
+        """Re-write columns ``names`` of a whole single-chunk table (index or search).
+
+        Each column is its own chunk file, replaced atomically, but a kill can land between
+        two columns. The columns in ``last`` (the ones that mark a row complete: ``status``,
+        ``chosen``) are therefore written in a second step, after every other column: a row
+        never reads as complete with some of its values missing.
+        """
         n = len(cols[names[0]])
         # the index carries status as a coordinate (architecture.md section 4)
         coords = {"status"} if dim == "network" else set()
-        table = xr.Dataset(
-            {name: (dim, cols[name]) for name in names if name not in coords},
-            coords={name: (dim, cols[name]) for name in names if name in coords},
-        )
-        with quiet_zarr():
-            table.to_zarr(
-                self.path,
-                group=path,
-                region={dim: slice(0, n)},
-                mode="r+",
-                consolidated=False,
-                zarr_format=3,
+        for step in ([c for c in names if c not in last], [c for c in names if c in last]):
+            table = xr.Dataset(
+                {name: (dim, cols[name]) for name in step if name not in coords},
+                coords={name: (dim, cols[name]) for name in step if name in coords},
             )
+            with quiet_zarr():
+                table.to_zarr(
+                    self.path,
+                    group=path,
+                    region={dim: slice(0, n)},
+                    mode="r+",
+                    consolidated=False,
+                    zarr_format=3,
+                )
