@@ -33,7 +33,7 @@ from rnnzoo_train.records import HyperParameters
 from rnnzoo_train.tasks import get_task
 from rnnzoo_train.training.data import PopulationBatch
 from rnnzoo_train.training.kernels import make_kernel
-from rnnzoo_train.training.losses import readout_mse_and_grad
+from rnnzoo_train.training.losses import masked_mse_and_grad
 from rnnzoo_train.training.optimiser import PopulationSGD
 
 torch.set_num_threads(1)
@@ -102,12 +102,9 @@ def population_step(arch: str, act: str, P: int, task):
     active = torch.ones(P, dtype=torch.bool)
 
     def step():
-        H = kernel.forward(params, data.torch_xa)
-        _, d_hidden, grads = readout_mse_and_grad(
-            H, params["W_out"], params["b_out"], data.torch_targets, data.torch_mask
-        )
-        grads.update(kernel.backward(params, d_hidden))
-        opt.step(grads, 0, active)
+        outputs = kernel.forward(params, data.torch_xa)
+        masked_mse_and_grad(outputs, data.torch_targets, data.torch_mask, kernel.d_outputs)
+        opt.step(kernel.backward(params), 0, active)
 
     return step
 

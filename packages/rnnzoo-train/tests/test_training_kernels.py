@@ -5,7 +5,7 @@ import torch
 
 from rnnzoo_train.cells import ACTIVATIONS, ARCHITECTURES, get_cell, stack_params
 from rnnzoo_train.training.kernels import make_kernel
-from rnnzoo_train.training.losses import readout_mse_and_grad
+from rnnzoo_train.training.losses import masked_mse_and_grad
 
 CELLS = [(a, f) for a in ARCHITECTURES for f in ACTIVATIONS]
 P, B, T, M, N, K = 3, 5, 9, 3, 7, 2
@@ -39,13 +39,15 @@ def _autograd(cell, params, x, target, mask):
     return loss.detach(), hs.detach(), {k: v.grad for k, v in leaves.items()}
 
 
-def _kernel(cell, params, x, target, mask):
-    kern = make_kernel(cell, P, B, T, x.dtype)
-    xa = torch.cat([x, torch.ones(P, T, B, 1, dtype=x.dtype)], -1)
-    hs = kern.forward(params, xa).clone()
-    loss, d_hidden, grads = readout_mse_and_grad(hs, params["W_out"], params["b_out"], target, mask)
-    grads.update(kern.backward(params, d_hidden))
-    return loss, hs, grads
+def _kernel(cell, params, x, target, mask, chunk=None):
+    """The kernel on the same problem; its layouts are (P, T, rows, B)."""
+    kern = make_kernel(cell, P, B, T, x.dtype, chunk=chunk)
+    xa = torch.cat([x, torch.ones(P, T, B, 1, dtype=x.dtype)], -1).transpose(2, 3)
+    to_kernel = lambda a: a.reshape(P, T, B, -1).transpose(2, 3)  # noqa: E731
+    kern.forward(params, xa)
+    hs = kern.hidden().transpose(2, 3).reshape(P, T * B, N).clone()
+    loss = masked_mse_and_grad(kern.outputs(), to_kernel(target), to_kernel(mask), kern.d_outputs)
+    return loss, hs, kern.backward(params)
 
 
 @pytest.mark.parametrize(("arch", "act"), CELLS)

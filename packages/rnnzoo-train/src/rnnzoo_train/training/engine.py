@@ -36,7 +36,7 @@ from rnnzoo_train.tasks.base import Task, TaskBatch
 
 from .data import PopulationBatch
 from .kernels import SequenceKernel, make_kernel
-from .losses import readout, readout_mse_and_grad
+from .losses import masked_mse_and_grad
 from .optimiser import PopulationSGD
 from .seeding import evaluation_rng, network_streams
 
@@ -94,12 +94,11 @@ def evaluate(
         for start in range(0, n, B):
             stop = min(start + B, n)
             buffer.broadcast(batch, start, stop)
-            H = kernel.forward(params, buffer.torch_xa)
-            y = readout(H, params["W_out"], params["b_out"]).view(P, T, B, K)
-            outputs[:, start:stop] = y[:, :, : stop - start].permute(0, 2, 1, 3).numpy()
+            y = kernel.forward(params, buffer.torch_xa)  # (P, T, K, B)
+            outputs[:, start:stop] = y[..., : stop - start].permute(0, 3, 1, 2).numpy()
             if hidden is not None:
-                h = H.view(P, T, B, kernel.N)[:, :, : stop - start]
-                hidden[:, start:stop] = h.permute(0, 2, 1, 3).numpy()
+                h = kernel.hidden()[..., : stop - start]  # (P, T, N, B)
+                hidden[:, start:stop] = h.permute(0, 3, 1, 2).numpy()
     mask = batch.mask.astype(np.float64)
     err = (outputs.astype(np.float64) - batch.targets[None]) ** 2 * mask[None]
     with np.errstate(invalid="ignore", over="ignore"):
@@ -180,10 +179,8 @@ def train_population(
     for k in range(iterations + 1):
         for p in range(P):
             data.set(p, task.sample(B, rngs[p]))
-        H = kernel.forward(params, data.torch_xa)
-        loss, d_hidden, grads = readout_mse_and_grad(
-            H, params["W_out"], params["b_out"], data.torch_targets, data.torch_mask, kernel.dH
-        )
+        outputs = kernel.forward(params, data.torch_xa)
+        loss = masked_mse_and_grad(outputs, data.torch_targets, data.torch_mask, kernel.d_outputs)
         loss_np = loss.numpy().astype(np.float64)
         finite = np.isfinite(loss_np)
         alive = active.numpy().copy()
@@ -197,7 +194,7 @@ def train_population(
         if k == iterations:
             train_loss = np.where(alive, loss_np, np.nan)
             break
-        grads.update(kernel.backward(params, d_hidden))
+        grads = kernel.backward(params)
         norm = opt.step(grads, k, active)
         freeze(active.numpy() & ~np.isfinite(norm.numpy()), k, "gradient became NaN/inf")
 

@@ -1,26 +1,40 @@
 """Fused forward and hand-written backpropagation through time, batched over a population.
 
-One kernel per architecture evaluates the cell of :mod:`rnnzoo_train.cells` for a whole
-sequence and returns exact gradients of the loss with respect to the recurrent parameters,
-without autograd. It is the same function as iterating ``Cell.step`` (the tests compare
-gradients with autograd through ``Cell.step`` for all eight cells), organised for speed on
-one CPU core (DESIGN.md section 5):
+One kernel per architecture evaluates the cell of :mod:`rnnzoo_train.cells` and its linear
+readout for a whole sequence, and returns exact gradients of the loss with respect to every
+parameter (readout included), without autograd. It is the same function as iterating
+``Cell.step`` (the tests compare gradients with autograd through ``Cell.step`` for all eight
+cells). It is organised for one CPU core, where a population's stored activations do not fit
+the caches and memory traffic, not arithmetic, decides the speed (DESIGN.md section 5):
 
-- the input projection ``u = [x, 1] @ [W_x; b]`` of every step is one batched GEMM;
-- per step there is exactly one recurrent GEMM forward (``h @ W_h``) and one backward
-  (``dA @ W_h^T``), batched over the population with ``torch.baddbmm``;
-- weight gradients ``dW_h = sum_t h_{t-1}^T dA_t`` and ``dW_x`` are one large GEMM each over
-  all ``T * B`` rows at the end, which runs near the machine's GEMM rate;
-- activations live in preallocated time-major buffers ``(P, T, B, .)`` (each network's
-  ``T * B`` rows contiguous), element-wise work uses in-place and fused aten kernels
-  (``sigmoid_backward``, ``tanh_backward``, ``threshold_backward``, ``lerp``, ``addcmul``).
+- **trial-minor layout.** Every per-step array of a network is ``(rows, B)``: states
+  ``h_t^T`` are ``(N, B)``, gate blocks are row blocks of ``(N, B)``. Each gate of each
+  network is then one contiguous ``N * B`` block, so every element-wise pass streams
+  contiguous memory (the earlier ``(B, G*N)`` layout read quarter rows of cold buffers).
+- **one GEMM per step forward, two backward, nothing else.** The input, the bias and the
+  readout ride in the recurrent GEMM: ``Z_t = [h_t; x_{t+1}; 1]`` (``K = N + M + 1`` rows)
+  and ``A_t = Wf^T Z_t`` gives the gate pre-activations of step ``t + 1`` *and* the outputs
+  ``y_t = W_out^T h_t + b_out``. Backward, ``D_t = [dA_{t+1}; dy_t]`` gives
+  ``dh_t = Wf[:N] D_t`` (recurrent and readout gradient at once) and all weight gradients
+  accumulate as ``dWf^T += D_t Z_t^T``. No ``(T, B, N)`` gradient buffer, no separate
+  readout pass over the stored states.
+- **store once, read once.** The forward pass writes each step's activated gates (and the
+  LSTM's cell state) once; the backward pass reads them once and recomputes what is
+  cheaper to recompute than to fetch (``act(c_t)``). Scratch arrays of the backward pass
+  stay in cache.
+- **cache-sized sub-populations.** Each step works on a chunk of ``chunk`` networks, so its
+  scratch arrays stay in L2; buffers use transparent huge pages (:mod:`.buffers`).
+- **no allocation and little Python per step:** all views are created once, every
+  operation writes into preallocated memory (``out=``, in place).
 
 Every network's arithmetic is independent of the others in the population (batched GEMMs
 and element-wise operations only), so a network trained alone and in a population performs
 the same floating-point work.
 
-Shapes: ``xa`` is ``(P, T, B, M + 1)`` (inputs with a trailing column of ones, so the gate
-bias rides in the input GEMM), states ``H`` are ``(P, T + 1, B, N)`` with ``H[:, 0] = h_0 = 0``.
+Layouts (``P`` networks, ``T`` steps, ``B`` trials, ``N`` units, ``M`` inputs, ``K_out``
+outputs): inputs ``xa`` are ``(P, T, M + 1, B)`` with a last row of ones;
+:meth:`SequenceKernel.outputs` and ``d_outputs`` are ``(P, T, K_out, B)``;
+:meth:`SequenceKernel.hidden` is ``(P, T, N, B)`` (``h_1 .. h_T``).
 """
 
 from __future__ import annotations
@@ -32,9 +46,14 @@ from torch import Tensor
 
 from rnnzoo_train.cells.base import Params
 
+from . import buffers
+
 _sigmoid_bw = torch.ops.aten.sigmoid_backward.grad_input
 _tanh_bw = torch.ops.aten.tanh_backward.grad_input
 _threshold_bw = torch.ops.aten.threshold_backward.grad_input
+
+#: networks per chunk of the per-step work (measured: 4-16 are within noise at 64 units)
+DEFAULT_CHUNK = 8
 
 
 def _act_(x: Tensor, activation: str) -> Tensor:
@@ -64,293 +83,450 @@ class SequenceKernel:
         Population size ``P``, trials ``B`` per network and sequence length ``T``.
     dtype : torch.dtype
         Float type of all buffers (float32 for training, float64 for gradient checks).
+    chunk : int, optional
+        Networks per chunk of the per-step work (default :data:`DEFAULT_CHUNK`); changes
+        speed only.
+
+    Notes
+    -----
+    The rows of the combined weight ``Wf`` (and of the stored ``A_t``) are *segments* of
+    ``N`` rows (``K_out`` for the readout): ``("gate", k)`` holds packed gate ``k``'s input,
+    recurrent and bias weights, ``("h", k)`` only its recurrent part and ``b_hn`` (GRU),
+    ``("x", k)`` only its input part and bias (GRU), ``("out", 0)`` the readout. Segments
+    before and including ``"out"`` are the ones the recurrent backward GEMM needs.
     """
 
     arch: ClassVar[str]
-    #: number of (P, T, B, N) buffers beyond the gate buffers, for memory estimates
+    segments: ClassVar[tuple[tuple[str, int], ...]]
+    #: whether the activated gate rows of every step are kept for BPTT
+    stores_gates: ClassVar[bool] = True
+    #: number of (T + 1, N, B) buffers beyond Z and A (the LSTM's cell state)
     extra_state_buffers: ClassVar[int] = 0
 
     def __init__(
-        self, cell, n_networks: int, batch: int, n_steps: int, dtype: torch.dtype = torch.float32
+        self,
+        cell,
+        n_networks: int,
+        batch: int,
+        n_steps: int,
+        dtype: torch.dtype = torch.float32,
+        chunk: int | None = None,
     ):
         if cell.arch != self.arch:
             raise ValueError(f"{type(self).__name__} needs a {self.arch} cell, got {cell.arch}")
         self.cell = cell
         self.activation = cell.activation
         self.P, self.B, self.T = int(n_networks), int(batch), int(n_steps)
-        self.N = cell.n_units
-        self.G = cell.n_gates
+        self.N, self.M, self.K_out = cell.n_units, cell.n_inputs, cell.n_outputs
         self.dtype = dtype
-        P, B, T, N, GN = self.P, self.B, self.T, self.N, self.G * self.N
-        self.U = torch.empty(P, T, B, GN, dtype=dtype)  # input projection -> gate values
-        self.H = torch.zeros(P, T + 1, B, N, dtype=dtype)  # h_0 .. h_T
-        self.dA = torch.empty(P, T, B, GN, dtype=dtype)  # gradients of gate pre-activations
-        self.dH = torch.empty(P, T * B, N, dtype=dtype)  # dL/dh_t, reused every iteration
-        self._ones = torch.ones(P, 1, T * B, dtype=dtype)
-        self._xa: Tensor | None = None
+        P, B, T, N = self.P, self.B, self.T, self.N
+        self.K = K = N + self.M + 1
+        self.rows: dict[tuple[str, int], slice] = {}
+        r = 0
+        for seg in self.segments:
+            size = self.K_out if seg[0] == "out" else N
+            self.rows[seg] = slice(r, r + size)
+            r += size
+        self.W = W = r
+        self.out_rows = self.rows[("out", 0)]
+        self.recurrent_rows = self.out_rows.stop
+        self.chunk = max(1, min(int(chunk or DEFAULT_CHUNK), P))
+        Pc = self.chunk
+
+        # Z_t = [h_t; x_{t+1}; 1]; h_0 = 0 and the last step's input stays 0
+        self.Z = buffers.zeros(P, T + 1, K, B, dtype=dtype)
+        self.Z[:, T, K - 1] = 1.0
+        if self.stores_gates:
+            self.A = buffers.empty(P, T, W, B, dtype=dtype)
+        self.Y = buffers.empty(P, T, self.K_out, B, dtype=dtype)
+        self.d_outputs = buffers.zeros(P, T, self.K_out, B, dtype=dtype)
+        self.Wf = torch.zeros(P, K, W, dtype=dtype)  # rows: h, x, 1; columns: segments
+        self.WfT = torch.empty(P, W, K, dtype=dtype)
+        self.dWfT = torch.zeros(P, W, K, dtype=dtype)
+        self.S = torch.empty(Pc, W, B, dtype=dtype)  # a step's GEMM output (if not stored)
+        self.D = torch.empty(Pc, W, B, dtype=dtype)  # [dA; dy] of one step
+        self.gh = torch.empty(Pc, N, B, dtype=dtype)  # dL/dh_t
+        self.chunks = [(c, min(c + Pc, P)) for c in range(0, P, Pc)]
         self._alloc()
+        self._views: list[dict] | None = None
 
     @classmethod
-    def bytes_per_network(cls, n_units: int, n_gates: int, batch: int, n_steps: int) -> int:
-        """Approximate buffer memory of one network of the population, in bytes (float32)."""
-        per_step = batch * n_units * (2 * n_gates + 2 + cls.extra_state_buffers)
-        return 4 * n_steps * per_step
+    def bytes_per_network(
+        cls, n_units: int, n_gates: int, batch: int, n_steps: int, n_io: int = 8
+    ) -> int:
+        """Approximate buffer memory of one network of the population, in bytes (float32).
+
+        ``n_io`` stands for inputs + outputs + 2 rows (bias, readout), which the callers
+        that size work units do not know exactly.
+        """
+        rows_z = n_units + n_io
+        rows_a = (len(cls.segments) - 1) * n_units + n_io if cls.stores_gates else 0
+        rows = rows_z + rows_a + cls.extra_state_buffers * n_units + 2 * n_io
+        return 4 * (n_steps + 1) * batch * rows
 
     def _alloc(self) -> None:
         """Allocate architecture-specific buffers."""
 
-    # -- helpers ---------------------------------------------------------------------------
-    def hidden(self) -> Tensor:
-        """Readout-facing states ``h_1..h_T`` of the last forward, ``(P, T*B, N)`` (a view)."""
-        return self.H[:, 1:].reshape(self.P, self.T * self.B, self.N)
+    # -- views ---------------------------------------------------------------------------
+    def _chunk_views(self, c0: int, c1: int) -> dict:
+        """Per-step views of one chunk (created once: slicing costs more than the work)."""
+        N = self.N
+        Z = self.Z[c0:c1]
+        v = {
+            "Z": Z.unbind(1),
+            "Zt": Z.transpose(2, 3).unbind(1),
+            "H": Z[:, :, :N].unbind(1),
+            "Y": self.Y[c0:c1].unbind(1),
+            "dY": self.d_outputs[c0:c1].unbind(1),
+        }
+        if self.stores_gates:
+            A = self.A[c0:c1]
+            v["A"] = A.unbind(1)
+            v["A_out"] = A[:, :, self.out_rows].unbind(1)
+            for name, rows in self._named_rows().items():
+                v[name] = A[:, :, rows].unbind(1)
+        n = c1 - c0
+        v.update(
+            WfT=self.WfT[c0:c1],
+            WfT_out=self.WfT[c0:c1, self.out_rows],
+            WbT=self.Wf[c0:c1, :N, : self.recurrent_rows],
+            W_out=self.Wf[c0:c1, :N, self.out_rows],
+            dWfT=self.dWfT[c0:c1],
+            dWfT_out=self.dWfT[c0:c1, self.out_rows],
+            S=self.S[:n],
+            S_out=self.S[:n, self.out_rows],
+            D=self.D[:n],
+            D_rec=self.D[:n, : self.recurrent_rows],
+            D_out=self.D[:n, self.out_rows],
+            gh=self.gh[:n],
+        )
+        v.update(self._scratch_views(n))
+        return v
 
-    def _project(self, params: Params, xa: Tensor) -> None:
-        w = torch.cat([params["W_x"], params["b"].unsqueeze(1)], dim=1)  # (P, M+1, GN)
-        P, T, B = self.P, self.T, self.B
-        torch.bmm(xa.reshape(P, T * B, -1), w, out=self.U.view(P, T * B, -1))
-        self._xa = xa
+    def _named_rows(self) -> dict[str, slice]:
+        """Names of stored row blocks used by the element-wise code."""
+        return {}
 
-    def _input_grads(self, d_u: Tensor) -> dict[str, Tensor]:
-        """``dW_x`` and ``db`` from the gradient ``d_u`` ``(P, T*B, GN)`` of the projection."""
-        assert self._xa is not None
-        P, T, B = self.P, self.T, self.B
-        xa = self._xa.reshape(P, T * B, -1)
-        dw = torch.bmm(xa.transpose(1, 2), d_u)
-        return {"W_x": dw[:, :-1], "b": dw[:, -1]}
+    def _scratch_views(self, n: int) -> dict:
+        return {}
 
-    def _recurrent_grad(self, d_v: Tensor) -> Tensor:
-        """``dW_h = sum_t h_{t-1}^T dV_t`` as one GEMM over all ``T*B`` rows."""
-        P, T, B, N = self.P, self.T, self.B, self.N
-        h_prev = self.H[:, :T].reshape(P, T * B, N)
-        return torch.bmm(h_prev.transpose(1, 2), d_v)
+    def views(self) -> list[dict]:
+        if self._views is None:
+            self._views = [self._chunk_views(c0, c1) for c0, c1 in self.chunks]
+        return self._views
 
-    def _column_sum(self, x: Tensor) -> Tensor:
-        """Sum of ``x`` ``(P, T*B, D)`` over rows, as a GEMM with ones, ``(P, D)``."""
-        return torch.bmm(self._ones, x).squeeze(1)
+    # -- weights -------------------------------------------------------------------------
+    def _assemble_weights(self, params: Params) -> None:
+        """Write ``Wf`` (``K x W``: rows h, x, 1) and its transpose from the parameters."""
+        N, M = self.N, self.M
+        Wf = self.Wf
+        for (kind, k), rows in self.rows.items():
+            if kind == "out":
+                Wf[:, :N, rows].copy_(params["W_out"])
+                Wf[:, -1, rows].copy_(params["b_out"])
+                continue
+            cols = slice(k * N, (k + 1) * N)
+            if kind in ("gate", "h"):
+                Wf[:, :N, rows].copy_(params["W_h"][:, :, cols])
+            if kind in ("gate", "x"):
+                Wf[:, N : N + M, rows].copy_(params["W_x"][:, :, cols])
+                Wf[:, -1, rows].copy_(params["b"][:, cols])
+            if kind == "h":
+                Wf[:, -1, rows].copy_(params["b_hn"])
+        self.WfT.copy_(Wf.transpose(1, 2))
+
+    def _gradients(self, params: Params) -> dict[str, Tensor]:
+        """Split ``dWf^T`` into the gradient of every parameter."""
+        N, M = self.N, self.M
+        g = {name: torch.empty_like(p) for name, p in params.items()}
+        for (kind, k), rows in self.rows.items():
+            d = self.dWfT[:, rows]
+            if kind == "out":
+                g["W_out"].copy_(d[:, :, :N].transpose(1, 2))
+                g["b_out"].copy_(d[:, :, -1])
+                continue
+            cols = slice(k * N, (k + 1) * N)
+            if kind in ("gate", "h"):
+                g["W_h"][:, :, cols].copy_(d[:, :, :N].transpose(1, 2))
+            if kind in ("gate", "x"):
+                g["W_x"][:, :, cols].copy_(d[:, :, N : N + M].transpose(1, 2))
+                g["b"][:, cols].copy_(d[:, :, -1])
+            if kind == "h":
+                g["b_hn"].copy_(d[:, :, -1])
+        return g
 
     # -- the interface ---------------------------------------------------------------------
+    def hidden(self) -> Tensor:
+        """States ``h_1..h_T`` of the last forward pass, ``(P, T, N, B)`` (a view)."""
+        return self.Z[:, 1:, : self.N]
+
+    def outputs(self) -> Tensor:
+        """Readout ``y_1..y_T`` of the last forward pass, ``(P, T, K_out, B)``."""
+        return self.Y
+
     def forward(self, params: Params, xa: Tensor) -> Tensor:
-        """Run the sequence; returns ``h_1..h_T`` as ``(P, T*B, N)`` and keeps what BPTT needs.
+        """Run the sequence; returns :meth:`outputs` and keeps what BPTT needs.
 
         Parameters
         ----------
         params : dict of str to Tensor
             Population parameters ``(P, ...)`` in the cell's naming.
         xa : Tensor
-            ``(P, T, B, M + 1)`` inputs with a trailing column of ones.
+            ``(P, T, M + 1, B)`` inputs with a last row of ones.
         """
-        self._project(params, xa)
-        self.H[:, 0].zero_()
-        self._forward_steps(params)
-        return self.hidden()
+        self.Z[:, : self.T, self.N :].copy_(xa)
+        self._assemble_weights(params)
+        for v in self.views():
+            self._forward_chunk(v)
+        return self.Y
 
-    def backward(self, params: Params, d_hidden: Tensor) -> dict[str, Tensor]:
-        """Gradients of the recurrent parameters from ``dL/dh_t`` ``(P, T*B, N)``.
+    def backward(self, params: Params, d_outputs: Tensor | None = None) -> dict[str, Tensor]:
+        """Gradients of every parameter from ``dL/dy`` ``(P, T, K_out, B)``.
 
-        ``d_hidden`` is overwritten (it accumulates the carried gradient in place).
+        ``d_outputs`` defaults to :attr:`d_outputs`, where :func:`.losses.masked_mse_and_grad`
+        writes; ``params`` must be those of the last :meth:`forward`.
         """
-        dh = d_hidden.view(self.P, self.T, self.B, self.N)
-        return self._backward_steps(params, dh)
+        if d_outputs is not None and d_outputs.data_ptr() != self.d_outputs.data_ptr():
+            self.d_outputs.copy_(d_outputs)
+        self.dWfT.zero_()
+        T = self.T
+        for v in self.views():
+            # the readout of the last step starts the recursion: dh_T = W_out dy_T
+            torch.bmm(v["W_out"], v["dY"][T - 1], out=v["gh"])
+            v["dWfT_out"].baddbmm_(v["dY"][T - 1], v["Zt"][T])
+            self._backward_chunk(v)
+        return self._gradients(params)
 
-    def _forward_steps(self, params: Params) -> None:
+    def _step_tail(self, v: dict, s: int) -> None:
+        """After ``dA_s`` is in ``D``: add ``dy_{s-1}``, accumulate ``dWf``, carry ``dh``."""
+        if s > 1:
+            v["D_out"].copy_(v["dY"][s - 2])
+        else:
+            v["D_out"].zero_()
+        v["dWfT"].baddbmm_(v["D"], v["Zt"][s - 1])
+        if s > 1:
+            torch.bmm(v["WbT"], v["D_rec"], out=v["gh"])
+
+    def _forward_chunk(self, v: dict) -> None:
         raise NotImplementedError
 
-    def _backward_steps(self, params: Params, dh: Tensor) -> dict[str, Tensor]:
+    def _backward_chunk(self, v: dict) -> None:
         raise NotImplementedError
 
 
 class VanillaKernel(SequenceKernel):
-    """``h' = act(u + h W_h)``."""
+    """``h' = act(W_x^T x + W_h^T h + b)``; stores only ``h`` (``act'`` comes from ``h``)."""
 
     arch = "vanilla"
+    segments = (("gate", 0), ("out", 0))
+    stores_gates = False
 
-    def _forward_steps(self, params: Params) -> None:
-        W_h, U, H, act = params["W_h"], self.U, self.H, self.activation
-        for t in range(self.T):
-            a = U[:, t].baddbmm_(H[:, t], W_h)
-            _act_into(a, H[:, t + 1], act)
+    def _forward_chunk(self, v: dict) -> None:
+        act, N = self.activation, self.N
+        Z, H, Y, WfT, S, S_out = v["Z"], v["H"], v["Y"], v["WfT"], v["S"], v["S_out"]
+        S_a = S[:, :N]
+        for s in range(self.T):
+            torch.bmm(WfT, Z[s], out=S)
+            _act_into(S_a, H[s + 1], act)
+            if s:
+                Y[s - 1].copy_(S_out)
+        torch.bmm(v["WfT_out"], Z[self.T], out=S_out)
+        Y[self.T - 1].copy_(S_out)
 
-    def _backward_steps(self, params: Params, dh: Tensor) -> dict[str, Tensor]:
-        W_hT = params["W_h"].transpose(1, 2)
-        H, dA, act = self.H, self.dA, self.activation
-        for t in range(self.T - 1, -1, -1):
-            _act_backward(dh[:, t], H[:, t + 1], dA[:, t], act)
-            if t:
-                dh[:, t - 1].baddbmm_(dA[:, t], W_hT)
-        P, TB = self.P, self.T * self.B
-        d = dA.view(P, TB, -1)
-        grads = self._input_grads(d)
-        grads["W_h"] = self._recurrent_grad(d)
-        return grads
+    def _backward_chunk(self, v: dict) -> None:
+        act, N = self.activation, self.N
+        H, gh, D_a = v["H"], v["gh"], v["D"][:, :N]
+        for s in range(self.T, 0, -1):
+            _act_backward(gh, H[s], D_a, act)
+            self._step_tail(v, s)
 
 
-class UGRNNKernel(SequenceKernel):
-    """``g = σ(a_g)``, ``c = act(a_c)``, ``h' = g h + (1 - g) c`` (gates: update, candidate)."""
+class _StoredGatesKernel(SequenceKernel):
+    """Shared forward bookkeeping of the kernels that store their gates."""
+
+    def _forward_chunk(self, v: dict) -> None:
+        Z, A, A_out, Y, WfT = v["Z"], v["A"], v["A_out"], v["Y"], v["WfT"]
+        for s in range(self.T):
+            torch.bmm(WfT, Z[s], out=A[s])
+            if s:
+                Y[s - 1].copy_(A_out[s])
+            self._activate(v, s)
+        S_out = v["S_out"]
+        torch.bmm(v["WfT_out"], Z[self.T], out=S_out)
+        Y[self.T - 1].copy_(S_out)
+
+    def _activate(self, v: dict, s: int) -> None:
+        """Gates of step ``s + 1`` from the pre-activations in ``A[s]``; writes ``h_{s+1}``."""
+        raise NotImplementedError
+
+
+class UGRNNKernel(_StoredGatesKernel):
+    """``g = σ(a_g)``, ``c = act(a_c)``, ``h' = c + g (h - c)`` (gates: update, candidate)."""
 
     arch = "ugrnn"
+    segments = (("gate", 0), ("gate", 1), ("out", 0))
+
+    def _named_rows(self) -> dict[str, slice]:
+        N = self.N
+        return {"u": slice(0, N), "c": slice(N, 2 * N)}
+
+    def _scratch_views(self, n: int) -> dict:
+        return {"t1": self._t1[:n], "t2": self._t2[:n]}
 
     def _alloc(self) -> None:
-        self._t1 = torch.empty(self.P, self.B, self.N, dtype=self.dtype)
+        self._t1 = torch.empty(self.chunk, self.N, self.B, dtype=self.dtype)
         self._t2 = torch.empty_like(self._t1)
 
-    def _forward_steps(self, params: Params) -> None:
-        W_h, U, H, act, N = params["W_h"], self.U, self.H, self.activation, self.N
-        for t in range(self.T):
-            a = U[:, t].baddbmm_(H[:, t], W_h)
-            g = a[..., :N].sigmoid_()
-            c = _act_(a[..., N:], act)
-            torch.lerp(c, H[:, t], g, out=H[:, t + 1])
+    def _activate(self, v: dict, s: int) -> None:
+        g = v["u"][s].sigmoid_()
+        c = _act_(v["c"][s], self.activation)
+        h, h_next = v["H"][s], v["H"][s + 1]
+        torch.sub(h, c, out=h_next)
+        h_next.mul_(g).add_(c)
 
-    def _backward_steps(self, params: Params, dh: Tensor) -> dict[str, Tensor]:
-        W_hT = params["W_h"].transpose(1, 2)
-        U, H, dA, act, N = self.U, self.H, self.dA, self.activation, self.N
-        t1, t2 = self._t1, self._t2
-        for t in range(self.T - 1, -1, -1):
-            gh = dh[:, t]
-            g, c = U[:, t, :, :N], U[:, t, :, N:]
-            torch.sub(H[:, t], c, out=t2)
-            t2.mul_(gh)
-            _sigmoid_bw(t2, g, grad_input=dA[:, t, :, :N])
-            torch.mul(gh, g, out=t1)
+    def _backward_chunk(self, v: dict) -> None:
+        act = self.activation
+        H, u_, c_, gh, t1, t2 = v["H"], v["u"], v["c"], v["gh"], v["t1"], v["t2"]
+        D_g, D_c = v["D"][:, : self.N], v["D"][:, self.N : 2 * self.N]
+        for s in range(self.T, 0, -1):
+            g, c = u_[s - 1], c_[s - 1]
+            torch.sub(H[s - 1], c, out=t1)
+            t1.mul_(gh)
+            _sigmoid_bw(t1, g, grad_input=D_g)  # gh (h - c) g (1 - g)
+            torch.mul(gh, g, out=t1)  # carried directly to h_{s-1}
             torch.sub(gh, t1, out=t2)
-            _act_backward(t2, c, dA[:, t, :, N:], act)
-            if t:
-                dh[:, t - 1].add_(t1).baddbmm_(dA[:, t], W_hT)
-        d = dA.view(self.P, self.T * self.B, -1)
-        grads = self._input_grads(d)
-        grads["W_h"] = self._recurrent_grad(d)
-        return grads
+            _act_backward(t2, c, D_c, act)  # gh (1 - g) act'
+            self._step_tail(v, s)
+            if s > 1:
+                v["gh"].add_(t1)
 
 
-class GRUKernel(SequenceKernel):
-    """GRU in PyTorch's convention (reset after the recurrent matmul; gates r, z, n)."""
+class GRUKernel(_StoredGatesKernel):
+    """GRU in PyTorch's convention (reset after the recurrent matmul; gates r, z, n).
+
+    ``n = act(W_xn^T x + b_n + r (W_hn^T h + b_hn))``, ``h' = n + z (h - n)``. The recurrent
+    and input parts of the candidate are separate segments (``m = W_hn^T h + b_hn`` is kept
+    for the reset gate's gradient); stored rows: ``r, z, m, y, n``.
+    """
 
     arch = "gru"
-    extra_state_buffers = 2  # m = h W_hn + b_hn, and dA_n (input-side candidate gradient)
+    segments = (("gate", 0), ("gate", 1), ("h", 2), ("out", 0), ("x", 2))
 
-    def _alloc(self) -> None:
-        P, T, B, N, dt = self.P, self.T, self.B, self.N, self.dtype
-        self.V = torch.empty(P, B, 3 * N, dtype=dt)
-        self.M = torch.empty(P, T, B, N, dtype=dt)
-        self.dUn = torch.empty(P, T, B, N, dtype=dt)
-        self._t1 = torch.empty(P, B, N, dtype=dt)
-        self._t2 = torch.empty_like(self._t1)
-
-    def _forward_steps(self, params: Params) -> None:
-        W_h, U, H, V, M = params["W_h"], self.U, self.H, self.V, self.M
-        act, N = self.activation, self.N
-        b_hn = params["b_hn"].unsqueeze(1)
-        for t in range(self.T):
-            h = H[:, t]
-            torch.bmm(h, W_h, out=V)
-            rz = U[:, t, :, : 2 * N].add_(V[..., : 2 * N]).sigmoid_()
-            m = torch.add(V[..., 2 * N :], b_hn, out=M[:, t])
-            n = U[:, t, :, 2 * N :].addcmul_(rz[..., :N], m)
-            _act_(n, act)
-            torch.lerp(n, h, rz[..., N:], out=H[:, t + 1])
-
-    def _backward_steps(self, params: Params, dh: Tensor) -> dict[str, Tensor]:
-        W_hT = params["W_h"].transpose(1, 2)
-        U, H, M, dA, dUn = self.U, self.H, self.M, self.dA, self.dUn
-        act, N = self.activation, self.N
-        t1, t2 = self._t1, self._t2
-        for t in range(self.T - 1, -1, -1):
-            gh = dh[:, t]
-            r, z, n = U[:, t, :, :N], U[:, t, :, N : 2 * N], U[:, t, :, 2 * N :]
-            dv = dA[:, t]
-            # candidate: dA_n = gh (1 - z) act'(n)
-            torch.mul(gh, z, out=t1)
-            torch.sub(gh, t1, out=t2)
-            dan = _act_backward(t2, n, dUn[:, t], act)
-            # update gate: gh (h - n) z (1 - z)
-            torch.sub(H[:, t], n, out=t2)
-            t2.mul_(gh)
-            _sigmoid_bw(t2, z, grad_input=dv[..., N : 2 * N])
-            # reset gate: dA_n m r (1 - r); recurrent candidate: dA_n r
-            torch.mul(dan, M[:, t], out=t2)
-            _sigmoid_bw(t2, r, grad_input=dv[..., :N])
-            torch.mul(dan, r, out=dv[..., 2 * N :])
-            if t:
-                dh[:, t - 1].add_(t1).baddbmm_(dv, W_hT)
-        P, TB = self.P, self.T * self.B
-        d_v = dA.view(P, TB, 3 * N)
-        d_un = dUn.view(P, TB, N)
-        assert self._xa is not None
-        xa = self._xa.reshape(P, TB, -1).transpose(1, 2)
-        dw = torch.cat([torch.bmm(xa, d_v[..., : 2 * N]), torch.bmm(xa, d_un)], dim=2)
+    def _named_rows(self) -> dict[str, slice]:
+        N = self.N
         return {
-            "W_x": dw[:, :-1],
-            "b": dw[:, -1],
-            "W_h": self._recurrent_grad(d_v),
-            "b_hn": self._column_sum(d_v[..., 2 * N :]),
+            "rz": slice(0, 2 * N),
+            "r": slice(0, N),
+            "z": slice(N, 2 * N),
+            "m": slice(2 * N, 3 * N),
+            "n": self.rows[("x", 2)],
         }
 
+    def _scratch_views(self, n: int) -> dict:
+        return {"t1": self._t1[:n], "t2": self._t2[:n]}
 
-class LSTMKernel(SequenceKernel):
-    """LSTM (gates i, f, g, o); the state is ``[h, c]``, the readout sees ``h``.
+    def _alloc(self) -> None:
+        self._t1 = torch.empty(self.chunk, self.N, self.B, dtype=self.dtype)
+        self._t2 = torch.empty_like(self._t1)
 
-    The forward pass also stores, while they are hot in cache, the five factors the backward
-    pass multiplies by (``Ko = y o(1-o)``, ``Kc = o act'(y)``, ``Ki = g i(1-i)``,
-    ``Kf = c_prev f(1-f)``, ``Kg = i act'(g)``, with ``y = act(c)``), so BPTT does six
-    element-wise products per step instead of twelve.
+    def _activate(self, v: dict, s: int) -> None:
+        v["rz"][s].sigmoid_()
+        n = v["n"][s].addcmul_(v["r"][s], v["m"][s])
+        _act_(n, self.activation)
+        h, h_next = v["H"][s], v["H"][s + 1]
+        torch.sub(h, n, out=h_next)
+        h_next.mul_(v["z"][s]).add_(n)
+
+    def _backward_chunk(self, v: dict) -> None:
+        act, N = self.activation, self.N
+        H, r_, z_, m_, n_ = v["H"], v["r"], v["z"], v["m"], v["n"]
+        gh, t1, t2, D = v["gh"], v["t1"], v["t2"], v["D"]
+        D_r, D_z, D_m = D[:, :N], D[:, N : 2 * N], D[:, 2 * N : 3 * N]
+        D_n = D[:, self.rows[("x", 2)]]
+        for s in range(self.T, 0, -1):
+            r, z, m, n = r_[s - 1], z_[s - 1], m_[s - 1], n_[s - 1]
+            torch.mul(gh, z, out=t1)  # carried directly to h_{s-1}
+            torch.sub(gh, t1, out=t2)
+            _act_backward(t2, n, D_n, act)  # dA_n = gh (1 - z) act'
+            torch.sub(H[s - 1], n, out=t2)
+            t2.mul_(gh)
+            _sigmoid_bw(t2, z, grad_input=D_z)  # gh (h - n) z (1 - z)
+            torch.mul(D_n, m, out=t2)
+            _sigmoid_bw(t2, r, grad_input=D_r)  # dA_n m r (1 - r)
+            torch.mul(D_n, r, out=D_m)  # recurrent candidate: dA_n r
+            self._step_tail(v, s)
+            if s > 1:
+                gh.add_(t1)
+
+
+class LSTMKernel(_StoredGatesKernel):
+    """LSTM (packed gates i, f, g, o); the state is ``[h, c]``, the readout sees ``h``.
+
+    Stored rows ``i, f, o, g, y`` (the three sigmoid gates adjacent, activated by one call)
+    and the cell states ``c_0 .. c_T``; ``act(c_t)`` is recomputed in the backward pass
+    (cheaper than storing and re-reading it).
     """
 
     arch = "lstm"
-    extra_state_buffers = 4  # c_t, Kc, Kf, Kg
+    segments = (("gate", 0), ("gate", 1), ("gate", 3), ("gate", 2), ("out", 0))
+    extra_state_buffers = 1
+
+    def _named_rows(self) -> dict[str, slice]:
+        N = self.N
+        return {
+            "sig": slice(0, 3 * N),
+            "i": slice(0, N),
+            "f": slice(N, 2 * N),
+            "o": slice(2 * N, 3 * N),
+            "g": slice(3 * N, 4 * N),
+        }
 
     def _alloc(self) -> None:
-        P, T, B, N, dt = self.P, self.T, self.B, self.N, self.dtype
-        self.C = torch.zeros(P, T + 1, B, N, dtype=dt)
-        self.Kc = torch.empty(P, T, B, N, dtype=dt)
-        self.Kf = torch.empty(P, T, B, N, dtype=dt)
-        self.Kg = torch.empty(P, T, B, N, dtype=dt)
-        self._y = torch.empty(P, B, N, dtype=dt)
-        self._gc = torch.empty(P, B, N, dtype=dt)
+        P, T, B, N, Pc, dt = self.P, self.T, self.B, self.N, self.chunk, self.dtype
+        self.C = buffers.zeros(P, T + 1, N, B, dtype=dt)
+        self._y = torch.empty(Pc, N, B, dtype=dt)
+        self._gc = torch.empty(Pc, N, B, dtype=dt)
+        self._t1 = torch.empty(Pc, N, B, dtype=dt)
+        self._q = torch.empty(Pc, 3 * N, B, dtype=dt)
 
-    def forward(self, params: Params, xa: Tensor) -> Tensor:
-        self.C[:, 0].zero_()
-        return super().forward(params, xa)
+    def _chunk_views(self, c0: int, c1: int) -> dict:
+        v = super()._chunk_views(c0, c1)
+        v["Cs"] = self.C[c0:c1].unbind(1)
+        return v
 
-    def _forward_steps(self, params: Params) -> None:
-        W_h, U, H, C = params["W_h"], self.U, self.H, self.C
-        act, N, y = self.activation, self.N, self._y
-        for t in range(self.T):
-            a = U[:, t].baddbmm_(H[:, t], W_h)
-            i_f = a[..., : 2 * N].sigmoid_()
-            i, f = i_f[..., :N], i_f[..., N:]
-            g = _act_(a[..., 2 * N : 3 * N], act)
-            o = a[..., 3 * N :].sigmoid_()
-            c = torch.mul(f, C[:, t], out=C[:, t + 1])
-            c.addcmul_(i, g)
-            _act_into(c, y, act)
-            torch.mul(o, y, out=H[:, t + 1])
-            # backward factors (overwriting i with Ki and o with Ko last)
-            _sigmoid_bw(C[:, t], f, grad_input=self.Kf[:, t])
-            _act_backward(o, y, self.Kc[:, t], act)
-            _act_backward(i, g, self.Kg[:, t], act)
-            _sigmoid_bw(g, i, grad_input=i)
-            _sigmoid_bw(y, o, grad_input=o)
+    def _scratch_views(self, n: int) -> dict:
+        return {"y": self._y[:n], "gc": self._gc[:n], "t1": self._t1[:n], "q": self._q[:n]}
 
-    def _backward_steps(self, params: Params, dh: Tensor) -> dict[str, Tensor]:
-        W_hT = params["W_h"].transpose(1, 2)
-        U, dA, N, gc = self.U, self.dA, self.N, self._gc
+    def _activate(self, v: dict, s: int) -> None:
+        act = self.activation
+        v["sig"][s].sigmoid_()
+        g = _act_(v["g"][s], act)
+        Cs, y = v["Cs"], v["y"]
+        c = torch.mul(v["f"][s], Cs[s], out=Cs[s + 1])
+        c.addcmul_(v["i"][s], g)
+        _act_into(c, y, act)
+        torch.mul(v["o"][s], y, out=v["H"][s + 1])
+
+    def _backward_chunk(self, v: dict) -> None:
+        act, N = self.activation, self.N
+        sig, i_, f_, o_, g_, Cs = v["sig"], v["i"], v["f"], v["o"], v["g"], v["Cs"]
+        gh, y, gc, t1, q = v["gh"], v["y"], v["gc"], v["t1"], v["q"]
+        q_i, q_f, q_o = q[:, :N], q[:, N : 2 * N], q[:, 2 * N :]
+        D_sig, D_g = v["D"][:, : 3 * N], v["D"][:, 3 * N : 4 * N]
         gc.zero_()
-        for t in range(self.T - 1, -1, -1):
-            gh = dh[:, t]
-            k = U[:, t]
-            da = dA[:, t]
-            torch.mul(gh, k[..., 3 * N :], out=da[..., 3 * N :])  # output gate: gh Ko
-            gc.addcmul_(gh, self.Kc[:, t])  # total gradient of c_t
-            torch.mul(gc, k[..., :N], out=da[..., :N])  # input gate: gc Ki
-            torch.mul(gc, self.Kf[:, t], out=da[..., N : 2 * N])  # forget gate: gc Kf
-            torch.mul(gc, self.Kg[:, t], out=da[..., 2 * N : 3 * N])  # cell input: gc Kg
-            gc.mul_(k[..., N : 2 * N])  # carried to c_{t-1} through f
-            if t:
-                dh[:, t - 1].baddbmm_(da, W_hT)
-        d = dA.view(self.P, self.T * self.B, -1)
-        grads = self._input_grads(d)
-        grads["W_h"] = self._recurrent_grad(d)
-        return grads
+        for s in range(self.T, 0, -1):
+            _act_into(Cs[s], y, act)
+            torch.mul(gh, o_[s - 1], out=t1)
+            _act_backward(t1, y, t1, act)
+            gc.add_(t1)  # total gradient of c_s
+            torch.mul(gc, g_[s - 1], out=q_i)
+            torch.mul(gc, Cs[s - 1], out=q_f)
+            torch.mul(gh, y, out=q_o)
+            _sigmoid_bw(q, sig[s - 1], grad_input=D_sig)  # i, f, o gates at once
+            torch.mul(gc, i_[s - 1], out=t1)
+            _act_backward(t1, g_[s - 1], D_g, act)  # cell input
+            gc.mul_(f_[s - 1])  # carried to c_{s-1} through f
+            self._step_tail(v, s)
 
 
 KERNELS: dict[str, type[SequenceKernel]] = {
@@ -359,7 +535,12 @@ KERNELS: dict[str, type[SequenceKernel]] = {
 
 
 def make_kernel(
-    cell, n_networks: int, batch: int, n_steps: int, dtype: torch.dtype = torch.float32
+    cell,
+    n_networks: int,
+    batch: int,
+    n_steps: int,
+    dtype: torch.dtype = torch.float32,
+    chunk: int | None = None,
 ) -> SequenceKernel:
     """The fused BPTT kernel for ``cell``'s architecture."""
     try:
@@ -369,4 +550,4 @@ def make_kernel(
             f"no training kernel for architecture {cell.arch!r}; "
             f"available: {', '.join(sorted(KERNELS))}"
         ) from None
-    return kernel(cell, n_networks, batch, n_steps, dtype)
+    return kernel(cell, n_networks, batch, n_steps, dtype, chunk)

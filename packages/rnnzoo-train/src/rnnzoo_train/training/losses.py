@@ -7,7 +7,8 @@ For network ``p`` with outputs ``y = h W_out + b_out`` on its own batch::
 
 Losses reported in the zoo (training curve, validation, test) are ``mse_p`` alone, so they
 are comparable across L2 settings. Each network's objective depends on its own parameters
-only, so the population's gradient is the stack of the networks' gradients.
+only, so the population's gradient is the stack of the networks' gradients. The readout
+itself is computed by the kernels (:mod:`.kernels`), inside their per-step GEMM.
 """
 
 from __future__ import annotations
@@ -19,57 +20,31 @@ from torch import Tensor
 PENALISED = ("W_x", "W_h", "W_out")
 
 
-def readout(hidden: Tensor, W_out: Tensor, b_out: Tensor) -> Tensor:
-    """Outputs ``(P, R, K)`` of states ``hidden`` ``(P, R, N)``."""
-    return torch.bmm(hidden, W_out).add_(b_out.unsqueeze(1))
-
-
-def mse(outputs: Tensor, targets: Tensor, mask: Tensor) -> Tensor:
-    """Per-network masked mean squared error, ``(P,)``; ``mask`` is a float 0/1 tensor."""
-    err = (outputs - targets).mul_(mask)
-    count = mask.sum(dim=(1, 2)).clamp_(min=1.0)
-    return err.square_().sum(dim=(1, 2)) / count
-
-
-def readout_mse_and_grad(
-    hidden: Tensor,
-    W_out: Tensor,
-    b_out: Tensor,
-    targets: Tensor,
-    mask: Tensor,
-    d_hidden_out: Tensor | None = None,
-) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
-    """Loss and gradients of the readout MSE.
+def masked_mse_and_grad(
+    outputs: Tensor, targets: Tensor, mask: Tensor, d_outputs: Tensor
+) -> Tensor:
+    """Per-network masked MSE and its gradient with respect to the outputs.
 
     Parameters
     ----------
-    hidden : Tensor
-        ``(P, R, N)`` states (``R = T * B`` rows).
-    W_out, b_out : Tensor
-        ``(P, N, K)`` and ``(P, K)``.
-    targets, mask : Tensor
-        ``(P, R, K)``; mask is float 0/1.
-    d_hidden_out : Tensor, optional
-        Preallocated ``(P, R, N)`` buffer for ``d_hidden`` (avoids touching fresh memory
-        every iteration, which is slow for these large arrays).
+    outputs, targets, mask : Tensor
+        ``(P, ...)`` arrays of one layout (the kernels': ``(P, T, K, B)``); ``mask`` is a
+        float 0/1 tensor.
+    d_outputs : Tensor
+        Written with ``dL/dy = 2 mask (y - target) / sum(mask)`` (the kernel's buffer).
 
     Returns
     -------
-    loss : Tensor
+    Tensor
         ``(P,)`` masked MSE of each network.
-    d_hidden : Tensor
-        ``(P, R, N)`` gradient with respect to ``hidden``.
-    grads : dict
-        ``W_out`` and ``b_out`` gradients.
     """
-    out = readout(hidden, W_out, b_out)
-    err = out.sub_(targets).mul_(mask)
-    count = mask.sum(dim=(1, 2)).clamp_(min=1.0)
-    loss = (err * err).sum(dim=(1, 2)) / count
-    d_out = err.mul_((2.0 / count).view(-1, 1, 1))
-    grads = {"W_out": torch.bmm(hidden.transpose(1, 2), d_out), "b_out": d_out.sum(dim=1)}
-    d_hidden = torch.bmm(d_out, W_out.transpose(1, 2), out=d_hidden_out)
-    return loss, d_hidden, grads
+    P = outputs.shape[0]
+    err = torch.sub(outputs, targets, out=d_outputs).mul_(mask)
+    count = mask.reshape(P, -1).sum(dim=1).clamp_(min=1.0)
+    flat = err.reshape(P, 1, -1)
+    loss = torch.bmm(flat, flat.transpose(1, 2)).view(P) / count
+    err.mul_((2.0 / count).view((P,) + (1,) * (err.dim() - 1)))
+    return loss
 
 
 def add_l2_gradient(grads: dict[str, Tensor], params: dict[str, Tensor], l2: Tensor) -> None:
