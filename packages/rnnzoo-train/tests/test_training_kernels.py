@@ -1,11 +1,18 @@
-"""The fused BPTT kernels against autograd through ``Cell.step`` for all eight cells."""
+"""The fused BPTT kernels against autograd through ``Cell.step`` for all eight cells, for
+both backends (eager torch operations and the fused C steps of ``native.c``)."""
 
 import pytest
 import torch
 
 from rnnzoo_train.cells import ACTIVATIONS, ARCHITECTURES, get_cell, stack_params
+from rnnzoo_train.training import native
 from rnnzoo_train.training.kernels import make_kernel
 from rnnzoo_train.training.losses import masked_mse_and_grad
+
+needs_native = pytest.mark.skipif(
+    native.library() is None, reason=f"native kernels unavailable: {native.status()}"
+)
+BACKENDS = ["eager", pytest.param("native", marks=needs_native)]
 
 CELLS = [(a, f) for a in ARCHITECTURES for f in ACTIVATIONS]
 P, B, T, M, N, K = 3, 5, 9, 3, 7, 2
@@ -39,9 +46,9 @@ def _autograd(cell, params, x, target, mask):
     return loss.detach(), hs.detach(), {k: v.grad for k, v in leaves.items()}
 
 
-def _kernel(cell, params, x, target, mask, chunk=None):
+def _kernel(cell, params, x, target, mask, chunk=None, backend=None):
     """The kernel on the same problem; its layouts are (P, T, rows, B)."""
-    kern = make_kernel(cell, P, B, T, x.dtype, chunk=chunk)
+    kern = make_kernel(cell, P, B, T, x.dtype, chunk=chunk, backend=backend)
     xa = torch.cat([x, torch.ones(P, T, B, 1, dtype=x.dtype)], -1).transpose(2, 3)
     to_kernel = lambda a: a.reshape(P, T, B, -1).transpose(2, 3)  # noqa: E731
     kern.forward(params, xa)
@@ -62,16 +69,100 @@ def test_gradients_exact_in_float64(arch, act):
         torch.testing.assert_close(grads_k[name], grads_a[name], rtol=0, atol=1e-10, msg=name)
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize(("arch", "act"), CELLS)
-def test_gradients_float32_close_to_float64_autograd(arch, act):
+def test_gradients_float32_close_to_float64_autograd(arch, act, backend):
     cell, params, x, target, mask = _problem(arch, act, torch.float64, seed=1)
-    _, _, grads_a = _autograd(cell, params, x, target, mask)
+    _, hs_a, grads_a = _autograd(cell, params, x, target, mask)
     f32 = {k: v.float() for k, v in params.items()}
-    _, _, grads_k = _kernel(cell, f32, x.float(), target.float(), mask.float())
+    _, hs_k, grads_k = _kernel(cell, f32, x.float(), target.float(), mask.float(), backend=backend)
+    assert (hs_k.double() - hs_a).abs().max().item() <= 1e-5
     for name in grads_a:
         ref = grads_a[name]
         err = (grads_k[name].double() - ref).abs().max().item()
         assert err <= 1e-5 * max(1.0, ref.abs().max().item()), (name, err)
+
+
+@pytest.mark.parametrize(("arch", "act"), CELLS)
+def test_chunks_of_the_population_give_the_same_numbers(arch, act):
+    """Splitting the per-step work into sub-populations changes speed only."""
+    problem = _problem(arch, act, torch.float64, seed=2)
+    _, hs_all, grads_all = _kernel(*problem, chunk=P)
+    for chunk in (1, 2):
+        _, hs, grads = _kernel(*problem, chunk=chunk)
+        torch.testing.assert_close(hs, hs_all, rtol=0, atol=1e-14)
+        for name in grads_all:
+            torch.testing.assert_close(grads[name], grads_all[name], rtol=0, atol=1e-14)
+
+
+@needs_native
+@pytest.mark.parametrize("arch", ["ugrnn", "gru", "lstm"])
+def test_native_kernels_are_used_for_float32_by_default(arch, monkeypatch):
+    monkeypatch.delenv(native.BACKEND_ENV, raising=False)
+    cell = get_cell(arch, "tanh", N, M, K)
+    assert make_kernel(cell, P, B, T).backend == "native"
+    assert make_kernel(cell, P, B, T, torch.float64).backend == "eager"
+    assert make_kernel(cell, P, B, T, backend="eager").backend == "eager"
+    monkeypatch.setenv(native.BACKEND_ENV, "eager")
+    assert make_kernel(cell, P, B, T).backend == "eager"
+
+
+def test_native_signatures_match_the_c_source():
+    """The ctypes declarations agree with the C prototypes (a mismatch would crash)."""
+    import re
+    from importlib import resources
+
+    src = resources.files("rnnzoo_train.training").joinpath("native.c").read_text()
+    found = {}
+    for m in re.finditer(r"^void (\w+)\(([^)]*)\)", src, re.M):
+        params = [p.strip() for p in m.group(2).split(",")]
+        assert params[:2] == ["int n_net", "idx nb"], m.group(1)
+        found[m.group(1)] = "".join("p" if "*" in p else "i" for p in params[2:])
+    assert found == native._SIGNATURES
+
+
+def test_backend_errors_are_one_line_and_actionable(monkeypatch):
+    cell = get_cell("lstm", "tanh", N, M, K)
+    with pytest.raises(ValueError, match="unknown kernel backend 'fast'.*auto, eager, native"):
+        make_kernel(cell, P, B, T, backend="fast")
+    monkeypatch.setenv(native.BACKEND_ENV, "gpu")
+    with pytest.raises(ValueError, match="RNNZOO_KERNELS"):
+        make_kernel(cell, P, B, T)
+    with pytest.raises(native.NativeUnavailable, match="float32 only"):
+        make_kernel(cell, P, B, T, torch.float64, backend="native")
+
+
+def test_without_a_compiler_auto_falls_back_to_eager(monkeypatch, tmp_path):
+    monkeypatch.setenv("CC", str(tmp_path / "no-such-cc"))
+    monkeypatch.setenv(native.CACHE_ENV, str(tmp_path / "cache"))
+    monkeypatch.setenv("PATH", str(tmp_path))  # no cc, gcc or clang either
+    native._load.cache_clear()
+    try:
+        assert native.library() is None
+        assert "no C compiler found" in native.status()
+        cell = get_cell("gru", "tanh", N, M, K)
+        assert make_kernel(cell, P, B, T).backend == "eager"
+        with pytest.raises(native.NativeUnavailable, match="no C compiler found"):
+            make_kernel(cell, P, B, T, backend="native")
+    finally:
+        native._load.cache_clear()
+
+
+@needs_native
+def test_native_library_is_built_once_into_the_cache(monkeypatch, tmp_path):
+    monkeypatch.setenv(native.CACHE_ENV, str(tmp_path))
+    native._load.cache_clear()
+    try:
+        assert native.library() is not None
+        built = sorted(p.name for p in tmp_path.iterdir() if p.suffix != ".c")
+        assert len(built) == 1
+        assert built[0].startswith("rnnzoo_kernels_")
+        mtime = (tmp_path / built[0]).stat().st_mtime_ns
+        native._load.cache_clear()
+        assert native.library() is not None  # loaded, not rebuilt
+        assert (tmp_path / built[0]).stat().st_mtime_ns == mtime
+    finally:
+        native._load.cache_clear()
 
 
 def test_kernel_rejects_other_architecture():

@@ -102,6 +102,8 @@ class SequenceKernel:
     stores_gates: ClassVar[bool] = True
     #: number of (T + 1, N, B) buffers beyond Z and A (the LSTM's cell state)
     extra_state_buffers: ClassVar[int] = 0
+    #: "eager" (torch operations) or "native" (fused C steps, :mod:`.native`)
+    backend: ClassVar[str] = "eager"
 
     def __init__(
         self,
@@ -541,8 +543,15 @@ def make_kernel(
     n_steps: int,
     dtype: torch.dtype = torch.float32,
     chunk: int | None = None,
+    backend: str | None = None,
 ) -> SequenceKernel:
-    """The fused BPTT kernel for ``cell``'s architecture."""
+    """The fused BPTT kernel for ``cell``'s architecture.
+
+    ``backend`` is ``"auto"``, ``"eager"`` or ``"native"`` (default: the environment
+    variable ``RNNZOO_KERNELS``, else ``"auto"``); see :mod:`.native`.
+    """
+    from . import native
+
     try:
         kernel = KERNELS[cell.arch]
     except KeyError:
@@ -550,4 +559,6 @@ def make_kernel(
             f"no training kernel for architecture {cell.arch!r}; "
             f"available: {', '.join(sorted(KERNELS))}"
         ) from None
+    if native.resolve_backend(backend, dtype) == "native":
+        kernel = native.NATIVE_KERNELS.get(cell.arch, kernel)
     return kernel(cell, n_networks, batch, n_steps, dtype, chunk)

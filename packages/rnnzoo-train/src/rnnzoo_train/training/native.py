@@ -1,0 +1,336 @@
+"""Fused C element-wise steps for the training kernels, compiled on first use (float32).
+
+The eager kernels (:mod:`.kernels`) spend about half their time in 6-12 small torch
+operations per time step, each a separate pass over memory. ``native.c`` does each step's
+element-wise work in one vectorised pass (the GEMMs stay in torch/MKL). It is plain C
+without Python or torch headers, so compiling it takes well under a second; the shared
+library is cached per source, compiler, flags and CPU (it is built with ``-march=native``)
+in ``pooch.os_cache("rnnzoo")/kernels`` (override: ``RNNZOO_KERNEL_CACHE``) and loaded with
+:mod:`ctypes`.
+
+Which kernels run is chosen by :func:`resolve_backend`, from the ``backend`` argument of
+:func:`~rnnzoo_train.training.kernels.make_kernel` or the environment variable
+``RNNZOO_KERNELS``:
+
+- ``auto`` (default): native for float32 when a C compiler is found and the build works,
+  eager otherwise (float64 is always eager);
+- ``eager``: torch operations only;
+- ``native``: native, and an error saying why if it cannot be built.
+
+The native steps compute the same function as the eager ones; they differ in rounding
+(their exp/sigmoid/tanh are Cephes approximations within 1.5e-7 relative error, like
+torch's), so a network trained with one backend differs from the other at the level of
+float32 rounding. On one machine the choice is stable, so training stays bitwise
+repeatable.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import hashlib
+import logging
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+from importlib import resources
+from pathlib import Path
+
+import torch
+
+from .kernels import (
+    GRUKernel,
+    LSTMKernel,
+    SequenceKernel,
+    UGRNNKernel,
+)
+
+log = logging.getLogger(__name__)
+
+#: environment variable that selects the kernels: auto, eager or native
+BACKEND_ENV = "RNNZOO_KERNELS"
+BACKENDS = ("auto", "eager", "native")
+CACHE_ENV = "RNNZOO_KERNEL_CACHE"
+
+_BASE_FLAGS = ["-O3", "-std=c99", "-shared", "-fPIC", "-fno-math-errno", "-fno-trapping-math"]
+
+
+class NativeUnavailable(RuntimeError):
+    """The native kernels were requested but cannot be built or loaded."""
+
+
+def _source() -> bytes:
+    return resources.files(__package__).joinpath("native.c").read_bytes()
+
+
+def _compiler() -> str | None:
+    for name in (os.environ.get("CC"), "cc", "gcc", "clang"):
+        if name:
+            path = shutil.which(name.split()[0])
+            if path:
+                return path
+    return None
+
+
+def _cpu_signature() -> str:
+    """What ``-march=native`` depends on: the machine and its CPU feature flags."""
+    sig = platform.machine()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith(("flags", "Features", "model name")):
+                    sig += line
+    except OSError:
+        sig += platform.processor()
+    return sig
+
+
+def _arch_flags() -> list[list[str]]:
+    """Flag sets to try, best first (the portable one last)."""
+    if platform.machine().lower() in ("x86_64", "amd64"):
+        return [["-march=native", "-mprefer-vector-width=512"], ["-march=native"], []]
+    return [["-march=native"], ["-mcpu=native"], []]
+
+
+def _cache_dir() -> Path:
+    env = os.environ.get(CACHE_ENV)
+    if env:
+        return Path(env)
+    try:
+        import pooch
+
+        return Path(pooch.os_cache("rnnzoo")) / "kernels"
+    except Exception:  # pragma: no cover - pooch is a dependency
+        return Path(tempfile.gettempdir()) / "rnnzoo-kernels"
+
+
+def _compile(compiler: str, source: Path, target: Path) -> str | None:
+    """Build ``target``; returns None on success, else why it failed (one line)."""
+    last = "no flag set worked"
+    for arch in _arch_flags():
+        tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
+        cmd = [compiler, *_BASE_FLAGS, *arch, str(source), "-o", str(tmp)]
+        try:
+            done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+        except (OSError, subprocess.SubprocessError) as exc:
+            return f"{compiler} could not run: {exc}"
+        if done.returncode == 0:
+            os.replace(tmp, target)  # atomic: concurrent builders agree
+            return None
+        tmp.unlink(missing_ok=True)
+        lines = (done.stderr or done.stdout).strip().splitlines()
+        last = f"{compiler} failed: {lines[-1] if lines else done.returncode}"
+    return last
+
+
+_SIGNATURES = {
+    # name: argument types after (n_net, nb)
+    "lstm_forward": "pippipii",
+    "lstm_backward": "pippippipii",
+    "gru_forward": "piippii",
+    "gru_backward": "piipippipii",
+    "ugrnn_forward": "pippii",
+    "ugrnn_backward": "pipippipii",
+}
+_CTYPES = {"p": ctypes.c_void_p, "i": ctypes.c_int64}
+
+
+def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:
+    for name, sig in _SIGNATURES.items():
+        fn = getattr(lib, name)
+        types = [_CTYPES[c] for c in sig]
+        types[-1] = ctypes.c_int  # relu flag
+        fn.argtypes = [ctypes.c_int, ctypes.c_int64, *types]
+        fn.restype = None
+    return lib
+
+
+@functools.lru_cache(maxsize=1)
+def _load() -> tuple[ctypes.CDLL | None, str]:
+    """Build (once per machine) and load the library; ``(library or None, status)``."""
+    compiler = _compiler()
+    if compiler is None:
+        return None, "no C compiler found (set CC, or install gcc or clang)"
+    src = _source()
+    try:
+        version = subprocess.run(
+            [compiler, "--version"], capture_output=True, text=True, timeout=60
+        ).stdout
+    except (OSError, subprocess.SubprocessError) as exc:
+        return None, f"{compiler} could not run: {exc}"
+    key = hashlib.sha256()
+    for part in (src, compiler, version, " ".join(_BASE_FLAGS), _cpu_signature()):
+        key.update(part if isinstance(part, bytes) else part.encode())
+    name = f"rnnzoo_kernels_{key.hexdigest()[:16]}{_suffix()}"
+    last = "no writable kernel cache directory"
+    for directory in (_cache_dir(), Path(tempfile.gettempdir()) / "rnnzoo-kernels"):
+        target = directory / name
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            if not target.exists():
+                source = directory / f"{name}.c"
+                source.write_bytes(src)
+                why = _compile(compiler, source, target)
+                if why is not None:
+                    return None, why
+            return _declare(ctypes.CDLL(str(target))), f"native ({target})"
+        except OSError as exc:
+            log.debug("kernel cache %s unusable: %s", directory, exc)
+            last = f"cannot write or load {target}: {exc}"
+    return None, last
+
+
+def _suffix() -> str:
+    return {"Darwin": ".dylib", "Windows": ".dll"}.get(platform.system(), ".so")
+
+
+def library() -> ctypes.CDLL | None:
+    """The loaded native library, or None if it cannot be built here."""
+    return _load()[0]
+
+
+def status() -> str:
+    """One line: where the native library is, or why it is unavailable."""
+    return _load()[1]
+
+
+def resolve_backend(backend: str | None, dtype: torch.dtype) -> str:
+    """``"native"`` or ``"eager"`` for a requested backend (None: ``$RNNZOO_KERNELS``)."""
+    requested = (backend or os.environ.get(BACKEND_ENV) or "auto").strip().lower()
+    if requested not in BACKENDS:
+        raise ValueError(
+            f"unknown kernel backend {requested!r} (from {'backend' if backend else BACKEND_ENV}); "
+            f"choose one of {', '.join(BACKENDS)}"
+        )
+    if requested == "eager":
+        return "eager"
+    if dtype != torch.float32:
+        if requested == "native":
+            raise NativeUnavailable(
+                f"native kernels are float32 only, got {dtype}; use backend='eager'"
+            )
+        return "eager"
+    if library() is None:
+        if requested == "native":
+            raise NativeUnavailable(f"native kernels unavailable: {status()}")
+        log.info("rnnzoo-train: eager training kernels (%s)", status())
+        return "eager"
+    return "native"
+
+
+# -- the native kernel classes --------------------------------------------------------------
+def _pointers(tensors) -> list[int]:
+    return [t.data_ptr() for t in tensors]
+
+
+class _Native:
+    """Mixin: per-step data pointers of a chunk, computed once with the views."""
+
+    backend = "native"
+
+    def _chunk_views(self, c0: int, c1: int) -> dict:
+        v = super()._chunk_views(c0, c1)
+        v["pA"] = _pointers(v["A"])
+        v["pH"] = _pointers(v["H"])
+        v["a_stride"] = v["A"][0].stride(0)
+        v["h_stride"] = v["H"][0].stride(0)
+        v["n"] = c1 - c0
+        v["relu"] = int(self.activation == "relu")
+        return v
+
+
+class NativeLSTMKernel(_Native, LSTMKernel):
+    """:class:`~.kernels.LSTMKernel` with fused C element-wise steps."""
+
+    def _chunk_views(self, c0: int, c1: int) -> dict:
+        v = super()._chunk_views(c0, c1)
+        v["pC"] = _pointers(v["Cs"])
+        v["c_stride"] = v["Cs"][0].stride(0)
+        return v
+
+    def _activate(self, v: dict, s: int) -> None:
+        pC = v["pC"]
+        _lib().lstm_forward(
+            v["n"], self.N * self.B, v["pA"][s], v["a_stride"], pC[s], pC[s + 1],
+            v["c_stride"], v["pH"][s + 1], v["h_stride"], v["relu"],
+        )  # fmt: skip
+
+    def _backward_chunk(self, v: dict) -> None:
+        fn, nb = _lib().lstm_backward, self.N * self.B
+        n, pA, pC, relu = v["n"], v["pA"], v["pC"], v["relu"]
+        a_stride, c_stride = v["a_stride"], v["c_stride"]
+        gh, gc, D = v["gh"], v["gc"], v["D"]
+        gc.zero_()
+        p_gh, p_gc, p_d = gh.data_ptr(), gc.data_ptr(), D.data_ptr()
+        g_stride, d_stride = gh.stride(0), D.stride(0)
+        for s in range(self.T, 0, -1):
+            fn(n, nb, pA[s - 1], a_stride, pC[s], pC[s - 1], c_stride, p_gh, p_gc, g_stride,
+               p_d, d_stride, relu)  # fmt: skip
+            self._step_tail(v, s)
+
+
+class NativeGRUKernel(_Native, GRUKernel):
+    """:class:`~.kernels.GRUKernel` with fused C element-wise steps."""
+
+    def _activate(self, v: dict, s: int) -> None:
+        _lib().gru_forward(
+            v["n"], self.N * self.B, v["pA"][s], v["a_stride"], self._n_offset(),
+            v["pH"][s], v["pH"][s + 1], v["h_stride"], v["relu"],
+        )  # fmt: skip
+
+    def _n_offset(self) -> int:
+        return self.rows[("x", 2)].start * self.B
+
+    def _backward_chunk(self, v: dict) -> None:
+        fn, nb, off = _lib().gru_backward, self.N * self.B, self._n_offset()
+        n, pA, pH, relu = v["n"], v["pA"], v["pH"], v["relu"]
+        a_stride, h_stride = v["a_stride"], v["h_stride"]
+        gh, carry, D = v["gh"], v["t1"], v["D"]
+        carry.zero_()
+        p_gh, p_c, p_d = gh.data_ptr(), carry.data_ptr(), D.data_ptr()
+        g_stride, d_stride = gh.stride(0), D.stride(0)
+        for s in range(self.T, 0, -1):
+            fn(n, nb, pA[s - 1], a_stride, off, pH[s - 1], h_stride, p_gh, p_c, g_stride,
+               p_d, d_stride, relu)  # fmt: skip
+            self._step_tail(v, s)
+
+
+class NativeUGRNNKernel(_Native, UGRNNKernel):
+    """:class:`~.kernels.UGRNNKernel` with fused C element-wise steps."""
+
+    def _activate(self, v: dict, s: int) -> None:
+        _lib().ugrnn_forward(
+            v["n"], self.N * self.B, v["pA"][s], v["a_stride"], v["pH"][s], v["pH"][s + 1],
+            v["h_stride"], v["relu"],
+        )  # fmt: skip
+
+    def _backward_chunk(self, v: dict) -> None:
+        fn, nb = _lib().ugrnn_backward, self.N * self.B
+        n, pA, pH, relu = v["n"], v["pA"], v["pH"], v["relu"]
+        a_stride, h_stride = v["a_stride"], v["h_stride"]
+        gh, carry, D = v["gh"], v["t1"], v["D"]
+        carry.zero_()
+        p_gh, p_c, p_d = gh.data_ptr(), carry.data_ptr(), D.data_ptr()
+        g_stride, d_stride = gh.stride(0), D.stride(0)
+        for s in range(self.T, 0, -1):
+            fn(n, nb, pA[s - 1], a_stride, pH[s - 1], h_stride, p_gh, p_c, g_stride, p_d,
+               d_stride, relu)  # fmt: skip
+            self._step_tail(v, s)
+
+
+def _lib() -> ctypes.CDLL:
+    lib = library()
+    if lib is None:  # pragma: no cover - make_kernel checks first
+        raise NativeUnavailable(f"native kernels unavailable: {status()}")
+    return lib
+
+
+#: native variants by architecture (the vanilla RNN's two element-wise operations per step
+#: gain nothing from fusion; it always runs eager)
+NATIVE_KERNELS: dict[str, type[SequenceKernel]] = {
+    "lstm": NativeLSTMKernel,
+    "gru": NativeGRUKernel,
+    "ugrnn": NativeUGRNNKernel,
+}
