@@ -10,8 +10,16 @@ and GRU with ``nn.GRU``, LSTM with ``nn.LSTM``. Achieved GFLOP/s (GEMM flops of 
 backward) are reported against the single-core GEMM rate measured in the same run, and the
 wall time of the ``paper`` preset is projected from the measured rates.
 
+Times are CPU time of this process (``time.process_time``, one thread), best of several
+repeats, with each population and its baseline timed alternately: on a shared machine this
+excludes the time the scheduler gives to other processes, and alternating exposes both to
+the same memory-bandwidth contention. The kernels run with the backend training uses
+(``--backend auto``: the fused C steps of ``rnnzoo_train.training.native`` where a C compiler
+is available); for the cells that have native steps, the eager (torch-only) fallback is
+measured too, at P = 16.
+
 Run with one thread (``nox -s bench -- train`` does): ``OMP_NUM_THREADS=1 python
-benchmarks/bench_train.py [--quick] [--json out.json]``.
+benchmarks/bench_train.py [--quick] [--backend auto|eager|native] [--json out.json]``.
 """
 
 from __future__ import annotations
@@ -31,6 +39,7 @@ import torch
 from rnnzoo_train.cells import ACTIVATIONS, ARCHITECTURES, get_cell, stack_params
 from rnnzoo_train.records import HyperParameters
 from rnnzoo_train.tasks import get_task
+from rnnzoo_train.training import native
 from rnnzoo_train.training.data import PopulationBatch
 from rnnzoo_train.training.kernels import make_kernel
 from rnnzoo_train.training.losses import masked_mse_and_grad
@@ -42,6 +51,8 @@ N, B, T = 64, 64, 100
 GATES = {"vanilla": 1, "ugrnn": 2, "gru": 3, "lstm": 4}
 BASELINE_OF = {"vanilla": "RNN", "ugrnn": "GRU", "gru": "GRU", "lstm": "LSTM"}
 HP = HyperParameters(clip=1.0, lr=0.05, decay=0.5, momentum=0.9)
+#: CPU time of the process: excludes time the scheduler gives to other processes
+clock = time.process_time
 
 
 def flops_per_iteration(gates: int, n_in: int = 3, n_out: int = 3) -> float:
@@ -57,9 +68,9 @@ def best_time(fn, repeats: int, min_time: float = 0.0) -> float:
     fn()  # warm-up
     times = []
     while len(times) < repeats or sum(times) < min_time:
-        t0 = time.perf_counter()
+        t0 = clock()
         fn()
-        times.append(time.perf_counter() - t0)
+        times.append(clock() - t0)
     return min(times)
 
 
@@ -88,12 +99,13 @@ def native_step(kind: str, task):
     return step
 
 
-def population_step(arch: str, act: str, P: int, task):
+def population_step(arch: str, act: str, P: int, task, backend: str | None = None):
     """One training iteration of a population of ``P`` networks (fixed batch; a closure)."""
     cell = get_cell(arch, act, N, task.n_inputs, task.n_outputs)
     gens = [torch.Generator().manual_seed(s) for s in range(P)]
     params = stack_params([cell.init_params(g) for g in gens])
-    kernel = make_kernel(cell, P, B, T)
+    kernel = make_kernel(cell, P, B, T, backend=backend)
+    step_backend = kernel.backend
     data = PopulationBatch(P, B, T, task.n_inputs, task.n_outputs)
     rng = np.random.default_rng(0)
     for p in range(P):
@@ -106,25 +118,26 @@ def population_step(arch: str, act: str, P: int, task):
         masked_mse_and_grad(outputs, data.torch_targets, data.torch_mask, kernel.d_outputs)
         opt.step(kernel.backward(params), 0, active)
 
+    step.backend = step_backend
     return step
 
 
-def paired_times(fn_a, fn_b, repeats: int) -> tuple[float, float]:
-    """Best times of ``fn_a`` and ``fn_b`` measured alternately (A B A B ...).
+def paired_times(fn_a, fn_b, repeats: int, block: int = 3) -> tuple[float, float]:
+    """Best times of ``fn_a`` and ``fn_b``, measured in alternating blocks (AAA BBB AAA ...).
 
     On a shared machine the load changes during a run; alternating the two and taking each
-    one's minimum compares them under the same conditions.
+    one's minimum compares them under the same conditions. Within a block each function runs
+    back to back, as in training (the first run of a block, with caches still holding the
+    other function's data, is not timed), so neither is charged for the other's evictions.
     """
-    fn_a()
-    fn_b()
     ta, tb = [], []
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn_a()
-        ta.append(time.perf_counter() - t0)
-        t0 = time.perf_counter()
-        fn_b()
-        tb.append(time.perf_counter() - t0)
+        for fn, times in ((fn_a, ta), (fn_b, tb)):
+            fn()
+            for _ in range(block - 1):
+                t0 = clock()
+                fn()
+                times.append(clock() - t0)
     return min(ta), min(tb)
 
 
@@ -156,10 +169,33 @@ def project_paper(rows: list[dict], per_core_days: bool = True) -> dict:
     return {"seeds_core_days": total / 86400, "with_search_core_days": with_search / 86400}
 
 
+def eager_fallback(rows: list[dict], base_steps: dict, task, repeats: int) -> list[dict]:
+    """The torch-only kernels at P = 16 for the cells that ran native (no C compiler case)."""
+    native_cells = [(r["arch"], r["activation"]) for r in rows if r.get("backend") == "native"]
+    if not native_cells:
+        return []
+    print("\neager fallback (torch operations only, as without a C compiler), P = 16:")
+    out = []
+    for arch, act in native_cells:
+        kind = BASELINE_OF[arch]
+        step = population_step(arch, act, 16, task, "eager")
+        t_pop, t_base = paired_times(step, base_steps[kind], repeats)
+        per_net = t_pop / 16
+        gf = flops_per_iteration(GATES[arch]) / per_net / 1e9
+        out.append({"arch": arch, "activation": act, "ms_16": 1e3 * per_net,
+                    "baseline_ms_16": 1e3 * t_base, "speedup_16": t_base / per_net,
+                    "gflops_16": gf})  # fmt: skip
+        print(f"{arch + '-' + act:12s} {kind:5s} eager   | {1e3 * per_net:12.2f} "
+              f"{1e3 * t_base:7.2f} {t_base / per_net:7.2f} {gf:8.1f}", flush=True)  # fmt: skip
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="populations 1 and 16 only, 2 repeats")
     ap.add_argument("--json", help="also write the results to this JSON file")
+    ap.add_argument("--backend", default="auto", choices=native.BACKENDS,
+                    help="training kernels to time (default: what training uses)")  # fmt: skip
     args = ap.parse_args()
     repeats = 2 if args.quick else 3
     pops = (1, 16) if args.quick else (1, 16, 64)
@@ -168,6 +204,7 @@ def main() -> None:
           f"threads {torch.get_num_threads()}, N={N} B={B} T={T} (flip-flop)")  # fmt: skip
     peak = gemm_rate()
     print(f"single-core GEMM rate (1024^3 fp32): {peak:.1f} GFLOP/s")
+    print(f"kernels: --backend {args.backend}; native steps: {native.status()}")
     base_steps = {kind: native_step(kind, task) for kind in ("RNN", "GRU", "LSTM")}
     for kind, step in base_steps.items():
         t = best_time(step, repeats)
@@ -177,10 +214,10 @@ def main() -> None:
               f"({gf:5.1f} GFLOP/s, {100 * gf / peak:4.1f}% of GEMM)")  # fmt: skip
     sample_ms = 1e3 * sampling_time(task, 20)
     print(f"task sampling (not included below): {sample_ms:.3f} ms per network-iteration")
-    print("each row: population and its native baseline timed alternately (best of "
-          f"{repeats}), so the ratio compares them under the same machine load\n")  # fmt: skip
+    print(f"each row: population and its native baseline timed in alternating blocks (best of "
+          f"{2 * repeats} runs, CPU time), so the ratio compares them under the same load\n")  # fmt: skip
 
-    head = f"{'cell':12s} {'vs':5s}" + "".join(
+    head = f"{'cell':12s} {'vs':5s} {'kernels':7s}" + "".join(
         f" | P={P:<3d} ms/net-it base ms  x base  GFLOP/s %GEMM" for P in pops
     )
     print(head)
@@ -191,7 +228,10 @@ def main() -> None:
             row = {"arch": arch, "activation": act, "baseline": f"nn.{kind}"}
             line = f"{arch + '-' + act:12s} {kind:5s}"
             for P in pops:
-                pop_step = population_step(arch, act, P, task)
+                pop_step = population_step(arch, act, P, task, args.backend)
+                if pops[0] == P:
+                    line += f" {pop_step.backend:7s}"
+                    row["backend"] = pop_step.backend
                 reps = repeats if P < 64 else max(2, repeats - 1)
                 t_pop, t_base = paired_times(pop_step, base_steps[kind], reps)
                 per_net = t_pop / P
@@ -204,6 +244,7 @@ def main() -> None:
                 del pop_step
             rows.append(row)
             print(line, flush=True)
+    fallback = eager_fallback(rows, base_steps, task, repeats)
     peak_end = gemm_rate()
     print(f"\nsingle-core GEMM rate at the end of the run: {peak_end:.1f} GFLOP/s")
     proj = project_paper(rows)
@@ -214,7 +255,8 @@ def main() -> None:
     )
     if args.json:
         with open(args.json, "w") as fh:
-            json.dump({"gemm_gflops": [peak, peak_end], "rows": rows, "projection": proj},
+            json.dump({"gemm_gflops": [peak, peak_end], "rows": rows, "projection": proj,
+                       "eager_fallback": fallback, "native": native.status()},
                       fh, indent=2)  # fmt: skip
 
 

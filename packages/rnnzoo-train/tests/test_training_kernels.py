@@ -116,9 +116,34 @@ def test_native_signatures_match_the_c_source():
     found = {}
     for m in re.finditer(r"^void (\w+)\(([^)]*)\)", src, re.M):
         params = [p.strip() for p in m.group(2).split(",")]
+        if m.group(1) in native.VECTOR_FUNCTIONS:
+            assert len(params) == 3, m.group(1)
+            assert params[0].startswith("idx"), m.group(1)
+            continue
         assert params[:2] == ["int n_net", "idx nb"], m.group(1)
         found[m.group(1)] = "".join("p" if "*" in p else "i" for p in params[2:])
     assert found == native._SIGNATURES
+
+
+@needs_native
+@pytest.mark.parametrize(("name", "max_rel"), [("sigmoid", 2e-7), ("tanh", 5e-7)])
+def test_native_sigmoid_and_tanh_are_accurate(name, max_rel):
+    """Against float64 torch over [-100, 100], tiny arguments, and the special values."""
+    x = torch.cat([
+        torch.linspace(-100, 100, 400_001, dtype=torch.float64),
+        torch.logspace(-12, 1, 20_000, dtype=torch.float64),
+        -torch.logspace(-12, 1, 20_000, dtype=torch.float64),
+    ]).float()  # fmt: skip
+    ref = getattr(torch, name)(x.double())
+    got = native.apply(name, x).double()
+    big = ref.abs() > 1e-30
+    assert ((got - ref).abs()[big] / ref.abs()[big]).max().item() <= max_rel
+    assert (got - ref).abs().max().item() <= 5e-7
+    special = native.apply(name, torch.tensor([float("nan"), float("inf"), -float("inf"), 0.0]))
+    assert torch.isnan(special[0])
+    assert special[1].item() == 1.0
+    assert special[2].item() == (-1.0 if name == "tanh" else pytest.approx(0.0, abs=1e-38))
+    assert special[3].item() == (0.0 if name == "tanh" else 0.5)
 
 
 def test_backend_errors_are_one_line_and_actionable(monkeypatch):
