@@ -63,6 +63,21 @@ static inline float ftanh(float a) {
 
 static inline float frelu(float x) { return x < 0.0f ? 0.0f : x; } /* NaN stays NaN */
 
+/* dst[p] = src[p] (count floats) for each network, or zeros where src is NULL: the readout
+   rows between the GEMM buffers and the (T, K_out, B) output arrays */
+void copy_blocks(int n_net, idx count, float *dst, idx dst_stride, const float *src,
+                 idx src_stride) {
+    for (int p = 0; p < n_net; p++) {
+        float *__restrict d = dst + p * dst_stride;
+        if (src) {
+            const float *__restrict s = src + p * src_stride;
+            for (idx k = 0; k < count; k++) d[k] = s[k];
+        } else {
+            for (idx k = 0; k < count; k++) d[k] = 0.0f;
+        }
+    }
+}
+
 /* the scalar functions over arrays, for the accuracy tests */
 void vector_sigmoid(idx n, float *__restrict out, const float *__restrict x) {
     for (idx k = 0; k < n; k++) out[k] = fsigmoid(x[k]);

@@ -137,6 +137,8 @@ _SIGNATURES = {
 _CTYPES = {"p": ctypes.c_void_p, "i": ctypes.c_int64}
 
 
+#: ``copy_blocks(n_net, count, ...)``: argument types after the first two
+COPY_SIGNATURE = "pipi"
 #: element-wise functions over arrays (``n, out, x``), for the accuracy tests
 VECTOR_FUNCTIONS = ("vector_sigmoid", "vector_tanh")
 
@@ -152,6 +154,8 @@ def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:
         fn = getattr(lib, name)
         fn.argtypes = [ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p]
         fn.restype = None
+    lib.copy_blocks.argtypes = [ctypes.c_int, ctypes.c_int64, *(_CTYPES[c] for c in COPY_SIGNATURE)]
+    lib.copy_blocks.restype = None
     return lib
 
 
@@ -242,7 +246,9 @@ def _pointers(tensors) -> list[int]:
 
 
 class _Native:
-    """Mixin: per-step data pointers of a chunk, computed once with the views."""
+    """Mixin: per-step data pointers of a chunk (computed once with the views), and the
+    readout rows moved by C instead of torch (a torch copy of these small strided blocks
+    costs more than the copy)."""
 
     backend = "native"
 
@@ -250,11 +256,40 @@ class _Native:
         v = super()._chunk_views(c0, c1)
         v["pA"] = _pointers(v["A"])
         v["pH"] = _pointers(v["H"])
+        v["pA_out"] = _pointers(v["A_out"])
+        v["pY"] = _pointers(v["Y"])
+        v["pdY"] = _pointers(v["dY"])
         v["a_stride"] = v["A"][0].stride(0)
         v["h_stride"] = v["H"][0].stride(0)
+        v["y_stride"] = v["Y"][0].stride(0)
         v["n"] = c1 - c0
+        v["n_out"] = self.K_out * self.B
         v["relu"] = int(self.activation == "relu")
         return v
+
+    def _forward_chunk(self, v: dict) -> None:
+        copy = _lib().copy_blocks
+        n, n_out, y_stride, a_stride = v["n"], v["n_out"], v["y_stride"], v["a_stride"]
+        Z, A, pY, pA_out, WfT = v["Z"], v["A"], v["pY"], v["pA_out"], v["WfT"]
+        for s in range(self.T):
+            torch.bmm(WfT, Z[s], out=A[s])
+            if s:
+                copy(n, n_out, pY[s - 1], y_stride, pA_out[s], a_stride)
+            self._activate(v, s)
+        S_out = v["S_out"]
+        torch.bmm(v["WfT_out"], Z[self.T], out=S_out)
+        v["Y"][self.T - 1].copy_(S_out)
+
+    def _step_tail(self, v: dict, s: int) -> None:
+        D = v["D"]
+        out = D[:, self.out_rows]
+        _lib().copy_blocks(
+            v["n"], v["n_out"], out.data_ptr(), D.stride(0), v["pdY"][s - 2] if s > 1 else None,
+            v["y_stride"],
+        )  # fmt: skip
+        v["dWfT"].baddbmm_(D, v["Zt"][s - 1])
+        if s > 1:
+            torch.bmm(v["WbT"], v["D_rec"], out=v["gh"])
 
 
 class NativeLSTMKernel(_Native, LSTMKernel):
