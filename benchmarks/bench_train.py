@@ -214,8 +214,10 @@ def main() -> None:
               f"({gf:5.1f} GFLOP/s, {100 * gf / peak:4.1f}% of GEMM)")  # fmt: skip
     sample_ms = 1e3 * sampling_time(task, 20)
     print(f"task sampling (not included below): {sample_ms:.3f} ms per network-iteration")
-    print(f"each row: population and its native baseline timed in alternating blocks (best of "
-          f"{2 * repeats} runs, CPU time), so the ratio compares them under the same load\n")  # fmt: skip
+    print(
+        "each row: population and its native baseline timed in alternating blocks (best of "
+        f"{2 * repeats} runs, CPU time), so the ratio compares them under the same load\n"
+    )
 
     head = f"{'cell':12s} {'vs':5s} {'kernels':7s}" + "".join(
         f" | P={P:<3d} ms/net-it base ms  x base  GFLOP/s %GEMM" for P in pops

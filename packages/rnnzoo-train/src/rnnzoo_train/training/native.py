@@ -246,9 +246,11 @@ def _pointers(tensors) -> list[int]:
 
 
 class _Native:
-    """Mixin: per-step data pointers of a chunk (computed once with the views), and the
-    readout rows moved by C instead of torch (a torch copy of these small strided blocks
-    costs more than the copy)."""
+    """Mixin: per-step data pointers and readout rows moved by C.
+
+    The pointers of a chunk are computed once with its views; a torch copy of the small
+    strided readout blocks costs more than the copy itself, so C moves them.
+    """
 
     backend = "native"
 
