@@ -392,3 +392,16 @@ def test_the_completion_marks_are_written_last(tmp_path, plan, task, results):
     search = mtimes("flipflop/search/*/c/*")
     marks = [search.pop(f"flipflop/search/{n}/c/0") for n in ("status", "chosen")]
     assert min(marks) >= max(search.values())
+
+
+def test_string_arrays_of_any_shape_become_vlen_str():
+    from rnnzoo_train.zoo.layout import as_vlen_str
+
+    grid = as_vlen_str(np.array([["fixed", "slow"], ["", "fixed"]], dtype=object))
+    assert grid.shape == (2, 2)
+    assert grid.dtype == object
+    assert grid[1, 1] == "fixed"
+    assert grid[0, 1] == "slow"
+    assert as_vlen_str([]).shape == (0,)
+    assert as_vlen_str("x").shape == ()
+    assert as_vlen_str("x")[()] == "x"

@@ -138,9 +138,9 @@ def as_vlen_str(values) -> np.ndarray:
     Zarr v3 specification (zarr warns), so every string array goes through here.
     """
     arr = np.asarray(values)
-    out = np.empty(arr.shape, dtype=object)
-    out[...] = [str(v) for v in arr.ravel()] if arr.size else []
-    return out.reshape(arr.shape)
+    flat = np.empty(arr.size, dtype=object)
+    flat[:] = [str(v) for v in arr.ravel()]
+    return flat.reshape(arr.shape)
 
 
 def _filled(n: int, dtype: str, value: Any) -> np.ndarray:
