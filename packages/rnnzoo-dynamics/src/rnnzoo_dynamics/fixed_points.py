@@ -21,8 +21,9 @@ Then every candidate is classified by its final float64 ``q``: ``q < q_tol`` is 
 point*; ``q_tol ≤ q < slow_q_tol`` a *slow point* (paper §2.3: "approximate fixed points,
 which are not truly fixed but are nevertheless very slow"), kept separately labelled; any
 other candidate is dropped (and counted). Candidates are deduplicated per network and
-condition with a KD-tree, keeping the lowest ``q`` of every cluster; no outlier removal is
-ever done (isolated points are often the rare saddles).
+condition with a KD-tree, keeping the lowest ``q`` of every cluster, and a slow point next
+to a fixed point is absorbed by it; no outlier removal is ever done (isolated points are
+often the rare saddles).
 
 All defaults are in :class:`FinderOptions` and in ``docs/dynamics.md``.
 """
@@ -83,11 +84,15 @@ class FinderOptions:
     slow_q_tol : float or None
         Slow-point threshold (1e-6); ``None`` drops every candidate with ``q ≥ q_tol``.
     dedup_tol : float
-        Two points of one network and condition are the same point when closer than
-        ``dedup_tol * (1 + max ‖h‖)`` (1e-6; ``max ‖h‖`` over that network's points).
+        Two fixed points of one network and condition are the same point when closer than
+        ``dedup_tol * (1 + max ‖h‖)`` (1e-4, the resolution ``premerge_tol`` already sets;
+        ``max ‖h‖`` over the points being compared). A tighter radius (1e-6 before) kept
+        pairs 5e-5 apart on a continuum of fixed points (a relu network whose Jacobian has
+        an eigenvalue of exactly 1) as two points.
     slow_dedup_tol : float
         The same for slow points (1e-3): a slow point is a minimum of ``q`` whose position
-        Gauss-Newton steps pin down far less sharply than a zero of ``F(h) − h``.
+        Gauss-Newton steps pin down far less sharply than a zero of ``F(h) − h``. A slow
+        point within this radius of a fixed point is absorbed by the fixed point.
     premerge_tol : float or None
         After the gradient stage, candidates of one network and condition closer than
         ``premerge_tol * (1 + max ‖h‖)`` are merged (lowest ``q`` kept) and polished once
@@ -120,7 +125,7 @@ class FinderOptions:
     max_damping: float = 1e8
     q_tol: float = 1e-12
     slow_q_tol: float | None = 1e-6
-    dedup_tol: float = 1e-6
+    dedup_tol: float = 1e-4
     slow_dedup_tol: float = 1e-3
     premerge_tol: float | None = 1e-4
     escape: float | None = 2.0
@@ -204,30 +209,31 @@ class FixedPoints:
 
         Points of ``other`` within the deduplication radius of an existing point of the
         same network, condition and kind are merged into it (lowest ``q`` kept, counts
-        summed). Per-candidate ``q`` and stats stay those of ``self`` (counts are updated).
+        summed), and slow points next to a fixed point are absorbed by it (see
+        :func:`deduplicate_kinds`). Per-candidate ``q`` and stats stay those of ``self``
+        (counts are updated).
         """
         opt = self.options
         cols: dict[str, list] = {k: [] for k in ("network", "condition", "state", "q", "n", "k")}
         for i in range(self.n_networks):
             for c in sorted(set(self.condition.tolist()) | set(other.condition.tolist())):
-                for kind, tol in ((FIXED, opt.dedup_tol), (SLOW, opt.slow_dedup_tol)):
-                    a = (self.network == i) & (self.condition == c) & (self.kind == kind)
-                    b = (other.network == i) & (other.condition == c) & (other.kind == kind)
-                    if not (a.any() or b.any()):
-                        continue
-                    st = np.vstack([self.state[a], other.state[b]])
-                    qq = np.concatenate([self.q[a], other.q[b]])
-                    ww = np.concatenate([self.n_merged[a], other.n_merged[b]])
-                    # existing points first at equal q, so they keep their identity
-                    keep, merged = deduplicate(st, qq, tol, ww)
-                    keep_order = np.argsort(keep, kind="stable")
-                    keep, merged = keep[keep_order], merged[keep_order]
-                    cols["network"].append(np.full(len(keep), i))
-                    cols["condition"].append(np.full(len(keep), c))
-                    cols["state"].append(st[keep])
-                    cols["q"].append(qq[keep])
-                    cols["n"].append(merged)
-                    cols["k"].append(np.full(len(keep), kind, dtype=object))
+                a = (self.network == i) & (self.condition == c)
+                b = (other.network == i) & (other.condition == c)
+                if not (a.any() or b.any()):
+                    continue
+                st = np.vstack([self.state[a], other.state[b]])
+                qq = np.concatenate([self.q[a], other.q[b]])
+                ww = np.concatenate([self.n_merged[a], other.n_merged[b]])
+                keep, merged, is_fixed = deduplicate_kinds(st, qq, ww, opt)
+                # existing points keep their identity and order (they come first in `st`)
+                order = np.lexsort((keep, ~is_fixed))
+                keep, merged, is_fixed = keep[order], merged[order], is_fixed[order]
+                cols["network"].append(np.full(len(keep), i))
+                cols["condition"].append(np.full(len(keep), c))
+                cols["state"].append(st[keep])
+                cols["q"].append(qq[keep])
+                cols["n"].append(merged)
+                cols["k"].append(np.where(is_fixed, FIXED, SLOW).astype(object))
         out = {k: np.concatenate(v) if v else v for k, v in cols.items()}
         if not cols["q"]:
             return self
@@ -585,6 +591,49 @@ def deduplicate(
     return np.asarray(keep, dtype=np.int64), np.asarray(merged, dtype=np.int64)
 
 
+def deduplicate_kinds(
+    states: np.ndarray,
+    q: np.ndarray,
+    weights: np.ndarray,
+    options: FinderOptions,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Deduplicate the points of one network and condition, fixed and slow together.
+
+    Fixed points (``q < q_tol``) are deduplicated first, with ``dedup_tol``, so that a slow
+    point never swallows a true fixed point; then slow points with ``slow_dedup_tol``; then
+    every slow point within the slow-point radius of a kept fixed point is absorbed by the
+    nearest one (its count is added to that fixed point's): a slow point next to a fixed
+    point is the same point seen by a candidate that stopped early, not another point.
+
+    Returns
+    -------
+    keep : ndarray of int
+        Indices of the kept points (fixed first, each kind by increasing ``q``).
+    merged : ndarray of int
+        Candidates each kept point stands for.
+    is_fixed : ndarray of bool
+    """
+    opt = options
+    fixed = q < opt.q_tol
+    parts = []
+    for mask, tol in ((fixed, opt.dedup_tol), (~fixed, opt.slow_dedup_tol)):
+        idx = np.nonzero(mask)[0]
+        keep, merged = deduplicate(states[idx], q[idx], tol, weights[idx])
+        parts.append((idx[keep], merged))
+    (kf, mf), (ks, ms) = parts
+    if len(kf) and len(ks):
+        both = np.concatenate([states[kf], states[ks]])
+        radius = opt.slow_dedup_tol * (1.0 + float(np.linalg.norm(both, axis=1).max()))
+        dist, nearest = cKDTree(states[kf]).query(states[ks])
+        absorbed = dist <= radius
+        mf = mf.copy()
+        np.add.at(mf, nearest[absorbed], ms[absorbed])
+        ks, ms = ks[~absorbed], ms[~absorbed]
+    keep = np.concatenate([kf, ks]).astype(np.int64)
+    merged = np.concatenate([mf, ms]).astype(np.int64)
+    return keep, merged, np.arange(len(keep)) < len(kf)
+
+
 def _premerge(
     h: Tensor, q: Tensor, usable: Tensor, C: int, K: int, tol: float
 ) -> tuple[Tensor, Tensor]:
@@ -706,22 +755,14 @@ def find_fixed_points(
             if not sel.any():
                 continue
             st, qq, ww = h_np[i, c][sel], q_np[i, c][sel], w_np[i, c][sel]
-            # fixed points first, so a slow point never swallows a true fixed point
-            for fixed in (True, False):
-                part = (qq < opt.q_tol) if fixed else (qq >= opt.q_tol)
-                if not part.any():
-                    continue
-                tol = opt.dedup_tol if fixed else opt.slow_dedup_tol
-                keep, merged = deduplicate(st[part], qq[part], tol, ww[part])
-                cols["network"].append(np.full(len(keep), i))
-                cols["condition"].append(np.full(len(keep), c))
-                cols["state"].append(st[part][keep])
-                cols["q"].append(qq[part][keep])
-                cols["n"].append(merged)
-                if fixed:
-                    n_fixed[i] += len(keep)
-                else:
-                    n_slow[i] += len(keep)
+            keep, merged, is_fixed = deduplicate_kinds(st, qq, ww, opt)
+            cols["network"].append(np.full(len(keep), i))
+            cols["condition"].append(np.full(len(keep), c))
+            cols["state"].append(st[keep])
+            cols["q"].append(qq[keep])
+            cols["n"].append(merged)
+            n_fixed[i] += int(is_fixed.sum())
+            n_slow[i] += int((~is_fixed).sum())
     if cols["q"]:
         out = {k: np.concatenate(v) for k, v in cols.items()}
     else:

@@ -13,9 +13,24 @@ every ``check_every`` steps after at least that many steps, up to ``max_steps``
 (default 3,000). ``weight[i, j]`` is the fraction of node ``i``'s perturbations that landed
 on ``j``; the fraction that never landed is reported as ``unresolved``.
 
-**Nearest-neighbour graph** (line attractors in cdi, input-dependent fixed points in sine):
-the symmetric ``k``-nearest-neighbour adjacency (default ``k = 2``; weight 1 per edge) of a
-set of points in state space.
+**Nearest-neighbour graph** (input-dependent fixed points in sine): the symmetric
+``k``-nearest-neighbour adjacency (default ``k = 2``; weight 1 per edge) of a set of points
+in state space.
+
+**Line-attractor graph** (cdi, §3.3): a fixed number of nodes ``K`` (default 20) whenever an
+attractor is found, so that the paper's graph distance (equal node counts) is defined for
+every such network. The context's attractor points are ordered by readout and joined into
+a piecewise-linear curve (state as a function of readout); the curve is resampled at ``K``
+readouts evenly spaced over the range it spans. Edges: the chain of consecutive nodes (the
+curve itself) and the *mutual* ``k``-nearest-neighbour pairs in state space (``a`` and ``b``
+each among the other's ``k`` nearest), each edge weighted by its state-space length divided
+by the curve's length (the sum of the ``K − 1`` chain links). A straight, uniformly
+parametrised attractor is a chain with every link ``1/(K−1)`` (a one-sided ``k = 2`` graph
+would also link each end node to the third node); a curve whose state moves unevenly with
+the readout has uneven links (and, where nodes crowd, a few short extra edges); one that
+folds back links nodes of distant readouts that lie close in state space. Fewer than two
+attractor points with different readouts is no attractor: the points themselves are the
+nodes (0 or 1), and the network's node count differs.
 
 Nodes are ordered lexicographically by their readout (paper footnote 5), comparing the
 readout rounded to ``readout_decimals`` (default 1) first, so that nearly equal outputs (e.g.
@@ -74,6 +89,9 @@ class Graph:
     unresolved_states : ndarray, (m, S)
         Where the perturbations that never landed ended (finite ones); they often sit on an
         attractor the finder missed (see ``analyze_population``).
+    node_state : ndarray, (n, S) or (0, 0)
+        Position of each node in state space (line-attractor graphs, whose nodes are
+        resampled along the attractor rather than fixed points themselves).
     """
 
     weight: np.ndarray
@@ -83,6 +101,7 @@ class Graph:
     unresolved: np.ndarray = field(default_factory=lambda: np.zeros(0))
     node_n_unstable: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     unresolved_states: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    node_state: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
 
     @property
     def n_nodes(self) -> int:
@@ -305,6 +324,84 @@ def nearest_neighbour_graph(
     )
 
 
+def line_attractor_graph(
+    states: np.ndarray,
+    readout: np.ndarray,
+    n_nodes: int = 20,
+    k: int = 2,
+    node_point: np.ndarray | None = None,
+    node_stable: np.ndarray | None = None,
+) -> Graph:
+    """Line-attractor graph with exactly ``n_nodes`` nodes (see the module docstring).
+
+    Parameters
+    ----------
+    states : ndarray, (n, S)
+        The context's attractor points.
+    readout : ndarray, (n,) or (n, 1)
+        Their readout (the first output orders them).
+    n_nodes : int
+        ``K``, nodes of the resampled curve (20).
+    k : int
+        Neighbours per node of the mutual nearest-neighbour graph (2).
+    node_point, node_stable : ndarray, (n,), optional
+        Row and stability of each attractor point; a node takes those of the attractor point
+        nearest to it in readout.
+
+    Returns
+    -------
+    Graph
+        ``n_nodes`` nodes in increasing readout order with ``node_state`` set, or the points
+        themselves (0 or 1 node) when they span no readout range.
+    """
+    if n_nodes < 2:
+        raise ValueError(f"a line-attractor graph needs n_nodes >= 2, got {n_nodes}")
+    states = np.asarray(states, dtype=np.float64)
+    n = len(states)
+    r = np.asarray(readout, dtype=np.float64).reshape(n, -1)[:, 0] if n else np.zeros(0)
+    point = np.arange(n) if node_point is None else np.asarray(node_point, dtype=np.int64)
+    stable = np.ones(n, dtype=bool) if node_stable is None else np.asarray(node_stable, bool)
+    order = np.argsort(r, kind="stable")
+    r, states, point, stable = r[order], states[order], point[order], stable[order]
+    if n < 2 or not r[-1] > r[0]:
+        keep = slice(0, min(n, 1))
+        return Graph(
+            weight=np.zeros((min(n, 1), min(n, 1))),
+            node_readout=r[keep, None],
+            node_stable=stable[keep],
+            node_point=point[keep],
+            unresolved=np.zeros(min(n, 1)),
+            node_state=states[keep],
+        )
+    y = np.linspace(r[0], r[-1], n_nodes)
+    seg = np.clip(np.searchsorted(r, y, side="right") - 1, 0, n - 2)
+    span = r[seg + 1] - r[seg]
+    t = np.where(span > 0, (y - r[seg]) / np.where(span > 0, span, 1.0), 0.0)
+    node_state = states[seg] + t[:, None] * (states[seg + 1] - states[seg])
+    nearest = np.where(t <= 0.5, seg, seg + 1)
+    links = np.linalg.norm(np.diff(node_state, axis=0), axis=1)
+    length = float(links.sum())
+    kk = min(k, n_nodes - 1)
+    _, idx = cKDTree(node_state).query(node_state, k=kk + 1)
+    near = np.zeros((n_nodes, n_nodes), dtype=bool)
+    for a in range(n_nodes):
+        near[a, np.atleast_1d(idx[a])[1:]] = True
+    mutual = near & near.T
+    idx = np.arange(n_nodes - 1)
+    mutual[idx, idx + 1] = mutual[idx + 1, idx] = True  # the curve itself
+    np.fill_diagonal(mutual, False)
+    d = np.linalg.norm(node_state[:, None, :] - node_state[None, :, :], axis=-1)
+    w = np.where(mutual, d / length if length > 0 else 1.0, 0.0)
+    return Graph(
+        weight=w,
+        node_readout=y[:, None],
+        node_stable=stable[nearest],
+        node_point=point[nearest],
+        unresolved=np.zeros(n_nodes),
+        node_state=node_state,
+    )
+
+
 def resample_along_readout(readout: np.ndarray, n_nodes: int) -> np.ndarray:
     """Indices of at most ``n_nodes`` points evenly spaced in rank along the first output."""
     r = np.asarray(readout, dtype=np.float64)
@@ -328,7 +425,8 @@ def graphs_to_dataset(
     node, readout)``, ``graph_node_stable (network, node)``, ``graph_n_nodes (network)``,
     plus ``graph_node_unresolved``, ``graph_node_n_unstable`` and ``graph_node_point``
     (-1 beyond ``graph_n_nodes``; as written by the zoo driver: the node's position among
-    its network's rows of the ``fixed_points`` analysis).
+    its network's rows of the ``fixed_points`` analysis), and ``graph_node_state
+    (network, node, state_dim)`` when the graphs carry node states (line attractors).
     """
     P = len(graphs)
     n_max = max((g.n_nodes for g in graphs), default=0)
@@ -339,6 +437,8 @@ def graphs_to_dataset(
     un = np.full((P, n_max), np.nan)
     nu = np.full((P, n_max), -1, dtype=np.int64)
     pt = np.full((P, n_max), -1, dtype=np.int64)
+    S = max((g.node_state.shape[1] for g in graphs if g.node_state.size), default=0)
+    ns = np.full((P, n_max, S), np.nan) if S else None
     for i, g in enumerate(graphs):
         n = g.n_nodes
         W[i, :n, :n] = g.weight
@@ -349,6 +449,8 @@ def graphs_to_dataset(
         if len(g.node_n_unstable) == n:
             nu[i, :n] = g.node_n_unstable
         pt[i, :n] = g.node_point
+        if ns is not None and g.node_state.size:
+            ns[i, :n, : g.node_state.shape[1]] = g.node_state
     ds = xr.Dataset(
         {
             "graph_weight": (("network", "node", "node_to"), W),
@@ -362,6 +464,8 @@ def graphs_to_dataset(
         coords={"network": np.asarray(list(network_ids), dtype=object)},
         attrs=dict(attrs or {}),
     )
+    if ns is not None:
+        ds["graph_node_state"] = (("network", "node", "state_dim"), ns)
     if network_coords is not None:
         ds = ds.assign_coords(
             {

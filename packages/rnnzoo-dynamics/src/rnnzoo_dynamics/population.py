@@ -7,9 +7,13 @@ probe trajectories, the fixed-point finder, linearisation, and the task's analys
 - single-condition tasks (flip-flop): ``transition_graph`` (paper §3.1);
 - ``sine``: ``sine_frequency`` (Fig. 2f) and ``sine_graph`` (nearest-neighbour graph of the
   input-dependent fixed points, one node per command frequency, node readout = ``ω``; Fig. 2e);
-- ``cdi``: ``cdi_linear`` (Fig. 3e-f) and ``line_attractor_graph-context<c>`` per context
-  (nearest-neighbour graph of the context's fixed and slow points, resampled to at most
-  ``line_nodes`` nodes evenly spaced along the readout; Fig. 3d).
+- ``cdi``: ``cdi_linear`` (Fig. 3e-f, averaged over the points on the line attractor) and
+  ``line_attractor_graph-context<c>`` per context (the attractor curve resampled at exactly
+  ``line_nodes`` readouts; Fig. 3d).
+
+Every point gets its flow distance (:mod:`rnnzoo_dynamics.flow`), stored in
+``fixed_points`` as ``flow_distance``; cdi points also ``attractor_point`` and
+``on_line_attractor`` (:func:`rnnzoo_dynamics.cdi.line_attractor_points`).
 """
 
 from __future__ import annotations
@@ -24,14 +28,15 @@ import pandas as pd
 import torch
 import xarray as xr
 
-from rnnzoo_dynamics.cdi import cdi_analysis, readout_weights
+from rnnzoo_dynamics.cdi import cdi_analysis, line_attractor_points, readout_weights
 from rnnzoo_dynamics.fixed_points import FIXED, SLOW, FinderOptions, find_fixed_points
+from rnnzoo_dynamics.flow import FLOW_STATES, FLOW_STEPS, probe_flow
 from rnnzoo_dynamics.graphs import (
     Graph,
     TransitionOptions,
     graphs_to_dataset,
+    line_attractor_graph,
     nearest_neighbour_graph,
-    resample_along_readout,
     transition_graphs,
 )
 from rnnzoo_dynamics.initial_states import (
@@ -70,11 +75,24 @@ class AnalysisOptions:
         Eigenvectors stored per point (largest ``|λ|`` first; -1 for all; default 4). All
         eigenvalues are always stored.
     line_nodes : int
-        Most nodes of a line-attractor graph (20).
+        Nodes of a line-attractor graph: the attractor curve resampled at this many evenly
+        spaced readouts (20).
     knn : int
-        Neighbours per node in nearest-neighbour graphs (2).
+        Neighbours per node in nearest-neighbour and line-attractor graphs (2).
     horizon : int or None
         cdi mode ablation: steps after the pulse (default: the task's trial length).
+    flow_steps : int
+        Steps the probe states are run on under ``x*`` to form the probe flow (100).
+    flow_states : int
+        Most probe states per condition that start that run (1,024).
+    attractor_distance : float
+        cdi: largest flow distance of an attractor point (0.25, relative to the RMS size of
+        the context's probe states).
+    attractor_growth : float
+        cdi: a point is on the line attractor when its leading mode grows or decays by at
+        most this factor over the horizon, ``|λ₁|^(T−1) ∈ [1/g, g]`` (4.0).
+    orbit_distance : float
+        sine: largest flow distance of a fixed point near its frequency's orbit (2.0).
     refine : bool
         Single-condition tasks: run the finder once more from the end states of transition
         trajectories that never landed on a known stable point (they usually sit on a missed
@@ -95,6 +113,11 @@ class AnalysisOptions:
     horizon: int | None = None
     refine: bool = True
     seed: int = 0
+    flow_steps: int = FLOW_STEPS
+    flow_states: int = FLOW_STATES
+    attractor_distance: float = 0.25
+    attractor_growth: float = 4.0
+    orbit_distance: float = 2.0
 
 
 def network_rng(seed: int, network_id: str) -> np.random.Generator:
@@ -174,9 +197,17 @@ def analyze_population(
             lin = linearize(cell, params, points, opt.stability_eps)
             graphs = transition_graphs(cell, params, points, lin, 0, opt.transition)
         graphs = _localise(graphs, points)
+    flow = probe_flow(cell, params, traj, points, groups, opt.flow_steps, opt.flow_states)
+    per_point: dict[str, np.ndarray] = {"flow_distance": flow.distance}
+    horizon = opt.horizon or int(getattr(task, "n_steps", 30))
+    if task.name == "cdi":
+        attractor, on_line = line_attractor_points(
+            lin, flow.distance, horizon, opt.attractor_distance, opt.attractor_growth
+        )
+        per_point.update(attractor_point=attractor, on_line_attractor=on_line)
     out: dict[str, xr.Dataset] = {
         "fixed_points": fixed_points_dataset(
-            points, lin, ids, conditions.labels, network_coords, opt.n_vectors
+            points, lin, ids, conditions.labels, network_coords, opt.n_vectors, per_point
         )
     }
 
@@ -226,7 +257,16 @@ def analyze_population(
             if groups is not None
             else None
         )
-        freq = sine_frequencies(points, lin, omega, ids, centres, network_coords)
+        freq = sine_frequencies(
+            points,
+            lin,
+            omega,
+            ids,
+            centres,
+            network_coords,
+            flow_distance=flow.distance,
+            distance=opt.orbit_distance,
+        )
         out["sine_frequency"] = freq
         out["sine_graph"] = graphs_to_dataset(
             _localise(_sine_graphs(points, freq, omega, opt.knn), points),
@@ -240,23 +280,33 @@ def analyze_population(
         )
     if task.name == "cdi":
         W = readout_weights(params, cell.state_size)
-        horizon = opt.horizon or int(task.n_steps)
         out["cdi_linear"] = cdi_analysis(
-            points, lin, W, cued_channels(task), ids, horizon, 0, network_coords
+            points,
+            lin,
+            W,
+            cued_channels(task),
+            ids,
+            horizon,
+            0,
+            network_coords,
+            on_line_attractor=on_line,
+            attractor=attractor,
+        )
+        out["cdi_linear"].attrs.update(
+            attractor_distance=opt.attractor_distance, attractor_growth=opt.attractor_growth
         )
         for c in range(C):
             graphs = []
             for i in range(P):
-                rows_c = np.nonzero((points.network == i) & (points.condition == c))[0]
-                pick = rows_c[resample_along_readout(lin.readout[rows_c], opt.line_nodes)]
+                pick = np.nonzero((points.network == i) & (points.condition == c) & attractor)[0]
                 graphs.append(
-                    nearest_neighbour_graph(
+                    line_attractor_graph(
                         points.state[pick],
                         lin.readout[pick],
+                        opt.line_nodes,
                         opt.knn,
                         node_point=pick,
                         node_stable=lin.n_unstable[pick] == 0,
-                        readout_decimals=None,
                     )
                 )
             out[f"line_attractor_graph-context{c}"] = graphs_to_dataset(
@@ -264,13 +314,21 @@ def analyze_population(
                 ids,
                 network_coords,
                 attrs={
-                    "description": f"nearest-neighbour graph of the fixed and slow points of "
-                    f"context {c} (line attractor, paper Fig. 3d)",
+                    "description": f"line-attractor graph of context {c} (paper Fig. 3d): the "
+                    "attractor points (fixed and slow points on the probe flow) joined in "
+                    "readout order and resampled at line_nodes evenly spaced readouts; "
+                    "k-nearest-neighbour edges weighted by length / curve length",
                     "knn": opt.knn,
                     "line_nodes": opt.line_nodes,
+                    "attractor_distance": opt.attractor_distance,
                     "context": c,
                 },
             )
+            for r, g in zip(rows, graphs, strict=True):
+                r[f"n_attractor_points_context{c}"] = int(
+                    out["cdi_linear"]["n_attractor_points"].values[ids.index(r["network"]), c]
+                )
+                r[f"n_line_graph_nodes_context{c}"] = g.n_nodes
     seconds = time.perf_counter() - t0
     for r in rows:
         r["seconds"] = seconds / max(1, P)

@@ -41,6 +41,7 @@ def fixed_points_dataset(
     condition_labels: dict[str, np.ndarray] | None = None,
     network_coords: pd.DataFrame | None = None,
     n_vectors: int | None = None,
+    per_point: dict[str, np.ndarray] | None = None,
 ) -> xr.Dataset:
     """One row per fixed (or slow) point, with its linearisation.
 
@@ -56,6 +57,9 @@ def fixed_points_dataset(
     n_vectors : int, optional
         Keep the left/right eigenvectors of the ``n_vectors`` largest-``|λ|`` modes only
         (default: all). Eigenvalues are always kept in full.
+    per_point : dict of str to ndarray (n_points,), optional
+        More variables along ``fixed_point`` (the driver adds ``flow_distance``, and for
+        cdi ``attractor_point`` and ``on_line_attractor``).
 
     Returns
     -------
@@ -102,6 +106,8 @@ def fixed_points_dataset(
             **_options_attrs(points),
         },
     )
+    for name, values in (per_point or {}).items():
+        ds[name] = ("fixed_point", np.asarray(values))
     for name, values in (condition_labels or {}).items():
         ds = ds.assign_coords({name: ("fixed_point", np.asarray(values)[points.condition])})
     if network_coords is not None:

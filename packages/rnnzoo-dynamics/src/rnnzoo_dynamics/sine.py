@@ -6,10 +6,21 @@ modulus; its frequency is ``|arg λ| / 2π`` in cycles per step, the unit of the
 ``ω`` (DESIGN.md §2: a linearised oscillation at ``ω`` rotates by ``2πω`` radians per step).
 A point without complex eigenvalues has frequency NaN.
 
-One point represents each (network, condition): the true fixed point (``kind == "fixed"``;
-slow points only if a condition has no fixed point) nearest to the centre of that condition's
-probe trajectory when centres are given (the paper's "single fixed point in the middle of each
-oscillatory trajectory"), otherwise the one with the lowest ``q``.
+**Points near the orbit.** The paper finds "a single input-dependent fixed point" per
+frequency, "in the middle of each oscillatory trajectory". A point is *near the orbit* when
+its flow distance (``rnnzoo_dynamics.flow``: distance to the probe trajectory of its
+frequency, continued for 100 steps, over the trajectory's RMS radius ``R``) is at most
+``distance`` (default 2.0): the centre of a circular orbit is at distance ``R`` from it, of
+an elliptical one at less. ``n_points`` counts the true fixed points near the orbit (the
+paper's claim); slow points and far fixed points are counted separately. On the demo zoo the
+extra points were slow points (``q`` 1e-11 to 1e-6, not fixed points), slow points on top of
+a fixed point, and exactly marginal relu slow points 2.5-5.5 ``R`` from the orbit; two
+Vanilla-relu networks have 2-3 genuine fixed points near the orbit at some frequencies.
+
+One point represents each (network, condition), the nearest to the centre of that
+condition's probe trajectory (when centres are given; otherwise the lowest ``q``) among, in
+this order of preference: true fixed points near the orbit, slow points near it, fixed
+points farther away, slow points farther away. Its kind and flow distance are reported.
 """
 
 from __future__ import annotations
@@ -57,18 +68,35 @@ def leading_oscillation(
 
 
 def representative_points(
-    points: FixedPoints, n_conditions: int, centres: np.ndarray | None = None
+    points: FixedPoints,
+    n_conditions: int,
+    centres: np.ndarray | None = None,
+    flow_distance: np.ndarray | None = None,
+    distance: float = 2.0,
 ) -> np.ndarray:
-    """Row of the point representing each (network, condition), ``(P, C)``; -1 if none."""
+    """Row of the point representing each (network, condition), ``(P, C)``; -1 if none.
+
+    Preference: fixed near the orbit, slow near it, fixed farther, slow farther (a point is
+    near when ``flow_distance <= distance``; every point is near without flow distances).
+    """
     P = points.n_networks
     out = np.full((P, n_conditions), -1, dtype=np.int64)
+    near = (
+        np.ones(len(points), dtype=bool)
+        if flow_distance is None
+        else np.asarray(flow_distance) <= distance
+    )
+    fixed = points.kind == FIXED
+    tiers = (near & fixed, near & ~fixed, ~near & fixed, ~near & ~fixed)
     for i in range(P):
         for c in range(n_conditions):
-            rows = np.nonzero((points.network == i) & (points.condition == c))[0]
+            mine = (points.network == i) & (points.condition == c)
+            for tier in tiers:
+                rows = np.nonzero(mine & tier)[0]
+                if len(rows):
+                    break
             if len(rows) == 0:
                 continue
-            fixed = rows[points.kind[rows] == FIXED]
-            rows = fixed if len(fixed) else rows
             if centres is not None and np.isfinite(centres[i, c]).all():
                 d = np.linalg.norm(points.state[rows] - centres[i, c], axis=1)
                 out[i, c] = rows[np.argmin(d)]
@@ -85,6 +113,8 @@ def sine_frequencies(
     centres: np.ndarray | None = None,
     network_coords: pd.DataFrame | None = None,
     imag_tol: float = IMAG_TOL,
+    flow_distance: np.ndarray | None = None,
+    distance: float = 2.0,
 ) -> xr.Dataset:
     """Linearised frequency against command, per network and condition (Fig. 2f).
 
@@ -98,23 +128,41 @@ def sine_frequencies(
         Mean state of each condition's probe trajectory (picks the central fixed point).
     network_coords : DataFrame, optional
         Index coordinates (arch, activation, ...) indexed by network id.
+    flow_distance : ndarray, (n_points,), optional
+        Each point's flow distance (:func:`rnnzoo_dynamics.flow.probe_flow`); without it
+        every point counts as near the orbit.
+    distance : float
+        Largest flow distance of a point near the orbit (2.0).
 
     Returns
     -------
     Dataset
-        ``frequency_linear (network, condition)`` (NaN where no oscillatory mode or no
-        point), ``leading_eigenvalue``, ``leading_modulus``, ``n_points``, ``point`` (row in
-        the points), and ``omega (condition)`` as a coordinate.
+        ``(network, condition)``: ``frequency_linear`` (NaN where no oscillatory mode or no
+        point), ``leading_eigenvalue``, ``leading_modulus``, ``n_points`` (true fixed points
+        near the orbit), ``n_slow_points`` (slow points, near or not), ``n_far_points``
+        (fixed points farther from the orbit), ``n_points_all`` (every fixed and slow point),
+        ``point`` (the representative's position among its network's points),
+        ``point_kind`` (``fixed`` / ``slow`` / ``""``) and ``point_flow_distance``; and
+        ``omega (condition)`` as a coordinate.
     """
     C = len(omega)
-    rep = representative_points(points, C, centres)
+    rep = representative_points(points, C, centres, flow_distance, distance)
     lam, freq = leading_oscillation(lin.eig.eigenvalues, imag_tol)
     valid = rep >= 0
     safe = np.where(valid, rep, 0)
     f = np.where(valid, freq[safe] if len(freq) else np.nan, np.nan)
     ll = np.where(valid, lam[safe] if len(lam) else np.nan, np.nan + 0j)
-    counts = np.zeros((points.n_networks, C), dtype=np.int64)
-    np.add.at(counts, (points.network, points.condition), 1)
+    fd = np.zeros(len(points)) if flow_distance is None else np.asarray(flow_distance, float)
+    near = fd <= distance
+    fixed = points.kind == FIXED
+
+    def count(mask: np.ndarray) -> np.ndarray:
+        out = np.zeros((points.n_networks, C), dtype=np.int64)
+        np.add.at(out, (points.network[mask], points.condition[mask]), 1)
+        return out
+
+    kind = np.where(valid, np.asarray(points.kind, dtype=object)[safe] if len(points) else "", "")
+    point_fd = np.where(valid, fd[safe] if len(points) else np.nan, np.nan)
     local = np.full_like(rep, -1)
     for i in range(points.n_networks):
         rows = np.nonzero(points.network == i)[0]
@@ -124,8 +172,13 @@ def sine_frequencies(
             "frequency_linear": (("network", "condition"), f),
             "leading_eigenvalue": (("network", "condition"), ll),
             "leading_modulus": (("network", "condition"), np.abs(ll)),
-            "n_points": (("network", "condition"), counts),
+            "n_points": (("network", "condition"), count(fixed & near)),
+            "n_slow_points": (("network", "condition"), count(~fixed)),
+            "n_far_points": (("network", "condition"), count(fixed & ~near)),
+            "n_points_all": (("network", "condition"), count(np.ones(len(points), bool))),
             "point": (("network", "condition"), local),
+            "point_kind": (("network", "condition"), kind.astype(object)),
+            "point_flow_distance": (("network", "condition"), point_fd),
         },
         coords={
             "network": np.asarray(list(network_ids), dtype=object),
@@ -135,6 +188,7 @@ def sine_frequencies(
             "description": "frequency of the leading oscillatory mode of the linearisation "
             "at each input-dependent fixed point, cycles per step (paper Fig. 2f)",
             "imag_tol": imag_tol,
+            "near_orbit_distance": distance,
         },
     )
     if network_coords is not None:
