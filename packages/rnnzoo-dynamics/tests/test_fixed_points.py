@@ -8,8 +8,12 @@ import torch
 
 from rnnzoo_dynamics._batch import Packing
 from rnnzoo_dynamics.fixed_points import (
+    FIXED,
+    SLOW,
     FinderOptions,
+    FixedPoints,
     deduplicate,
+    deduplicate_kinds,
     find_fixed_points,
     speed,
 )
@@ -354,3 +358,96 @@ def test_every_cell_type_gets_true_fixed_points(arch, activation):
     lin = linearize(cell, params, fixed)
     assert np.isfinite(lin.eig.eigenvalues).all()
     assert lin.eig.eigenvalues.shape == (len(fixed), cell.state_size)
+
+
+def test_deduplicate_kinds_absorbs_slow_points_next_to_fixed_points():
+    opt = FinderOptions()  # q_tol 1e-12, dedup_tol 1e-4, slow_dedup_tol 1e-3
+    # radii are relative: tol * (1 + max|h|) = tol * 1.5 here
+    states = np.array(
+        [
+            [0.0, 0.0],  # fixed A
+            [2e-5, 0.0],  # fixed, the same point as A within dedup_tol (1.5e-4)
+            [1e-3, 0.0],  # fixed B: distinct from A at the fixed-point radius
+            [1.2e-3, 0.0],  # slow, 2e-4 from B: absorbed by B
+            [0.0, -1.4e-3],  # slow, within slow_dedup_tol (1.5e-3) of A: absorbed by A
+            [0.5, 0.0],  # slow, alone: kept
+            [0.5, 1e-3],  # slow, the same slow point
+        ]
+    )
+    q = np.array([1e-20, 1e-25, 1e-22, 1e-9, 1e-8, 1e-7, 1e-9])
+    w = np.array([1, 2, 3, 4, 5, 6, 7])
+    keep, merged, is_fixed = deduplicate_kinds(states, q, w, opt)
+    # fixed first (by increasing q), then slow; the lowest q of each cluster is kept
+    assert keep.tolist() == [1, 2, 6]
+    assert is_fixed.tolist() == [True, True, False]
+    # counts: A = 1 + 2 + 5 (the slow point next to it), B = 3 + 4, slow = 6 + 7
+    assert merged.tolist() == [8, 7, 13]
+    # the slow points' radius decides absorption: at 1e-4 nothing is absorbed
+    keep, merged, is_fixed = deduplicate_kinds(states, q, w, FinderOptions(slow_dedup_tol=1e-4))
+    assert keep.tolist() == [1, 2, 3, 6, 4, 5]
+    assert is_fixed.tolist() == [True, True, False, False, False, False]
+    assert merged.tolist() == [3, 3, 4, 7, 5, 6]
+
+
+def test_deduplicate_kinds_never_lets_slow_points_swallow_fixed_points():
+    opt = FinderOptions()
+    # two fixed points 5e-4 apart, closer than the slow-point radius but not the fixed one,
+    # and slow points around them with lower index
+    states = np.array([[0.0], [5e-4], [2.5e-4], [1e-4]])
+    q = np.array([1e-20, 1e-20, 1e-10, 1e-11])
+    keep, merged, is_fixed = deduplicate_kinds(states, q, np.ones(4, np.int64), opt)
+    assert sorted(keep.tolist()) == [0, 1]
+    assert is_fixed.all()
+    assert merged.sum() == 4
+    # only slow points, or only fixed points
+    keep, _, is_fixed = deduplicate_kinds(states[2:], q[2:], np.ones(2, np.int64), opt)
+    assert keep.tolist() == [1]
+    assert not is_fixed.any()
+    keep, _, is_fixed = deduplicate_kinds(states[:2], q[:2], np.ones(2, np.int64), opt)
+    assert len(keep) == 2
+    assert is_fixed.all()
+
+
+def test_merge_absorbs_a_slow_point_into_a_new_fixed_point():
+    def points(states, q):
+        n = len(q)
+        return FixedPoints(
+            network=np.zeros(n, np.int64),
+            condition=np.zeros(n, np.int64),
+            state=np.asarray(states, float),
+            q=np.asarray(q, float),
+            kind=np.where(np.asarray(q) < 1e-12, FIXED, SLOW).astype(object),
+            n_merged=np.ones(n, np.int64),
+            x_star=np.zeros((1, 1)),
+            candidate_q=np.zeros((1, 1, 1)),
+            stats={"n_fixed": np.array([1]), "n_slow": np.array([1])},
+        )
+
+    old = points([[0.0], [1.0]], [1e-20, 1e-9])  # fixed at 0, slow at 1
+    new = points([[1.0005], [3.0]], [1e-25, 1e-24])  # the slow point is really fixed at 1.0005
+    merged = old.merge(new)
+    assert merged.kind.tolist() == [FIXED, FIXED, FIXED]
+    np.testing.assert_allclose(merged.state[:, 0], [0.0, 1.0005, 3.0])
+    assert merged.n_merged.tolist() == [1, 2, 1]
+    assert merged.stats["n_fixed"].tolist() == [3]
+    assert merged.stats["n_slow"].tolist() == [0]
+
+
+def test_dedup_resolution_keeps_distinct_close_fixed_points():
+    # h' = h + a + h² with a = -(d/2)²: two true fixed points ±d/2 (λ = 1 ± d), d apart.
+    # The dedup radius is dedup_tol * (1 + max|h|) ≈ 1e-4: points 3e-4 apart are two points
+    # (as they were with the former 1e-6); points 5e-5 apart are one (closer than the
+    # premerge radius, which already merged such candidates before the polish).
+    for d, n_expected in ((3e-4, 2), (5e-5, 1)):
+        params = {
+            "a": torch.tensor([[-((d / 2) ** 2)]], dtype=torch.float64),
+            "W_out": torch.ones(1, 1, 1, dtype=torch.float64),
+            "b_out": torch.zeros(1, 1, dtype=torch.float64),
+        }
+        starts = np.concatenate([np.linspace(-3 * d, -d / 2, 8), np.linspace(d / 2, 3 * d, 8)])
+        opt = FinderOptions(premerge_tol=None, escape=None, gradient_steps=0)
+        fp = find_fixed_points(Ghost(), params, [0.0], starts[:, None], opt)
+        fixed = np.sort(fp.state[fp.kind == FIXED, 0])
+        assert len(fixed) == n_expected, (d, fixed)
+        if n_expected == 2:
+            np.testing.assert_allclose(fixed, [-d / 2, d / 2], rtol=1e-9)
