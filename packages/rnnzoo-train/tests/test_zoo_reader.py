@@ -10,7 +10,7 @@ import torch
 import xarray as xr
 
 from rnnzoo_train.tasks import get_task
-from rnnzoo_train.zoo import ZarrZooWriter, ZooError, ZooSchemaError, open_zoo
+from rnnzoo_train.zoo import ZarrZooWriter, ZooError, ZooKeyError, ZooSchemaError, open_zoo
 from rnnzoo_train.zoo.testing import small_plan, synthetic_result
 
 
@@ -113,7 +113,7 @@ def test_hidden_states_tree_carries_the_network_coordinates(zoo):
 
 
 def test_weights_errors_are_one_line(zoo):
-    with pytest.raises(KeyError, match="no network 'nope'"):
+    with pytest.raises(KeyError, match="unknown network id.*'nope'"):
         zoo.weights("flipflop", "nope")
     with pytest.raises(ValueError, match="'initial' or 'final'"):
         zoo.weights("flipflop", "gru-tanh-u8-l2_1e-03-s001", which="best")
@@ -176,3 +176,67 @@ def test_missing_path_is_a_clear_error(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ZooError, match="not a Zarr v3 store"):
         open_zoo(tmp_path / "empty")
+
+
+def test_unknown_ids_are_named_in_one_line_with_how_to_list_them(zoo):
+    good = list(zoo.select("flipflop", group="gru-tanh-u8").index)
+    typo = good[0].replace("-s0", "-s9")
+    with pytest.raises(ZooKeyError) as err:
+        zoo.population("flipflop", [good[1], typo, "nope"])
+    message = str(err.value)
+    assert isinstance(err.value, KeyError)
+    assert "\n" not in message
+    assert not message.startswith("'")
+    assert f"2 unknown network id(s) in task 'flipflop': {typo!r}, 'nope'" in message
+    assert repr(good[1]) not in message.split("did you mean")[0]  # known ids are not listed
+    assert "zoo.index('flipflop').index" in message
+    many = [f"x{i}" for i in range(9)]
+    with pytest.raises(ZooKeyError, match=r"9 unknown .*'x4' and 4 more"):
+        zoo.hidden_states("flipflop", many)
+    with pytest.raises(ZooKeyError, match="did you mean"):
+        zoo.network("flipflop", good[0].replace("1e-04", "1e-4"))
+    with pytest.raises(ZooKeyError, match="its groups are .*gru-tanh-u8"):
+        zoo.cell("flipflop", "gru-tanh-u99")
+    with pytest.raises(ValueError, match="at least one network id"):
+        zoo.population("flipflop", [])
+    cell, params = zoo.population("flipflop", good[0])  # one id
+    assert params["W_h"].shape[0] == 1
+
+
+def _string_arrays(ds: xr.Dataset) -> dict[str, np.ndarray]:
+    return {
+        name: np.asarray(var.values)
+        for name, var in ds.variables.items()
+        if var.dtype.kind in "OUST"
+    }
+
+
+@pytest.mark.parametrize("chunks", [None, {}])
+def test_string_data_are_plain_python_str(zoo_path, chunks):
+    """zarr 3 reads vlen strings as NumPy StringDType; readers hand out object arrays of str."""
+    with open_zoo(zoo_path, chunks=chunks) as zoo:
+        datasets = {
+            "tree": [n.to_dataset() for n in zoo.tree.subtree],
+            "hidden_states": [n.to_dataset() for n in zoo.hidden_states("cdi").subtree],
+            "untrained": [
+                n.to_dataset() for n in zoo.hidden_states("cdi", which="untrained").subtree
+            ],
+        }
+        seen = 0
+        for where, nodes in datasets.items():
+            for ds in nodes:
+                for name, values in _string_arrays(ds).items():
+                    assert values.dtype == object, (where, name, values.dtype)
+                    assert all(type(v) is str for v in values.ravel()), (where, name)
+                    assert values.astype(str).shape == values.shape  # raised on StringDType
+                    seen += 1
+        assert seen > 50
+        group = zoo.tree["flipflop/networks/gru-tanh-u8"].to_dataset()
+        assert sorted(group["status"].values.astype(str)) == ["diverged", "ok", "ok", "ok"]
+        assert list(group.indexes["network"]) == list(group["network"].values)
+        for frame in (zoo.index("cdi"), zoo.search("cdi")):
+            for col in frame.columns:
+                if frame[col].dtype.kind not in "biuf":
+                    assert all(type(v) is str for v in frame[col]), col
+        assert all(type(v) is str for v in zoo.index("cdi").index)
+        assert zoo.index("cdi")["arch"].astype(str).str.len().min() >= 3

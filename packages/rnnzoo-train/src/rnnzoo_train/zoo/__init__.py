@@ -11,6 +11,7 @@ The layout is specified in ``docs/zoo-format.md`` (and :mod:`rnnzoo_train.zoo.la
 from .errors import (
     ZooDownloadError,
     ZooError,
+    ZooKeyError,
     ZooLocationError,
     ZooPlanError,
     ZooSchemaError,
@@ -26,6 +27,7 @@ __all__ = [
     "Zoo",
     "ZooDownloadError",
     "ZooError",
+    "ZooKeyError",
     "ZooLocationError",
     "ZooPlanError",
     "ZooSchemaError",

@@ -25,3 +25,14 @@ class ZooPlanError(ZooError, ValueError):
 
 class ZooDownloadError(ZooError):
     """A published zoo cannot be fetched, or a fetched file fails its sha256 check."""
+
+
+class ZooKeyError(ZooError, KeyError):
+    """A task, network id, group or analysis that is not in the zoo (a ``KeyError`` too).
+
+    Its message is one line saying what is missing and how to list what there is (unlike a
+    plain ``KeyError``, ``str()`` of it is not wrapped in quotes).
+    """
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""

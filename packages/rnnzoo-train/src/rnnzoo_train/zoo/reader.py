@@ -13,6 +13,7 @@ local store beside it (``analysis_store=``).
 from __future__ import annotations
 
 import datetime as _dt
+import difflib
 import os
 import re
 import shutil
@@ -30,7 +31,7 @@ from rnnzoo_train.records import TaskPlan
 from rnnzoo_train.tasks.base import ProbeSet
 
 from . import layout
-from .errors import ZooError, ZooSchemaError
+from .errors import ZooError, ZooKeyError, ZooSchemaError
 from .store import WriterLock, consolidate, is_url, open_root, open_store, quiet_zarr
 
 if TYPE_CHECKING:
@@ -215,7 +216,10 @@ class Zoo:
     def _root(self, task: str) -> zarr.Group:
         src = self._task_source.get(task)
         if src is None:
-            raise KeyError(f"no task {task!r} in this zoo; it has {', '.join(self.tasks)}")
+            raise ZooKeyError(
+                f"no task {task!r} in this zoo; it has {', '.join(self.tasks) or 'none'} "
+                "(zoo.tasks)"
+            )
         return src.root
 
     def _dataset(self, task: str, path: str) -> xr.Dataset:
@@ -225,10 +229,11 @@ class Zoo:
             try:
                 group = root[path]
             except KeyError:
-                raise KeyError(f"no {path} in {self._task_source[task].location}") from None
-            store = xr.backends.ZarrStore(group, mode="r", use_zarr_fill_value_as_mask=False)
-            with quiet_zarr():
-                self._datasets[key] = xr.open_dataset(store, chunks=self._chunks)
+                raise ZooKeyError(
+                    f"no {path} in {self._task_source[task].location}; "
+                    "run `rnnzoo-train verify` on it"
+                ) from None
+            self._datasets[key] = _open_group(group, self._chunks)
         return self._datasets[key]
 
     @property
@@ -280,6 +285,24 @@ class Zoo:
             self._indexes[task] = df[order + [c for c in df.columns if c not in order]]
         return self._indexes[task]
 
+    def _check_ids(self, task: str, ids: Sequence[str]) -> None:
+        """Raise :class:`ZooKeyError` naming every id of ``ids`` not in the task's index."""
+        index = self._index(task).index
+        unknown = [str(i) for i in dict.fromkeys(ids) if i not in index]
+        if not unknown:
+            return
+        shown = ", ".join(repr(i) for i in unknown[:5])
+        if len(unknown) > 5:
+            shown += f" and {len(unknown) - 5} more"
+        hint = ""
+        close = difflib.get_close_matches(unknown[0], list(index), n=1)
+        if close:
+            hint = f" (did you mean {close[0]!r}?)"
+        raise ZooKeyError(
+            f"{len(unknown)} unknown network id(s) in task {task!r}: {shown}{hint}; "
+            f"list the ids with zoo.index({task!r}).index or `rnnzoo-train info ZOO`"
+        )
+
     def select(self, task: str, **criteria: Any) -> pd.DataFrame:
         """Rows of :meth:`index` matching every criterion.
 
@@ -324,8 +347,7 @@ class Zoo:
     # -- networks ----------------------------------------------------------------------------
     def _locate(self, task: str, network_id: str) -> tuple[xr.Dataset, int]:
         index = self._index(task)
-        if network_id not in index.index:
-            raise KeyError(f"no network {network_id!r} in task {task!r}; see zoo.index({task!r})")
+        self._check_ids(task, [network_id])
         group = index.loc[network_id, "group"]
         ds = self._dataset(task, layout.group_path(task, group))
         row = int(ds.indexes["network"].get_loc(network_id))
@@ -351,7 +373,11 @@ class Zoo:
         )
         rows = index[index["group"] == group]
         if rows.empty:
-            raise KeyError(f"no group or network {group_or_network!r} in task {task!r}")
+            groups = ", ".join(dict.fromkeys(index["group"]))
+            raise ZooKeyError(
+                f"no group or network {group_or_network!r} in task {task!r}; its groups are "
+                f"{groups} (network ids: zoo.index({task!r}).index)"
+            )
         first = rows.iloc[0]
         probe = self._dataset(task, layout.probe_path(task))
         return get_cell(
@@ -382,16 +408,35 @@ class Zoo:
         which: str = "final",
         dtype: Any = None,
     ) -> tuple[Cell, dict[str, torch.Tensor]]:
-        """The cell and stacked parameters ``(P, ...)`` of networks of ONE group."""
+        """The cell and stacked parameters ``(P, ...)`` of networks of ONE group.
+
+        Parameters
+        ----------
+        task : str
+        network_ids : sequence of str (or one id)
+            Networks of one group (``zoo.select(task, group="gru-tanh-u64").index``), stacked
+            in this order.
+        which : {"final", "initial"}
+        dtype : torch dtype, optional
+            Default float32.
+
+        Raises
+        ------
+        ZooKeyError
+            (a ``KeyError``) naming the ids that are not in the task.
+        ValueError
+            If the networks belong to more than one group.
+        """
         import torch
 
         if which not in layout.WEIGHT_PREFIXES:
             raise ValueError(f"which must be 'initial' or 'final', not {which!r}")
         index = self._index(task)
-        unknown = [i for i in network_ids if i not in index.index]
-        if unknown:
-            raise KeyError(f"no network(s) {unknown[:3]} in task {task!r}")
-        groups = sorted(set(index.loc[list(network_ids), "group"]))
+        network_ids = [network_ids] if isinstance(network_ids, str) else list(network_ids)
+        if not network_ids:
+            raise ValueError(f"population() needs at least one network id of task {task!r}")
+        self._check_ids(task, network_ids)
+        groups = sorted(set(index.loc[network_ids, "group"]))
         if len(groups) != 1:
             raise ValueError(
                 f"population() stacks networks of one group (equal shapes); got {groups}"
@@ -419,10 +464,11 @@ class Zoo:
             raise ValueError(f"which must be 'trained' or 'untrained', not {which!r}")
         var = layout.HIDDEN_VARIABLES[which]
         index = self._index(task)
-        ids = list(index.index) if network_ids is None else list(network_ids)
-        unknown = [i for i in ids if i not in index.index]
-        if unknown:
-            raise KeyError(f"no network(s) {unknown[:3]} in task {task!r}")
+        if network_ids is None:
+            ids = list(index.index)
+        else:
+            ids = [network_ids] if isinstance(network_ids, str) else list(network_ids)
+        self._check_ids(task, ids)
         labels = {
             k: ("probe", v.values)
             for k, v in self._dataset(task, layout.probe_path(task)).coords.items()
@@ -555,7 +601,7 @@ class Zoo:
             if len(nodes) == 1:
                 return nodes["/"]
             return xr.DataTree.from_dict(nodes)
-        raise KeyError(
+        raise ZooKeyError(
             f"no analysis {name!r} for task {task!r}; stored: {self.analyses(task) or 'none'}"
         )
 
@@ -574,9 +620,34 @@ class Zoo:
 
 
 def _open_group(group: zarr.Group, chunks: Any) -> xr.Dataset:
+    """A Zarr group as a lazy Dataset, with :func:`plain_strings`."""
     store = xr.backends.ZarrStore(group, mode="r", use_zarr_fill_value_as_mask=False)
     with quiet_zarr():
-        return xr.open_dataset(store, chunks=chunks)
+        return plain_strings(xr.open_dataset(store, chunks=chunks))
+
+
+def plain_strings(ds: xr.Dataset) -> xr.Dataset:
+    """``ds`` with every string variable as an object array of Python ``str``.
+
+    zarr-python 3 reads variable-length strings as NumPy 2's ``StringDType``, on which
+    ``.astype(str)``, older pandas and many libraries fail. Readers hand out object arrays
+    of ``str`` instead (what xarray itself gives for strings from netCDF). String variables
+    of a zoo are small (ids, coordinates, messages), so they are read here unless ``ds`` is
+    dask-backed, where the conversion stays lazy.
+    """
+    converted = {}
+    for name, var in ds.variables.items():
+        if var.dtype.kind != "T":
+            continue
+        data = var.data
+        data = data.astype(object) if hasattr(data, "dask") else np.asarray(data).astype(object)
+        encoding = {k: v for k, v in var.encoding.items() if k != "dtype"}
+        converted[name] = xr.Variable(var.dims, data, var.attrs, encoding)
+    if not converted:
+        return ds
+    coords = {k: v for k, v in converted.items() if k in ds.coords}
+    data_vars = {k: v for k, v in converted.items() if k not in ds.coords}
+    return ds.assign_coords(coords).assign(data_vars)
 
 
 def _for_storage(ds: xr.Dataset) -> xr.Dataset:
