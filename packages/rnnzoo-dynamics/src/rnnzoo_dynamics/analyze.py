@@ -166,14 +166,64 @@ def _strings_to_object(ds: xr.Dataset) -> xr.Dataset:
     return ds
 
 
-def _stored(zoo, task: str, name: str) -> xr.Dataset | None:
+def read_analysis(
+    zoo: Any,
+    task: str,
+    name: str,
+    *,
+    which: str = "final",
+    missing_ok: bool = False,
+) -> xr.Dataset | None:
+    """A stored dynamics analysis, loaded into memory, with strings as plain Python ``str``.
+
+    Parameters
+    ----------
+    zoo : Zoo, str or path
+        An open zoo (``rnnzoo_train.zoo.open_zoo``) or its location.
+    task : str
+    name : str
+        Analysis name as listed in ``docs/architecture.md`` §6 (``dynamics_summary``,
+        ``fixed_points``, ``transition_graph``, ``sine_frequency``, ``sine_graph``,
+        ``cdi_linear``, ``line_attractor_graph-context<c>``), without the ``-untrained``
+        suffix.
+    which : {"final", "initial"}
+        Results for the trained (default) or the untrained weights (``-untrained``).
+    missing_ok : bool
+        Return ``None`` instead of raising when the analysis is not stored.
+
+    Returns
+    -------
+    Dataset or None
+
+    Raises
+    ------
+    AnalysisError
+        The analysis is not stored (unless ``missing_ok``), or ``which`` is not valid.
+    """
+    if which not in ("final", "initial"):
+        raise AnalysisError(f"which must be 'final' or 'initial', not {which!r}")
+    if isinstance(zoo, str | os.PathLike):
+        zoo = _open(os.fspath(zoo), None)
+    target = name + ("" if which == "final" or name.endswith("-untrained") else "-untrained")
     try:
-        ds = zoo.analysis(task, name)
+        ds = zoo.analysis(task, target)
     except KeyError:
-        return None
+        ds = None
     if not isinstance(ds, xr.Dataset):
-        return None
+        if missing_ok:
+            return None
+        stored = ", ".join(zoo.analyses(task)) if task in zoo.tasks else "none"
+        flag = " --untrained" if which == "initial" else ""
+        raise AnalysisError(
+            f"no analysis {target!r} stored for task {task!r} (stored: {stored or 'none'}); "
+            f"run `rnnzoo-dynamics analyze ZOO --task {task}{flag}`"
+        )
     return _strings_to_object(ds.load())
+
+
+def _stored(zoo, task: str, name: str) -> xr.Dataset | None:
+    """``read_analysis(zoo, task, name, missing_ok=True)`` for an exact stored name."""
+    return read_analysis(zoo, task, name, missing_ok=True)
 
 
 def _drop_networks(ds: xr.Dataset, ids: set[str]) -> xr.Dataset:

@@ -167,15 +167,15 @@ def _summary(args) -> int:
 
 def _print_modal(zoo, task: str, suffix: str) -> None:
     """Modal node count of each graph analysis, per architecture x activation."""
-    from rnnzoo_dynamics.analyze import _stored
+    from rnnzoo_dynamics.analyze import read_analysis
     from rnnzoo_dynamics.graphs import modal_node_counts
 
     for name in sorted(zoo.analyses(task)):
         if not name.endswith("graph" + suffix) and "graph-" not in name:
             continue
-        if suffix and not name.endswith(suffix):
+        if name.endswith("-untrained") != bool(suffix):
             continue
-        ds = _stored(zoo, task, name)
+        ds = read_analysis(zoo, task, name, missing_ok=True)
         if ds is None or "graph_n_nodes" not in ds:
             continue
         table = modal_node_counts(ds, by=["arch", "activation"])

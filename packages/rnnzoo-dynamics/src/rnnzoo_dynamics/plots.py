@@ -288,7 +288,7 @@ def plot_zoo(zoo, task: str, out: Path, network: str | None = None) -> tuple[lis
     """
     import torch
 
-    from rnnzoo_dynamics.analyze import _stored
+    from rnnzoo_dynamics.analyze import read_analysis
 
     out = Path(out)
     written: list[Path] = []
@@ -298,8 +298,12 @@ def plot_zoo(zoo, task: str, out: Path, network: str | None = None) -> tuple[lis
         return [], [
             f"{task}: no dynamics analysis stored; run `rnnzoo-dynamics analyze ZOO --task {task}`"
         ]
-    fp = _stored(zoo, task, "fixed_points")
-    summary = _stored(zoo, task, "dynamics_summary")
+
+    def _stored(name: str):
+        return read_analysis(zoo, task, name, missing_ok=True)
+
+    fp = _stored("fixed_points")
+    summary = _stored("dynamics_summary")
     nets = fp["network"].values.astype(str)
     if network is None:
         ok = (
@@ -322,7 +326,7 @@ def plot_zoo(zoo, task: str, out: Path, network: str | None = None) -> tuple[lis
         traj = net.run(zoo.probe(task).inputs).numpy()
         graph = None
         if "transition_graph" in have:
-            g = _stored(zoo, task, "transition_graph")
+            g = _stored("transition_graph")
             if network in set(g["network"].values.astype(str)):
                 graph = g.sel(network=network)
         fig = plot_fixed_points_pca(traj, mine, graph, title=f"{network}: fixed points")
@@ -334,13 +338,13 @@ def plot_zoo(zoo, task: str, out: Path, network: str | None = None) -> tuple[lis
             fig.axes[0].set_title(f"{network}: linearised dynamics (Fig. 2d)", fontsize=8)
             written.append(_save(fig, out / f"{task}-eigenvalues.png"))
         if "sine_frequency" in have:
-            freq = _stored(zoo, task, "sine_frequency")
+            freq = _stored("sine_frequency")
             written.append(_save(plot_frequency(freq), out / f"{task}-frequency.png"))
         else:
             missing.append(f"{task}: no sine_frequency analysis stored")
     if task == "cdi" or "context" in fp.coords:
         if "cdi_linear" in have:
-            cdi = _stored(zoo, task, "cdi_linear")
+            cdi = _stored("cdi_linear")
             written.append(_save(plot_spectra(cdi), out / f"{task}-spectra.png"))
             written.append(_save(plot_ablation(cdi), out / f"{task}-mode-ablation.png"))
         else:
