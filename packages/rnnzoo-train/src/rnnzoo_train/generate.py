@@ -10,8 +10,8 @@ For every task of the run, generation
    validation loss and recorded with ``writer.write_search``;
 3. trains the configuration's seeds with the chosen hyper-parameters in fixed work units
    (a configuration's seeds, in plan order, chunked to ``unit_size``), skipping units whose
-   networks ``writer.completed(task)`` already lists, and writes each finished unit with
-   ``writer.write_results``.
+   networks ``writer.completed(task)`` already lists (finished: ``ok`` or ``diverged``), and
+   writes each finished unit with ``writer.write_results``.
 
 Work units are self-contained and picklable, and :func:`run_unit` is a pure module-level
 function, so a runner (serial, processes, Dask) may run them anywhere in any order; a unit's

@@ -7,8 +7,10 @@ implementation used by trainer tests. Contract:
 1. ``prepare_task(plan, task)`` is called once per task before anything is written. It
    creates the layout for every network of the plan (or, on an existing zoo, checks the plan
    is the one the zoo was created with and raises ``ValueError`` saying what differs).
-2. ``completed(task)`` returns the ids of networks already written with status ``"ok"``;
-   generation skips them (resume). ``search(task)`` returns the recorded search trials.
+2. ``completed(task)`` returns the ids of networks with a finished result, status ``"ok"``
+   or ``"diverged"`` (a diverged network is a result, recorded with its last finite loss;
+   retraining it would diverge again identically); generation skips them (resume) and
+   retrains ``"failed"`` and missing ones. ``search(task)`` returns the recorded search trials.
 3. ``write_search(task, trials)`` records a configuration's search trials and the choice;
    ``write_results(task, results)`` writes finished networks. Both are idempotent: writing
    the same network again overwrites it with identical values.
@@ -16,7 +18,7 @@ implementation used by trainer tests. Contract:
 
 Determinism across resume and distribution: the trainer trains the networks of a plan in
 fixed *work units* (a configuration's seeds, in plan order, chunked to a fixed size), and a
-unit with any network not ``ok`` is retrained as a whole, so the floating-point work of a
+unit with any network not finished is retrained as a whole, so the floating-point work of a
 resumed or distributed run is the same as that of an uninterrupted serial run.
 """
 
@@ -67,7 +69,8 @@ class MemoryZooWriter:
         self.trials.setdefault(plan.task, [])
 
     def completed(self, task: str) -> set[str]:
-        return {i for i, r in self.results.get(task, {}).items() if r.status == "ok"}
+        finished = ("ok", "diverged")
+        return {i for i, r in self.results.get(task, {}).items() if r.status in finished}
 
     def search(self, task: str) -> list[SearchTrial]:
         return list(self.trials.get(task, []))

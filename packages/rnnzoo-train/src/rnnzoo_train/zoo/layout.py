@@ -90,6 +90,11 @@ GROUP_ARRAYS: dict[str, tuple[str, ...]] = {
 
 WEIGHT_PREFIXES = {"initial": "initial_", "final": "final_"}
 
+#: index statuses of a finished network: never retrained by a resumed generation. A diverged
+#: network is a result (recorded with its last finite loss and the iteration it diverged at),
+#: and retraining it would diverge again identically; ``failed`` and ``pending`` are retrained.
+FINISHED_STATUSES = ("ok", "diverged")
+
 #: storage choices of a task (writer arguments, or ``TaskPlan.metadata["zoo_storage"]``)
 STORAGE_DEFAULTS: dict[str, Any] = {"hidden_dtype": "float32", "untrained_hidden": True}
 HIDDEN_VARIABLES = {"trained": "hidden_trained", "untrained": "hidden_untrained"}
@@ -197,8 +202,36 @@ def _jsonable(obj: Any) -> Any:
     return obj
 
 
+#: parts of a plan that describe it but do not change any network: the preset's name and
+#: description and the list of departures from the paper. A grid file's path appears in them
+#: as the user typed it (``grid.toml``, ``./grid.toml``, ``/home/me/grid.toml``), so a resume
+#: compares plans without them: by content, not by spelling.
+DESCRIPTIVE_PLAN_FIELDS = (
+    "preset",
+    "metadata.preset_description",
+    "metadata.departures_from_paper",
+)
+
+
+def plan_content(d: Mapping[str, Any]) -> dict[str, Any]:
+    """A plan dict (from :func:`plan_to_dict`) without its :data:`DESCRIPTIVE_PLAN_FIELDS`."""
+    out = {k: v for k, v in d.items() if k not in DESCRIPTIVE_PLAN_FIELDS}
+    if isinstance(out.get("metadata"), Mapping):
+        out["metadata"] = {
+            k: v
+            for k, v in out["metadata"].items()
+            if f"metadata.{k}" not in DESCRIPTIVE_PLAN_FIELDS
+        }
+    return out
+
+
 def plan_differences(stored: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
-    """Human-readable differences between two plans (as from :func:`plan_to_dict`)."""
+    """Differences that change networks between two plans (as from :func:`plan_to_dict`).
+
+    Descriptive fields (:data:`DESCRIPTIVE_PLAN_FIELDS`) are ignored; a difference inside
+    ``metadata`` is reported by its key (``metadata.fixed_hparams: ...``).
+    """
+    stored, new = plan_content(stored), plan_content(new)
     out = []
     for key in sorted(set(stored) | set(new)):
         a, b = stored.get(key), new.get(key)
@@ -211,6 +244,13 @@ def plan_differences(stored: Mapping[str, Any], new: Mapping[str, Any]) -> list[
                 "configurations differ (only in the zoo: "
                 f"{sorted(sa - sb) or 'none'}; only in this run: {sorted(sb - sa) or 'none'})"
             )
+        elif key == "metadata" and isinstance(a, Mapping) and isinstance(b, Mapping):
+            for sub in sorted(set(a) | set(b)):
+                if a.get(sub) != b.get(sub):
+                    out.append(
+                        f"metadata.{sub}: zoo has {_short(a.get(sub))}, "
+                        f"this run has {_short(b.get(sub))}"
+                    )
         else:
             out.append(f"{key}: zoo has {_short(a)}, this run has {_short(b)}")
     return out

@@ -317,10 +317,10 @@ def _check_task(
                     "(interrupted write; a resumed generate retrains it)",
                 )
             )
-        if status == "ok":
-            if not np.isfinite(columns["train_loss"][i]):
-                report.problems.append(Problem(where, "status ok but train_loss is not finite"))
-            _check_network(store, groups[g], row, where, report, checksums)
+        if status == "ok" and not np.isfinite(columns["train_loss"][i]):
+            report.problems.append(Problem(where, "status ok but train_loss is not finite"))
+        if status in layout.FINISHED_STATUSES:  # a resume never rewrites these: check them
+            _check_network(store, groups[g], row, where, report, checksums, status)
 
 
 def _check_group_layout(task: str, g: str, node: zarr.Group, report: VerifyReport) -> None:
@@ -343,8 +343,15 @@ def _check_group_layout(task: str, g: str, node: zarr.Group, report: VerifyRepor
 
 
 def _check_network(
-    store, node: zarr.Group, row: int, where: str, report: VerifyReport, checksums: bool
+    store,
+    node: zarr.Group,
+    row: int,
+    where: str,
+    report: VerifyReport,
+    checksums: bool,
+    status: str = "ok",
 ) -> None:
+    """Chunks of a finished network exist and read back; an ``ok`` one's values are finite."""
     params = list(node.attrs.get("parameters", []))
     names = list(layout.GROUP_ARRAYS) + [
         prefix + p for p in params for prefix in layout.WEIGHT_PREFIXES.values()
@@ -355,16 +362,17 @@ def _check_network(
         array = node[name]
         coords = (row,) + (0,) * (array.ndim - 1)
         if not _chunk_exists(store, array, coords):
-            report.problems.append(Problem(where, f"{name}: chunk missing (status is ok)"))
+            report.problems.append(Problem(where, f"{name}: chunk missing (status is {status})"))
             continue
         if not checksums:
             continue
         value, err = _read(array, row, report)
         if err:
             report.problems.append(Problem(where, err))
-        elif np.any(np.isnan(value)) or (
-            array.dtype != np.float16 and not np.all(np.isfinite(value))
-        ):  # float16 hidden states saturate to +-inf by design (zoo-format.md section 7)
+        elif status == "ok" and (
+            np.any(np.isnan(value))
+            or (array.dtype != np.float16 and not np.all(np.isfinite(value)))
+        ):  # diverged: NaN allowed; float16 states saturate to +-inf (zoo-format.md section 7)
             report.problems.append(Problem(where, f"{name}: non-finite values (status is ok)"))
 
 

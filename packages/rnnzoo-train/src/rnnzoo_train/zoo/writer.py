@@ -9,9 +9,9 @@ Write protocol (what makes resume and distribution safe)
    there is an interrupted template and is rebuilt. Then the metadata is re-consolidated.
 2. ``write_results`` writes each network into its own row of its group (one network per
    chunk, so no chunk is shared between two networks), and only then updates the index.
-   The index status is the record of completion: a network whose group row was written but
-   whose index row was not (a kill in between) is still ``pending`` and is retrained, which
-   rewrites the same values.
+   The index status is the record of completion (``ok`` or ``diverged``: a finished result,
+   skipped on resume): a network whose group row was written but whose index row was not
+   (a kill in between) is still ``pending`` and is retrained, which rewrites the same values.
 3. Chunks are written by zarr with an atomic rename, so a kill never leaves a torn chunk.
 4. One process writes a zoo at a time (``fcntl`` lock, released by the kernel if the
    process dies); with Dask, workers train and the client writes (``docs/scaling.md``).
@@ -207,11 +207,17 @@ class ZarrZooWriter:
         self._load_tables(plan.task)
 
     def completed(self, task: str) -> set[str]:
-        """Ids of the networks of ``task`` already written with status ``ok``."""
+        """Ids of the networks of ``task`` with a finished result: status ``ok`` or ``diverged``.
+
+        A diverged network is a result, not a fault (its status, last finite loss and
+        ``diverged_at`` are recorded), and retraining it would diverge again identically, so a
+        resumed generation skips it; ``failed`` and ``pending`` networks are retrained.
+        """
         self._require(task)
         ids = self._index[task]["network"]
         status = self._index[task]["status"]
-        return {str(i) for i, s in zip(ids, status, strict=True) if s == "ok"}
+        finished = layout.FINISHED_STATUSES
+        return {str(i) for i, s in zip(ids, status, strict=True) if s in finished}
 
     def search(self, task: str) -> list[SearchTrial]:
         """The search trials of ``task`` recorded so far (not the pending ones)."""
@@ -292,6 +298,9 @@ class ZarrZooWriter:
                     mode="r+",
                     consolidated=False,
                     zarr_format=3,
+                    # an all-NaN row (a failed network) is still written: every written
+                    # network has all its chunks, which `verify` relies on
+                    write_empty_chunks=True,
                 )
             rows.append((slot, r))
         if not rows:
