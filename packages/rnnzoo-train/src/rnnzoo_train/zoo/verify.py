@@ -7,14 +7,16 @@ Checks, in order (a problem names the network or the node it concerns):
    missing copy makes a zoo open empty or partial over HTTP);
 3. layout: every task listed has its index, probe set, search table and one group per
    configuration group, with every variable at the shape the index implies;
-4. per network: the index status equals the group's status; a network with status ``ok``
-   has every per-network chunk, and (unless ``checksums=False``) every chunk decodes, which
-   checks its crc32c, and holds finite weights, hidden states and losses;
+4. per network: the index status equals the group's status; a network with a finished
+   result (``ok`` or ``diverged``, which a resumed ``generate`` never rewrites) has every
+   per-network chunk, and (unless ``checksums=False``) every chunk decodes, which checks its
+   crc32c; an ``ok`` network also holds finite weights, hidden states and losses;
 5. leftovers: ``*.partial`` files (chunks whose writer was killed before the atomic rename).
 
-``repair=True`` fixes what can be fixed without retraining: re-consolidates the metadata and
-removes ``*.partial`` leftovers. Networks with problems are reported so that a resumed
-``generate`` (which retrains every network not ``ok``) or a manual reset can fix them.
+``repair=True`` fixes what can be fixed without retraining: re-consolidates the metadata,
+removes ``*.partial`` leftovers, and marks networks with problems ``failed`` (index and group
+status), so that a resumed ``generate``, which retrains every network that is not finished,
+rewrites them.
 """
 
 from __future__ import annotations
