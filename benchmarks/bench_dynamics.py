@@ -275,6 +275,22 @@ if which == "closed":
     J2 = torch.empty_like(J); J2.fill_(1.0)  # the cost of touching a fresh result once
     extra["seconds_fill_fresh_result"] = time.perf_counter() - t
     del J2
+elif which.startswith("linearize"):
+    # linearize() of 1,024 points: all Jacobians at once (keep_jacobians, the former
+    # behaviour) against blocks that are decomposed and dropped (the default)
+    from rnnzoo_dynamics.fixed_points import FixedPoints
+    from rnnzoo_dynamics.linearize import linearize
+    pts = FixedPoints(network=net, condition=np.zeros(n, np.int64), state=states,
+                      q=np.zeros(n), kind=np.full(n, "fixed", dtype=object),
+                      n_merged=np.ones(n, np.int64), x_star=np.zeros((1, 3)),
+                      candidate_q=np.zeros((1, 1, 1)))
+    keep = which == "linearize_at_once"
+    t = time.perf_counter()
+    lin = linearize(cell, params, pts, keep_jacobians=keep,
+                    max_block_elements=2**40 if keep else 2**22)
+    dt = time.perf_counter() - t
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    J = torch.empty(n, cell.state_size, cell.state_size, dtype=torch.float64)  # for result_mib
 else:
     from torch.func import jacrev, vmap
     p1 = {k: v[0] for k, v in params.items()}
@@ -321,6 +337,25 @@ def bench_jacobians() -> dict:
         f"the joint (points*N)^2 Jacobian would need {joint:,.0f} GiB"
     )
     out["joint_gib"] = joint
+    print("\n== linearize(): 1,024 points of a 128-unit tanh GRU (Jacobians + eigendecomposition)")
+    for which in ("linearize_at_once", "linearize_blocks"):
+        res = subprocess.run(
+            [sys.executable, "-c", _JAC_CHILD, which, "gru", "128"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        out[which] = r = json.loads(res.stdout.strip().splitlines()[-1])
+        label = "all Jacobians at once" if which.endswith("once") else "blocks of 256 points"
+        print(
+            f"{label:24s}: {r['seconds'] * 1000:8.1f} ms; process peak RSS {r['peak_mib']:.0f} "
+            f"MiB ({r['extra_mib']:.0f} MiB above the set-up)"
+        )
+    a, b = out["linearize_at_once"], out["linearize_blocks"]
+    print(
+        f"blocks vs at once: {a['extra_mib'] / max(b['extra_mib'], 1):.1f}x less memory above "
+        f"the set-up, time ratio {b['seconds'] / a['seconds']:.2f}"
+    )
     return out
 
 

@@ -177,3 +177,46 @@ def test_tiny_huge_and_non_finite_jacobians_do_not_raise():
     assert np.isnan(eig.eigenvalues[2]).all()
     st = stability(eig.eigenvalues)
     assert st["n_unstable"].tolist() == [0, 3, 0]
+
+
+def test_linearize_in_blocks_gives_the_same_result_as_at_once():
+    from rnnzoo_dynamics.fixed_points import FixedPoints
+    from rnnzoo_dynamics.linearize import linearize
+
+    cell = get_cell("gru", "tanh", 6, 2, 1)
+    nets = [cell.init_params(torch.Generator().manual_seed(s), torch.float64) for s in (0, 1)]
+    params = stack_params(nets)
+    rng = np.random.default_rng(5)
+    n = 23
+    points = FixedPoints(
+        network=rng.integers(0, 2, size=n),
+        condition=rng.integers(0, 2, size=n),
+        state=rng.normal(size=(n, 6)),
+        q=np.zeros(n),
+        kind=np.full(n, "fixed", dtype=object),
+        n_merged=np.ones(n, np.int64),
+        x_star=rng.normal(size=(2, 2)),
+        candidate_q=np.zeros((2, 2, 1)),
+    )
+    whole = linearize(cell, params, points, keep_jacobians=True, max_block_elements=10**9)
+    # one point per block; and blocks of 5 points that keep the Jacobians
+    for mbe, keep in ((1, False), (5 * 36, True)):
+        blocks = linearize(cell, params, points, keep_jacobians=keep, max_block_elements=mbe)
+        # equal up to rounding (the Jacobians of a block are formed in another batch) and,
+        # for eigenvectors, up to their phase: compare the mode projectors r_k l_k^H
+        for name in ("eigenvalues", "condition", "biorthonormality_error"):
+            a, b = getattr(blocks.eig, name), getattr(whole.eig, name)
+            np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+
+        def projectors(e):
+            return np.einsum("nik,njk->nkij", e.right, e.left.conj())
+
+        np.testing.assert_allclose(projectors(blocks.eig), projectors(whole.eig), atol=1e-10)
+        np.testing.assert_array_equal(blocks.n_unstable, whole.n_unstable)
+        np.testing.assert_array_equal(blocks.input_jacobian, whole.input_jacobian)
+        assert (blocks.jacobian_h is None) == (not keep)
+    np.testing.assert_allclose(blocks.jacobian_h.numpy(), whole.jacobian_h.numpy(), atol=1e-14)
+    J = point_jacobians(cell, params, points.network, points.state, points.x_of_points())
+    np.testing.assert_array_equal(whole.jacobian_h.numpy(), J.numpy())
+    empty = linearize(cell, params, points.select(np.zeros(n, dtype=bool)))
+    assert empty.eig.eigenvalues.shape == (0, 6)

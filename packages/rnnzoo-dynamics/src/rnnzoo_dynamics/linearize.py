@@ -21,7 +21,7 @@ together is never built.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 import torch
@@ -303,6 +303,7 @@ def linearize(
     points: FixedPoints,
     eps: float = STABILITY_EPS,
     keep_jacobians: bool = False,
+    max_block_elements: int = 2**22,
 ) -> Linearization:
     """Jacobians, biorthonormal eigendecomposition and stability at every point.
 
@@ -316,15 +317,35 @@ def linearize(
         Stability tolerance (default ``1e-3``; see the module docstring).
     keep_jacobians : bool
         Keep the ``(n, S, S)`` Jacobians in the result.
+    max_block_elements : int
+        Jacobian entries formed and decomposed at once (2**22, 32 MiB). Unless
+        ``keep_jacobians``, the ``(n, S, S)`` Jacobians of all points are never held at
+        once: each block is decomposed and dropped (1,024 points at 256 units would be
+        512 MiB, plus the decomposition's float64 temporaries of the same size).
 
     Returns
     -------
     Linearization
     """
     x = points.x_of_points()
-    J = point_jacobians(cell, params, points.network, points.state, x, "h")
+    n, S = len(points), cell.state_size
     Jx = point_jacobians(cell, params, points.network, points.state, x, "x")
-    eig = eigendecomposition(J)
+    J_all = torch.empty(n, S, S, dtype=torch.float64) if keep_jacobians else None
+    per = max(1, max_block_elements // max(1, S * S))
+    parts = []
+    for k0 in range(0, n, per):
+        rows = slice(k0, min(n, k0 + per))
+        J = point_jacobians(
+            cell,
+            params,
+            points.network[rows],
+            points.state[rows],
+            x[rows],
+            "h",
+            out=None if J_all is None else J_all[rows],
+        )
+        parts.append(eigendecomposition(J))
+    eig = _concatenate(parts) if parts else eigendecomposition(torch.zeros(0, S, S))
     st = stability(eig.eigenvalues, eps)
     return Linearization(
         eig=eig,
@@ -334,5 +355,16 @@ def linearize(
         readout=readout_at(cell, params, points.network, points.state),
         input_jacobian=Jx.numpy(),
         eps=eps,
-        jacobian_h=J if keep_jacobians else None,
+        jacobian_h=J_all,
+    )
+
+
+def _concatenate(parts: list[Eigendecomposition]) -> Eigendecomposition:
+    if len(parts) == 1:
+        return parts[0]
+    return Eigendecomposition(
+        **{
+            f.name: np.concatenate([getattr(p, f.name) for p in parts])
+            for f in fields(Eigendecomposition)
+        }
     )
