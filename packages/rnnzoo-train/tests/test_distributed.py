@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from dataclasses import replace
 
 import pytest
 
+from rnnzoo_train.cli import main
 from rnnzoo_train.distributed import DaskRunner, SchedulerUnreachable
 from rnnzoo_train.generate import generate
 from rnnzoo_train.presets import TINY
@@ -108,8 +110,17 @@ def test_an_existing_scheduler_retries_reports_failures_and_gives_the_serial_zoo
         assert all(isinstance(v, UnitFailed) for v in out.values())
         assert "unit 2 is broken" in str(out[2])
         report = generate(TINY, ["cdi"], ZarrZooWriter(path), runner=runner, progress=False)
+        # the same through the command line: rnnzoo-train generate --scheduler ADDRESS
+        cli_path = tmp_path / "cli.zarr"
+        args = ["generate", "--preset", "tiny", "--task", "cdi", "--out", str(cli_path)]
+        assert main([*args, "--scheduler", cluster.scheduler_address, "--no-progress"]) == 0
+        deadline = time.monotonic() + 20  # the CLI's client disconnects when it is done
+        while len(cluster.scheduler.clients) > 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert len(cluster.scheduler.clients) == 2  # fire-and-forget + this runner's client
     assert report.ok
     assert zoo_differences(path, serial["tiny"], tasks=["cdi"]) == []
+    assert zoo_differences(cli_path, serial["tiny"], tasks=["cdi"]) == []
 
 
 def test_an_unreachable_scheduler_is_a_one_line_error():

@@ -163,6 +163,10 @@ def _generate_run(args: argparse.Namespace) -> int:
         report = generate(preset, tasks, writer, runner=runner, progress=not args.no_progress)
     except ValueError as err:  # e.g. the store holds a different plan
         raise CLIError(str(err)) from None
+    finally:  # disconnect from a Dask scheduler / stop the local cluster now, not at exit
+        close = getattr(runner, "close", None)
+        if callable(close):
+            close()
     print(report.table())
     print(f"done in {report.seconds:.0f} s; zoo at {out}")
     return 1 if report.failed_units else 0
