@@ -55,6 +55,24 @@ def test_open_zoo_over_http_reads_everything(site):
             remote.write_analysis("sine", "x", local.index("sine").to_xarray())
 
 
+def test_opening_the_tree_reads_no_per_network_chunk(site):
+    """String coordinates are converted to str lazily: one request per chunk only when used."""
+    with serve_directory(site) as srv:
+        zoo = open_zoo(f"{srv.url}/zoo.zarr")
+        srv.log.clear()
+        tree = zoo.tree
+        chunks = [p for p in srv.requests() if "/networks/" in p and "/c/" in p]
+        # only each group's network-id index (one chunk for the group) is read
+        assert all(p.endswith("/network/c/0") for p in chunks), chunks
+        n = zoo.index("sine").groupby("group").size()["gru-tanh-u8"]
+        srv.log.clear()
+        status = tree["sine/networks/gru-tanh-u8"]["status"].values
+        assert status.dtype == object
+        assert set(status) == {"ok"}
+        requested = [p for p in srv.requests() if "/gru-tanh-u8/status/c/" in p]
+        assert len(requested) == n  # one chunk per network, read on use
+
+
 def test_without_consolidated_metadata_http_fails_loudly_not_empty(site, tmp_path):
     broken = tmp_path / "site"
     shutil.copytree(site, broken)

@@ -631,23 +631,37 @@ def plain_strings(ds: xr.Dataset) -> xr.Dataset:
 
     zarr-python 3 reads variable-length strings as NumPy 2's ``StringDType``, on which
     ``.astype(str)``, older pandas and many libraries fail. Readers hand out object arrays
-    of ``str`` instead (what xarray itself gives for strings from netCDF). String variables
-    of a zoo are small (ids, coordinates, messages), so they are read here unless ``ds`` is
-    dask-backed, where the conversion stays lazy.
+    of ``str`` instead (what xarray itself gives for strings from netCDF). The conversion is
+    lazy (nothing is read here: a group's per-network ``status`` chunks are read only when
+    used), except for indexed coordinates, which xarray has already loaded.
     """
     converted = {}
     for name, var in ds.variables.items():
         if var.dtype.kind != "T":
             continue
-        data = var.data
-        data = data.astype(object) if hasattr(data, "dask") else np.asarray(data).astype(object)
         encoding = {k: v for k, v in var.encoding.items() if k != "dtype"}
-        converted[name] = xr.Variable(var.dims, data, var.attrs, encoding)
+        converted[name] = xr.Variable(var.dims, _lazy_object(var), var.attrs, encoding)
     if not converted:
         return ds
     coords = {k: v for k, v in converted.items() if k in ds.coords}
     data_vars = {k: v for k, v in converted.items() if k not in ds.coords}
     return ds.assign_coords(coords).assign(data_vars)
+
+
+def _as_object(values: Any) -> np.ndarray:
+    return np.asarray(values).astype(object)
+
+
+def _lazy_object(var: xr.Variable) -> Any:
+    """``var``'s data as object strings: lazily for backend and dask arrays."""
+    if isinstance(var, xr.IndexVariable):  # already in memory (a pandas index)
+        return _as_object(var.values)
+    try:
+        from xarray.coding.common import lazy_elemwise_func
+    except ImportError:  # pragma: no cover - another xarray: convert eagerly
+        return _as_object(var.values)
+    # var._data: the backend's lazily indexed array, or a dask array (chunks=)
+    return lazy_elemwise_func(var._data, _as_object, np.dtype(object))
 
 
 def _for_storage(ds: xr.Dataset) -> xr.Dataset:
