@@ -277,10 +277,7 @@ class Zoo:
         """The cached index (not a copy: internal use only)."""
         if task not in self._indexes:
             ds = self._dataset(task, layout.index_path(task)).load()
-            df = ds.to_dataframe()
-            for col in df.columns:
-                if df[col].dtype == object:
-                    df[col] = df[col].astype(str)
+            df = _str_columns(ds.to_dataframe())
             order = [c for c in (*_INDEX_FIRST, *layout.INDEX_VARIABLES) if c in df.columns]
             self._indexes[task] = df[order + [c for c in df.columns if c not in order]]
         return self._indexes[task]
@@ -324,7 +321,7 @@ class Zoo:
     def search(self, task: str) -> pd.DataFrame:
         """The hyper-parameter search trials of ``task`` (one row per trial)."""
         ds = self._dataset(task, layout.search_path(task)).load()
-        return ds.to_dataframe().reset_index(drop=True)
+        return _str_columns(ds.to_dataframe().reset_index(drop=True))
 
     def task(self, task: str) -> Task:
         """The :class:`Task`, rebuilt from the stored ``task_config``."""
@@ -646,6 +643,16 @@ def plain_strings(ds: xr.Dataset) -> xr.Dataset:
     coords = {k: v for k, v in converted.items() if k in ds.coords}
     data_vars = {k: v for k, v in converted.items() if k not in ds.coords}
     return ds.assign_coords(coords).assign(data_vars)
+
+
+def _str_columns(df: pd.DataFrame) -> pd.DataFrame:
+    """String columns and index of a table as pandas' ``str`` dtype (values are ``str``)."""
+    for col in df.columns:
+        if df[col].dtype == object:
+            df[col] = df[col].astype(str)
+    if df.index.dtype == object:
+        df.index = df.index.astype(str)
+    return df
 
 
 def _as_object(values: Any) -> np.ndarray:
