@@ -38,8 +38,24 @@ def clean(ds: xr.Dataset) -> xr.Dataset:
     return ds
 
 
+def dynamics(zoo, task: str, name: str) -> xr.Dataset | None:
+    """A stored dynamics analysis (``fixed_points``, ``cdi_linear``, ...), or None if absent.
+
+    Read through rnnzoo-dynamics' public reader ``rnnzoo_dynamics.read_analysis`` (the
+    analysis store of a read-only zoo included), loaded into memory, strings as ``str``.
+    """
+    from rnnzoo_dynamics import read_analysis
+
+    ds = read_analysis(zoo, task, name, missing_ok=True)
+    return None if ds is None else clean(ds)
+
+
 def stored(zoo, task: str, name: str) -> xr.Dataset | None:
-    """The analysis ``name`` of ``task`` loaded into memory, or None if it is not stored."""
+    """The pipeline's own stored result ``name`` (``paper-distance-*``, ``paper-embedding-*``).
+
+    Loaded into memory, or None if it is not stored. Dynamics analyses are read with
+    :func:`dynamics` instead.
+    """
     try:
         ds = zoo.analysis(task, name)
     except KeyError:
@@ -79,7 +95,7 @@ def finite_hidden(zoo, task: str, ids: list[str], which: str = "trained") -> lis
 
 def analysed_networks(zoo, task: str) -> list[str]:
     """Networks whose dynamics analysis finished with fixed points (status ``ok``)."""
-    summary = stored(zoo, task, "dynamics_summary")
+    summary = dynamics(zoo, task, "dynamics_summary")
     if summary is None:
         return []
     status = summary["analysis_status"].values

@@ -33,7 +33,15 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from .data import GRAPH_ANALYSES, analysed_networks, as_str, finite_hidden, ok_networks, stored
+from .data import (
+    GRAPH_ANALYSES,
+    analysed_networks,
+    as_str,
+    dynamics,
+    finite_hidden,
+    ok_networks,
+    stored,
+)
 
 
 @dataclass(frozen=True)
@@ -144,7 +152,7 @@ def _graph_source(zoo, task: str) -> list[xr.Dataset]:
     out = []
     ok = set(analysed_networks(zoo, task))
     for name in names:
-        ds = stored(zoo, task, name)
+        ds = dynamics(zoo, task, name)
         if ds is None:
             return []
         keep = [i for i, n in enumerate(as_str(ds["network"].values)) if n in ok]

@@ -17,15 +17,17 @@ import numpy as np
 import xarray as xr
 
 from . import stats
-from .data import as_str, stored
+from .data import GRAPH_ANALYSES, as_str, dynamics, select_rows
 from .derived import (
     ABLATION_TOLERANCE,
     NEAR_ONE,
     cdi_modes,
     fig4_groups,
     fixed_point_counts,
+    line_graph_nodes,
     modal,
     sine_errors,
+    sine_orbit_points,
 )
 from .distances import DISTANCES
 from .style import label as display
@@ -217,10 +219,18 @@ def _topology_verdict(t: stats.LabelTest, ref: stats.LabelTest | None) -> tuple[
 
 
 def fixed_point_findings(zoo, tasks: list[str]) -> list[Finding]:
-    """Issue point 7: fixed-point counts, sine frequencies, cdi modes."""
+    """Issue point 7: fixed-point counts, sine frequencies, cdi modes.
+
+    What is counted for "the same number of fixed points" is what the paper's graph
+    comparison needs for each task: flip-flop, every true fixed point (the transition-graph
+    nodes); sine, the true fixed points near the probe orbits (the paper's one point per
+    frequency; points far from anything the network visits do not enter the analysis);
+    cdi, the nodes of the line-attractor graphs of both contexts (a line attractor is a
+    continuum, found as any number of discrete points, so the raw count is meaningless).
+    """
     out: list[Finding] = []
     for task in tasks:
-        summary = stored(zoo, task, "dynamics_summary")
+        summary = dynamics(zoo, task, "dynamics_summary")
         if summary is None:
             continue
         counts = fixed_point_counts(summary)
@@ -238,20 +248,29 @@ def fixed_point_findings(zoo, tasks: list[str]) -> list[Finding]:
                 )
             )
             continue
-        mode, frac = modal(counts["n_fixed"])
-        out.append(
-            Finding(
-                f"fixed-points/{task}/count",
-                "fixed points",
-                f"{task}: the vast majority of trained networks have the same number of fixed "
-                "points (Discussion; fewer than 10% discarded, footnote 5)",
-                f"modal number of fixed points {mode}; {frac:.0%} of {n} networks have it "
-                f"(range {counts['n_fixed'].min()}-{counts['n_fixed'].max()})",
-                stats.threshold_verdict(frac >= MAJORITY, n),
-                RULE_THRESHOLD + f" (threshold: >= {MAJORITY:.0%} at the modal count)",
-                {"modal_count": float(mode), "fraction_at_mode": frac, "n_networks": float(n)},
+        if task == "sine":
+            out += _sine_count_finding(zoo, counts)
+        elif task == "cdi":
+            out += _cdi_count_finding(zoo, counts)
+        else:
+            mode, frac = modal(counts["n_fixed"])
+            out.append(
+                Finding(
+                    f"fixed-points/{task}/count",
+                    "fixed points",
+                    f"{task}: the vast majority of trained networks have the same number of "
+                    "fixed points (Discussion; fewer than 10% discarded, footnote 5)",
+                    f"modal number of fixed points {mode}; {frac:.0%} of {n} networks have it "
+                    f"(range {counts['n_fixed'].min()}-{counts['n_fixed'].max()})",
+                    stats.threshold_verdict(frac >= MAJORITY, n),
+                    RULE_THRESHOLD + f" (threshold: >= {MAJORITY:.0%} at the modal count)",
+                    {
+                        "modal_count": float(mode),
+                        "fraction_at_mode": frac,
+                        "n_networks": float(n),
+                    },
+                )
             )
-        )
         if task == "flipflop":
             out += _flipflop_findings(zoo, counts)
         if task == "sine":
@@ -259,6 +278,104 @@ def fixed_point_findings(zoo, tasks: list[str]) -> list[Finding]:
         if task == "cdi":
             out += _cdi_findings(zoo)
     return out
+
+
+def _sine_count_finding(zoo, counts: dict[str, np.ndarray]) -> list[Finding]:
+    """Same number of fixed points, counting the true fixed points near the probe orbits."""
+    freq = dynamics(zoo, "sine", "sine_frequency")
+    claim = (
+        "sine: the vast majority of trained networks have the same number of fixed points "
+        "(Discussion; fewer than 10% discarded, footnote 5), here the fixed points near the "
+        "probe orbits (one per frequency in the paper, Fig. 2d)"
+    )
+    if freq is None:
+        return []
+    freq = select_rows(freq, counts["network"].tolist())
+    near = sine_orbit_points(freq)
+    n = len(near)
+    if n == 0:
+        return [
+            Finding(
+                "fixed-points/sine/count",
+                "fixed points",
+                claim,
+                "not computable: no analysed network in sine_frequency",
+                stats.INCONCLUSIVE,
+                RULE_THRESHOLD,
+            )
+        ]
+    mode, frac = modal(near)
+    mode_all, frac_all = modal(counts["n_fixed"])
+    n_freq = freq.sizes["condition"]
+    return [
+        Finding(
+            "fixed-points/sine/count",
+            "fixed points",
+            claim,
+            f"modal number of true fixed points near the orbits {mode} over the {n_freq} "
+            f"frequencies; {frac:.0%} of {n} networks have it (range {near.min()}-{near.max()}); "
+            f"counting every fixed point found: modal {mode_all}, {frac_all:.0%}",
+            stats.threshold_verdict(frac >= MAJORITY, n),
+            RULE_THRESHOLD + f" (threshold: >= {MAJORITY:.0%} at the modal count)",
+            {
+                "modal_count": float(mode),
+                "fraction_at_mode": frac,
+                "n_networks": float(n),
+                "n_frequencies": float(n_freq),
+                "modal_count_all_points": float(mode_all),
+                "fraction_at_mode_all_points": frac_all,
+            },
+        )
+    ]
+
+
+def _cdi_count_finding(zoo, counts: dict[str, np.ndarray]) -> list[Finding]:
+    """Same number of line-attractor graph nodes in every context (comparable networks)."""
+    graphs = [dynamics(zoo, "cdi", name) for name in GRAPH_ANALYSES["cdi"]]
+    claim = (
+        "cdi: the vast majority of trained networks have the same number of fixed points "
+        "on their line attractors, so that their line-attractor graphs can be compared "
+        "(Discussion; fewer than 10% discarded, footnote 5; Fig. 3d)"
+    )
+    if any(g is None for g in graphs):
+        return []
+    ids = counts["network"].tolist()
+    nodes = line_graph_nodes(graphs, ids)
+    n = len(ids)
+    mode, _ = modal(nodes.ravel())
+    at_mode = (nodes == mode).all(axis=1)
+    frac = float(at_mode.mean())
+    per_context = [float(np.mean(nodes[:, c] == mode)) for c in range(nodes.shape[1])]
+    empty = int((nodes < 2).any(axis=1).sum())
+    ctx_text = ", ".join(f"context {c} {int(round(f * n))}" for c, f in enumerate(per_context))
+    mode_raw, frac_raw = modal(counts["n_fixed"])
+    numbers = {
+        "modal_count": float(mode),
+        "fraction_at_mode": frac,
+        "n_networks": float(n),
+        "n_without_attractor": float(empty),
+        "modal_count_all_points": float(mode_raw),
+        "fraction_at_mode_all_points": frac_raw,
+    }
+    numbers.update({f"fraction_at_mode_context{c}": f for c, f in enumerate(per_context)})
+    return [
+        Finding(
+            "fixed-points/cdi/count",
+            "fixed points",
+            claim,
+            f"modal line-attractor graph size {mode} nodes per context; {int(at_mode.sum())} "
+            f"of {n} networks ({frac:.0%}) have it in every context ({ctx_text}), the others "
+            f"have no line attractor (fewer than two attractor points) in a context "
+            f"({empty} networks). rnnzoo-dynamics resamples every attractor found at the same "
+            f"number of nodes, so this counts networks with a line attractor in each context; "
+            f"the raw number of true fixed points found (a continuum sampled at discrete "
+            f"points) ranges {counts['n_fixed'].min()}-{counts['n_fixed'].max()} "
+            f"(modal {mode_raw}, {frac_raw:.0%})",
+            stats.threshold_verdict(frac >= MAJORITY, n),
+            RULE_THRESHOLD + f" (threshold: >= {MAJORITY:.0%} at the modal count in every context)",
+            numbers,
+        )
+    ]
 
 
 def _flipflop_findings(zoo, counts: dict[str, np.ndarray]) -> list[Finding]:
@@ -278,7 +395,7 @@ def _flipflop_findings(zoo, counts: dict[str, np.ndarray]) -> list[Finding]:
             {"modal_stable": float(mode), "fraction_at_mode": frac, "fraction_8": eight},
         )
     )
-    graph = stored(zoo, "flipflop", "transition_graph")
+    graph = dynamics(zoo, "flipflop", "transition_graph")
     if graph is not None:
         ok = set(counts["network"].tolist())
         sel = np.isin(as_str(graph["network"].values), list(ok))
@@ -301,22 +418,33 @@ def _flipflop_findings(zoo, counts: dict[str, np.ndarray]) -> list[Finding]:
 
 
 def _sine_findings(zoo) -> list[Finding]:
-    freq = stored(zoo, "sine", "sine_frequency")
+    freq = dynamics(zoo, "sine", "sine_frequency")
     if freq is None:
         return []
     err = sine_errors(freq)
     out = []
-    one = float(np.mean(np.asarray(freq["n_points"].values) == 1))
+    near = np.asarray(freq["n_points"].values)
+    one = float(np.mean(near == 1))
+    numbers_one = {"fraction_one_point": one, "fraction_no_point": float(np.mean(near == 0))}
+    extra = ""
+    if "n_points_all" in freq:
+        one_all = float(np.mean(np.asarray(freq["n_points_all"].values) == 1))
+        numbers_one["fraction_one_point_any_distance"] = one_all
+        extra = f"; {one_all:.0%} have exactly one fixed point at any distance"
     out.append(
         Finding(
             "sine/one-point-per-frequency",
             "fixed points",
-            "sine: a single input-dependent fixed point for each command frequency (Fig. 2d)",
-            f"{one:.0%} of (network, frequency) pairs have exactly one fixed point "
-            f"({err.sizes['network']} networks x {freq.sizes['condition']} frequencies)",
+            "sine: a single input-dependent fixed point for each command frequency, in the "
+            "middle of its oscillatory trajectory (Fig. 2d)",
+            f"{one:.0%} of (network, frequency) pairs have exactly one true fixed point near "
+            f"the orbit ({err.sizes['network']} networks x {freq.sizes['condition']} "
+            f"frequencies; {np.mean(near == 0):.0%} have none, {np.mean(near > 1):.0%} more "
+            f"than one){extra}",
             stats.threshold_verdict(one >= MAJORITY, err.sizes["network"]),
-            RULE_THRESHOLD + f" (threshold: >= {MAJORITY:.0%})",
-            {"fraction_one_point": one},
+            RULE_THRESHOLD + f" (threshold: >= {MAJORITY:.0%}; near the orbit: within 2 orbit "
+            "radii of the probe flow, rnnzoo-dynamics' sine_frequency.n_points)",
+            numbers_one,
         )
     )
     rel = np.asarray(err["relative_error"].values)
@@ -403,24 +531,29 @@ def _sine_findings(zoo) -> list[Finding]:
 
 
 def _cdi_findings(zoo) -> list[Finding]:
-    cdi = stored(zoo, "cdi", "cdi_linear")
+    cdi = dynamics(zoo, "cdi", "cdi_linear")
     if cdi is None:
         return []
     modes = cdi_modes(cdi)
     arch = as_str(modes["arch"].values)
     act = as_str(modes["activation"].values)
     out = []
+    tanh_all = act == "tanh" if (act == "tanh").any() else np.ones_like(act, dtype=bool)
+    n_tanh = int(tanh_all.sum())
+    with_line = int(np.sum(np.asarray(modes["line_contexts"].values)[tanh_all] > 0))
     for var, claim, what in (
         (
             "near_one",
             "cdi: the Vanilla RNN integrates with one eigenvalue near 1; gated architectures "
-            "have many more eigenvalues near 1 (Fig. 3e)",
+            "have many more eigenvalues near 1 (Fig. 3e, sorted eigenvalues on the line "
+            "attractor)",
             f"eigenvalues with |λ| >= {NEAR_ONE}",
         ),
         (
             "modes_needed",
             "cdi: the Vanilla RNN uses a single linear mode to integrate, gated architectures "
-            "distribute it across more modes (Fig. 3f)",
+            "distribute it across more modes (Fig. 3f: linearised dynamics averaged over all "
+            "fixed points on the line attractor)",
             f"modes needed to stay within {ABLATION_TOLERANCE:.0%} of the full linear response",
         ),
     ):
@@ -450,14 +583,43 @@ def _cdi_findings(zoo) -> list[Finding]:
         p = stats.exact_two_group_test(vanilla, gated)
         p_opposite = stats.exact_two_group_test(gated, vanilla)
         in_direction = bool(np.median(vanilla) <= 1.5 and np.mean(vanilla) < np.mean(gated))
-        numbers.update({"p_value": p, "n_vanilla": float(len(vanilla))})
+        numbers.update(
+            {
+                "p_value": p,
+                "n_vanilla": float(len(vanilla)),
+                "n_with_line_attractor": float(with_line),
+                "n_tanh": float(n_tanh),
+            }
+        )
+        coverage = (
+            f" ({with_line} of {n_tanh} tanh networks have a line attractor in at least one "
+            "context; averaged over its points on the line attractor, networks without one "
+            "left out)"
+        )
+        response = ""
+        if var == "modes_needed":
+            full = np.asarray(modes["response_full"].values)[tanh]
+            full_all = np.asarray(modes["response_full_all"].values)[tanh]
+            full, full_all = full[np.isfinite(full)], full_all[np.isfinite(full_all)]
+            if len(full):
+                numbers["median_response_full"] = float(np.median(full))
+                response = (
+                    f"; median full linear response to a unit pulse {np.median(full):.2f} "
+                    "(ideal integrator 1)"
+                )
+            if len(full_all):
+                numbers["median_response_full_all_points"] = float(np.median(full_all))
+                response += (
+                    f", {np.median(full_all):.3g} when averaged over every fixed point of a "
+                    "context instead (unstable points off the line dominate)"
+                )
         out.append(
             Finding(
                 f"cdi/{var}",
                 "linearised dynamics",
                 claim,
-                f"median {what} per architecture (tanh): {text}; Vanilla fewer than gated: "
-                f"{_fmt_p(p)} (permutation test on means)",
+                f"median {what} per architecture (tanh): {text}{coverage}; Vanilla fewer than "
+                f"gated: {_fmt_p(p)} (permutation test on means){response}",
                 stats.verdict(in_direction, p, min(len(vanilla), len(gated)), p_opposite),
                 RULE_TEST + " (direction: Vanilla median <= 1 mode and Vanilla mean < gated mean)",
                 numbers,

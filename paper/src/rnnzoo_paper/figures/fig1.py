@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from ..data import analysed_networks, as_str, ok_networks, select_rows, stored
+from ..data import analysed_networks, as_str, dynamics, ok_networks, select_rows
 from ..derived import fixed_point_counts, modal
 from ..style import (
     STABILITY_COLOURS,
@@ -85,7 +85,7 @@ def draw(ctx: FigureContext, path: str | Path) -> Path:
 
 def _example_network(zoo, index, analysed: list[str]) -> str | None:
     """A network at the modal number of stable points (preferably 8), preferred cell first."""
-    summary = stored(zoo, TASK, "dynamics_summary")
+    summary = dynamics(zoo, TASK, "dynamics_summary")
     if summary is None or not analysed:
         return None
     counts = fixed_point_counts(summary)
@@ -155,8 +155,8 @@ def _panel_b(sub: Any, zoo, index, ok: list[str]) -> None:
 def _panel_e(axes: list[Any], zoo, nid: str | None) -> None:
     from rnnzoo_dynamics.plots import plot_fixed_points_pca
 
-    fp = stored(zoo, TASK, "fixed_points")
-    graphs = stored(zoo, TASK, "transition_graph")
+    fp = dynamics(zoo, TASK, "fixed_points")
+    graphs = dynamics(zoo, TASK, "transition_graph")
     if nid is None or fp is None:
         for ax in axes:
             empty_panel(ax, "no analysed network with fixed points")

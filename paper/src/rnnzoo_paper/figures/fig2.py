@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from ..data import analysed_networks, as_str, ok_networks, stored
+from ..data import analysed_networks, as_str, dynamics, ok_networks
 from ..style import cell_label, colour, empty_panel, new_figure, panel_letter, save
 from .common import (
     FigureContext,
@@ -65,7 +65,7 @@ def draw(ctx: FigureContext, path: str | Path) -> Path:
     mds_layouts(axes_e, *graph_embedding(ctx, TASK))
     panel_letter(axes_e[0], "e")
     axes_f = list(f_fig.subplots(1, 2))
-    _panel_f(axes_f, stored(zoo, TASK, "sine_frequency"))
+    _panel_f(axes_f, dynamics(zoo, TASK, "sine_frequency"))
     panel_letter(axes_f[0], "f")
     return save(fig, path)
 
@@ -122,7 +122,7 @@ def _panel_d(axes: list[Any], zoo, index) -> None:
 
     from rnnzoo_dynamics.plots import plot_eigenvalues
 
-    fp = stored(zoo, TASK, "fixed_points")
+    fp = dynamics(zoo, TASK, "fixed_points")
     analysed = analysed_networks(zoo, TASK)
     nid = pick_network(index, PREFER, analysed)
     if fp is None or nid is None:

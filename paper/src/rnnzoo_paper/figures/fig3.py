@@ -11,7 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from ..data import as_str, ok_networks, stored
+from ..data import as_str, dynamics, ok_networks
+from ..derived import context_mean
 from ..style import cell_label, colour, empty_panel, new_figure, panel_letter, save
 from .common import (
     FigureContext,
@@ -30,15 +31,17 @@ N_MODES = 20
 CAPTION = (
     "Fig. 3 (context-dependent integration). **b** Probe responses of context 1 in the first "
     "two PCs (blue to red: mean of the cued stream from -1 to 1) with the fixed and slow "
-    "points of that context (black: the approximate line attractor), one network per cell "
+    "points of that context (black: on the line attractor, i.e. on the probe flow with a "
+    "leading mode slow on the trial's time scale; grey: the others), one network per cell "
     "type. **c** MDS of SVCCA distances. **d** MDS of the line-attractor graph distance "
     "(the matched graph distance where fewer than half "
     "the networks share a node count; the panel title says which). "
-    "**e** Sorted |eigenvalues| (mean over a context's fixed points), mean ± s.e. over tanh "
-    "networks by architecture. **f** Linearised output 30 steps after a unit pulse on the cued "
-    "stream keeping the m largest modes (1 = ideal integrator), by architecture: median and "
-    "interquartile range on a symmetric log axis, because a few fixed points have responses of "
-    "10^2-10^3 that would dominate a mean."
+    "**e** Sorted |eigenvalues| averaged over the fixed points on the line attractor (and "
+    "over the contexts that have one), mean ± s.e. over tanh networks by architecture. "
+    "**f** Linearised output 30 steps after a unit pulse on the cued stream keeping the m "
+    "largest modes, averaged likewise (1 = ideal integrator), by architecture: median and "
+    "interquartile range over tanh networks. Networks without a line attractor in either "
+    "context are left out (n in the legends)."
 )
 
 
@@ -59,7 +62,7 @@ def draw(ctx: FigureContext, path: str | Path) -> Path:
     mds_layouts(axes_d, *graph_embedding(ctx, TASK))
     panel_letter(axes_d[0], "d")
     ax_e, ax_f = bottom.subplots(1, 2)
-    cdi = stored(zoo, TASK, "cdi_linear")
+    cdi = dynamics(zoo, TASK, "cdi_linear")
     _panel_e(ax_e, cdi)
     panel_letter(ax_e, "e")
     _panel_f(ax_f, cdi)
@@ -78,7 +81,7 @@ def _panel_b(sub: Any, zoo, index, ok: list[str]) -> None:
     ctxs = np.asarray(probe.labels.get("context", np.zeros(len(probe.inputs))), dtype=int)
     mu = np.asarray(probe.labels.get("mu", np.zeros(len(probe.inputs))), dtype=float)
     trials = np.flatnonzero(ctxs == CONTEXT)
-    fp = stored(zoo, TASK, "fixed_points")
+    fp = dynamics(zoo, TASK, "fixed_points")
     tree = zoo.hidden_states(TASK, [c[2] for c in cells], which="trained")
     states = {}
     for node in tree.subtree:
@@ -107,8 +110,21 @@ def _panel_b(sub: Any, zoo, index, ok: list[str]) -> None:
             if sel.any():
                 n_units = x.shape[-1]  # LSTM: the readout state h is the first half
                 pts = (np.asarray(fp["state"].values)[sel][:, :n_units] - mean) @ pcs.T
+                on = (
+                    np.asarray(fp["on_line_attractor"].values, dtype=bool)[sel]
+                    if "on_line_attractor" in fp
+                    else np.ones(len(pts), dtype=bool)
+                )
                 ax.scatter(
-                    pts[:, 0], pts[:, 1], s=10, color="k", zorder=3, label="fixed/slow points"
+                    pts[~on, 0],
+                    pts[~on, 1],
+                    s=8,
+                    color="0.6",
+                    zorder=2,
+                    label="other fixed/slow points",
+                )
+                ax.scatter(
+                    pts[on, 0], pts[on, 1], s=12, color="k", zorder=3, label="on the line attractor"
                 )
                 outside = int(np.sum(np.any((pts < lo - pad) | (pts > hi + pad), axis=1)))
                 if outside:
@@ -138,13 +154,14 @@ def _panel_e(ax: Any, cdi) -> None:
         empty_panel(ax, "no cdi_linear analysis")
         return
     k = min(N_MODES, cdi.sizes["mode"])
-    spec = np.asarray(cdi["spectrum"].values, dtype=float)[:, CONTEXT, :k]
+    spec = context_mean(np.asarray(cdi["spectrum"].values, dtype=float)[:, :, :k])
     for name, rows in populations(cdi, "arch"):
+        rows = rows & np.isfinite(spec[:, 0])
         mean_se_line(ax, np.arange(1, k + 1), spec[rows], name)
     ax.axhline(1.0, color="k", lw=0.8, ls="--")
     ax.set_xlabel("eigenvalue rank")
-    ax.set_ylabel("|λ| (mean over the context's fixed points)")
-    ax.set_title("sorted eigenvalue spectra (tanh networks)", fontsize=9)
+    ax.set_ylabel("|λ| (mean over the fixed points on the line attractor)")
+    ax.set_title("sorted eigenvalue spectra (tanh networks; mean ± s.e.)", fontsize=9)
     ax.legend(fontsize=7, frameon=False)
 
 
@@ -153,13 +170,24 @@ def _panel_f(ax: Any, cdi) -> None:
         empty_panel(ax, "no cdi_linear analysis")
         return
     k = min(N_MODES, cdi.sizes["modes_kept"])
-    abl = np.asarray(cdi["ablation"].values, dtype=float)[:, CONTEXT, :k]
+    abl = context_mean(np.asarray(cdi["ablation"].values, dtype=float)[:, :, :k])
     for name, rows in populations(cdi, "arch"):
         median_iqr_line(ax, np.arange(1, k + 1), abl[rows], name)
     ax.axhline(1.0, color="k", lw=0.8, ls="--", label="ideal integrator")
-    # symmetric log: an ideal integrator (1) and responses of 10^3 both stay readable
-    ax.set_yscale("symlog", linthresh=1.0)
+    # linear axis: averaged over the points on the line attractor the responses stay near 1
+    # (the responses of 10^2-10^9 came from unstable points off the line, now left out)
+    ax.set_ylim(*_ylim(abl))
     ax.set_xlabel("linear modes kept (largest |λ| first)")
     ax.set_ylabel(f"output {int(cdi.attrs.get('horizon', 0))} steps after a unit pulse")
     ax.set_title("mode ablation (tanh networks; median and interquartile range)", fontsize=9)
     ax.legend(fontsize=7, frameon=False)
+
+
+def _ylim(values: np.ndarray) -> tuple[float, float]:
+    """A linear range that shows 0, the ideal 1 and the bulk of the curves (1st-99th pct)."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    lo, hi = np.percentile(v, [1, 99]) if v.size else (0.0, 1.0)
+    lo, hi = min(float(lo), 0.0), max(float(hi), 1.2)
+    pad = 0.05 * (hi - lo)
+    return lo - pad, hi + pad

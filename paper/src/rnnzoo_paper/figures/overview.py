@@ -11,15 +11,16 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data import stored
+from ..data import dynamics
+from ..derived import context_mean
 from ..style import colour, empty_panel, label, new_figure, ordered, save
 from .common import FigureContext, coord, graph_embedding, median_iqr_line, populations
 
 CAPTION = (
     "Overview. Flip-flop tanh networks in the MDS of SVCCA distances (left) and of "
     "fixed-point graph distances (middle), coloured by architecture; right: cdi networks' "
-    "linearised response to a unit pulse against the number of linear modes kept (median and "
-    "interquartile range of the tanh networks)."
+    "linearised response to a unit pulse against the number of linear modes kept, on the line "
+    "attractor (median and interquartile range of the tanh networks; 1 = ideal integrator)."
 )
 TASK = None
 
@@ -56,18 +57,18 @@ def draw(ctx: FigureContext, path: str | Path) -> Path:
     _mds(a, ctx.embedding("flipflop", "svcca"), "flip-flop geometry (SVCCA)")
     emb, what = graph_embedding(ctx, "flipflop")
     _mds(b, emb, "flip-flop topology (" + what.split("\n")[0].removesuffix(" MDS") + ")")
-    cdi = stored(ctx.zoo, "cdi", "cdi_linear") if "cdi" in ctx.tasks else None
+    cdi = dynamics(ctx.zoo, "cdi", "cdi_linear") if "cdi" in ctx.tasks else None
     if cdi is None:
         empty_panel(c, "cdi mode ablation: not available")
     else:
         k = min(10, cdi.sizes["modes_kept"])
-        abl = np.asarray(cdi["ablation"].values, dtype=float)[:, 0, :k]
+        # averaged over the points on the line attractor and the contexts that have one
+        abl = context_mean(np.asarray(cdi["ablation"].values, dtype=float)[:, :, :k])
         for name, rows in populations(cdi, "arch"):
             median_iqr_line(c, np.arange(1, k + 1), abl[rows], name)
         c.axhline(1.0, color="k", ls="--", lw=0.8)
         c.set_xlabel("linear modes kept")
         c.set_ylabel("response to a unit pulse (median, IQR)")
-        c.set_yscale("symlog", linthresh=1.0)
         c.set_title("cdi integration: modes used", fontsize=10)
         c.legend(fontsize=7, frameon=False)
     return save(fig, path)
