@@ -95,3 +95,38 @@ def test_fig4_groups_average_over_the_trained_relu_networks():
 def test_modal():
     assert derived.modal(np.array([3, 8, 8, 8, 2])) == (8, 0.6)
     assert derived.modal(np.array([2, 3])) == (2, 0.5)  # ties: the smallest
+
+
+def test_cdi_modes_leave_out_contexts_without_a_line_attractor():
+    # network 0: a line attractor in context 0 only (context 1 NaN, as rnnzoo-dynamics
+    # stores a context without points on the line attractor); network 1: none at all
+    spectrum = [[[1.0, 0.5], [np.nan, np.nan]], [[np.nan, np.nan], [np.nan, np.nan]]]
+    ablation = [[[1.0, 1.0], [np.nan, np.nan]], [[np.nan, np.nan], [np.nan, np.nan]]]
+    cdi = _cdi(spectrum, ablation).assign(
+        response_full_all=(("network", "context"), np.array([[3.0, 500.0], [7.0, 9.0]]))
+    )
+    m = derived.cdi_modes(cdi)
+    assert m["near_one"].values[0] == 1  # context 0 alone, not averaged with a NaN context
+    assert m["response_full"].values[0] == 1.0
+    assert m["line_contexts"].values.tolist() == [1, 0]
+    assert np.isnan(m["near_one"].values[1])
+    assert np.isnan(m["modes_needed"].values[1])
+    assert m["response_full_all"].values.tolist() == [251.5, 8.0]
+
+
+def test_context_mean_averages_the_contexts_that_are_defined():
+    v = np.array([[[1.0, 2.0], [3.0, 4.0]], [[np.nan, np.nan], [5.0, 6.0]], [[np.nan] * 2] * 2])
+    out = derived.context_mean(v)
+    assert out[0].tolist() == [2.0, 3.0]
+    assert out[1].tolist() == [5.0, 6.0]
+    assert np.isnan(out[2]).all()
+
+
+def test_line_graph_nodes_and_sine_orbit_points():
+    ids = ["a", "b", "c"]
+    g0 = xr.Dataset({"graph_n_nodes": ("network", [20, 1])}, coords={"network": ["a", "b"]})
+    g1 = xr.Dataset({"graph_n_nodes": ("network", [0, 20])}, coords={"network": ["b", "a"]})
+    nodes = derived.line_graph_nodes([g0, g1], ids)
+    assert nodes.tolist() == [[20, 20], [1, 0], [0, 0]]  # c is in neither: 0 nodes
+    freq = xr.Dataset({"n_points": (("network", "condition"), [[1, 1, 1], [0, 2, 1]])})
+    assert derived.sine_orbit_points(freq).tolist() == [3, 3]

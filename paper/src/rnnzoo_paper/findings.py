@@ -566,31 +566,8 @@ def _cdi_findings(zoo) -> list[Finding]:
             for a in dict.fromkeys(arch[tanh].tolist())
         }
         numbers = {f"median_{a}": float(np.median(v)) for a, v in per_arch.items() if len(v)}
+        numbers.update({"n_with_line_attractor": float(with_line), "n_tanh": float(n_tanh)})
         text = ", ".join(f"{display(a)} {np.median(v):g}" for a, v in per_arch.items() if len(v))
-        if len(vanilla) == 0 or len(gated) == 0:
-            out.append(
-                Finding(
-                    f"cdi/{var}",
-                    "linearised dynamics",
-                    claim,
-                    f"not computable: needs tanh Vanilla and gated networks ({text or 'none'})",
-                    stats.INCONCLUSIVE,
-                    RULE_TEST,
-                    numbers,
-                )
-            )
-            continue
-        p = stats.exact_two_group_test(vanilla, gated)
-        p_opposite = stats.exact_two_group_test(gated, vanilla)
-        in_direction = bool(np.median(vanilla) <= 1.5 and np.mean(vanilla) < np.mean(gated))
-        numbers.update(
-            {
-                "p_value": p,
-                "n_vanilla": float(len(vanilla)),
-                "n_with_line_attractor": float(with_line),
-                "n_tanh": float(n_tanh),
-            }
-        )
         coverage = (
             f" ({with_line} of {n_tanh} tanh networks have a line attractor in at least one "
             "context; averaged over its points on the line attractor, networks without one "
@@ -607,12 +584,30 @@ def _cdi_findings(zoo) -> list[Finding]:
                     f"; median full linear response to a unit pulse {np.median(full):.2f} "
                     "(ideal integrator 1)"
                 )
-            if len(full_all):
-                numbers["median_response_full_all_points"] = float(np.median(full_all))
-                response += (
-                    f", {np.median(full_all):.3g} when averaged over every fixed point of a "
-                    "context instead (unstable points off the line dominate)"
+                if len(full_all):
+                    numbers["median_response_full_all_points"] = float(np.median(full_all))
+                    response += (
+                        f", {np.median(full_all):.3g} when averaged over every fixed point of "
+                        "a context instead (unstable points off the line dominate)"
+                    )
+        if len(vanilla) == 0 or len(gated) == 0:
+            out.append(
+                Finding(
+                    f"cdi/{var}",
+                    "linearised dynamics",
+                    claim,
+                    f"not computable: needs tanh Vanilla and gated networks ({text or 'none'})"
+                    f"{coverage}{response}",
+                    stats.INCONCLUSIVE,
+                    RULE_TEST,
+                    numbers,
                 )
+            )
+            continue
+        p = stats.exact_two_group_test(vanilla, gated)
+        p_opposite = stats.exact_two_group_test(gated, vanilla)
+        in_direction = bool(np.median(vanilla) <= 1.5 and np.mean(vanilla) < np.mean(gated))
+        numbers.update({"p_value": p, "n_vanilla": float(len(vanilla))})
         out.append(
             Finding(
                 f"cdi/{var}",
@@ -666,6 +661,8 @@ def fig4_finding(d: xr.DataArray | None) -> list[Finding]:
         "svcca_trained_relu_trained_tanh": float(np.mean(t)),
         "p_value": p,
         "p_value_opposite": p_opposite,
+        "n_untrained_relu": float(len(u)),
+        "n_trained_tanh": float(len(t)),
     }
     if "untrained tanh" in g:
         numbers["svcca_trained_relu_untrained_tanh"] = float(np.mean(g["untrained tanh"]))

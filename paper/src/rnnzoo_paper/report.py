@@ -139,6 +139,29 @@ def _findings_table(findings: list[Finding]) -> list[str]:
     return out
 
 
+def _differences(findings: list[Finding], zoo) -> list[str]:
+    """One line per finding that differs: the zoo's size against the paper's, and facts."""
+    from .caveats import explain
+
+    differ = [f for f in findings if f.verdict == stats.DIFFERS]
+    if not differ:
+        return []
+    lines = [
+        "### Why findings may differ from the paper here",
+        "",
+        "Plausible reasons, computed from the zoo (its plan against rnnzoo-train's `paper` "
+        "preset) and from the analysis behind each finding. They explain, they do not "
+        "excuse: a larger zoo (`--config` with more seeds, units and iterations, or `--zoo` "
+        "on a `paper`-preset zoo) decides.",
+        "",
+    ]
+    for f in differ:
+        why = explain(f, zoo)
+        if why:
+            lines.append(f"- `{f.key}`: {why}.")
+    return [*lines, ""]
+
+
 def _timings(result: Any, total: float) -> list[str]:
     lines = ["## Timings", "", "| step | wall time | what |", "| --- | --- | --- |"]
     for s in result.steps:
@@ -192,6 +215,7 @@ def write_report(result: Any, zoo, ctx: Any, total_seconds: float) -> Path:
         if topic == "clustering":
             lines += _cluster_table(group)
         lines += _findings_table(group)
+    lines += _differences(findings, zoo)
     lines += _timings(result, total_seconds)
     lines += [
         "## Files",
