@@ -120,6 +120,47 @@ def test_every_figure_and_every_finding_is_produced_and_finite(tiny_run):
 
 
 @pytest.mark.slow
+def test_fixed_point_findings_count_what_the_paper_compares(tiny_run):
+    """cdi: line-attractor graph nodes; sine: true fixed points near the orbit (recounted here
+    from the stored analyses through rnnzoo-dynamics' public reader)."""
+    from rnnzoo_dynamics import read_analysis
+    from rnnzoo_train.zoo import open_zoo
+
+    out, _ = tiny_run
+    found = {f["key"]: f for f in json.loads((out / "findings.json").read_text())}
+    zoo = open_zoo(out / "zoo.zarr")
+    try:
+        summary = read_analysis(zoo, "cdi", "dynamics_summary")
+        ok = list(summary["network"].values[summary["analysis_status"].values == "ok"])
+        nodes = []
+        for c in (0, 1):
+            g = read_analysis(zoo, "cdi", f"line_attractor_graph-context{c}")
+            nodes.append(np.asarray(g["graph_n_nodes"].sel(network=ok).values))
+        nodes = np.stack(nodes, axis=1)
+        # the modal size among graphs that are line attractors (>= 2 nodes), else 0
+        values, counts = np.unique(nodes[nodes >= 2], return_counts=True)
+        mode = values[np.argmax(counts)] if len(values) else 0
+        cdi = found["fixed-points/cdi/count"]["numbers"]
+        assert cdi["modal_count"] == mode
+        at_mode = (nodes == mode).all(axis=1) if mode else np.zeros(len(nodes), bool)
+        assert cdi["fraction_at_mode"] == pytest.approx(np.mean(at_mode))
+        assert cdi["n_without_attractor"] == np.sum((nodes < 2).any(axis=1))
+        freq = read_analysis(zoo, "sine", "sine_frequency")
+        near = np.asarray(freq["n_points"].values)
+        one = found["sine/one-point-per-frequency"]["numbers"]
+        assert one["fraction_one_point"] == pytest.approx(np.mean(near == 1))
+        assert "near the orbit" in found["sine/one-point-per-frequency"]["result"]
+    finally:
+        zoo.close()
+    report = (out / "report.md").read_text()
+    differ = [k for k, f in found.items() if f["verdict"] == "differs"]
+    if differ:  # each differing finding is explained with the zoo's size
+        assert "### Why findings may differ from the paper here" in report
+        for key in differ:
+            assert f"- `{key}`: this zoo: " in report, key
+
+
+@pytest.mark.slow
 def test_rerun_reuses_the_zoo_the_analyses_and_the_distance_matrices(tiny_run, capsys):
     from rnnzoo_train.zoo import open_zoo
 

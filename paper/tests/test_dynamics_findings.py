@@ -80,7 +80,8 @@ def test_cdi_count_is_the_line_attractor_graph_size_not_the_raw_number_of_points
     assert f.numbers["fraction_at_mode_context1"] == pytest.approx(7 / 8)
     assert f.numbers["n_without_attractor"] == 2
     assert f.numbers["fraction_at_mode_all_points"] == pytest.approx(1 / 8)
-    assert "line-attractor graph size 20 nodes" in f.result
+    assert "6 of 8 networks (75%) have a line attractor in every context" in f.result
+    assert "resampled at the modal 20 nodes" in f.result
     assert "line attractors" in f.claim
     assert "footnote 5" in f.claim
     assert f.verdict == stats.INCONCLUSIVE  # 75% < 90% on fewer than 10 networks
@@ -90,6 +91,23 @@ def test_cdi_count_is_the_line_attractor_graph_size_not_the_raw_number_of_points
     assert "per cell type" in why
     assert "paper:" in why
     assert "T = 30" in why
+
+
+def test_cdi_count_without_any_line_attractor_is_not_a_modal_count_of_one(zoo):
+    # the tiny preset's cdi networks: a single attractor point per context (1 node) each
+    ids, coords = _coords(zoo, "cdi")
+    for c in range(2):
+        zoo.write_analysis(
+            "cdi",
+            f"line_attractor_graph-context{c}",
+            xr.Dataset({"graph_n_nodes": ("network", np.ones(len(ids), int))}, coords=coords),
+        )
+    _summary(zoo, "cdi", n_fixed=np.full(len(ids), 2))
+    f = _by_key(findings.fixed_point_findings(zoo, ["cdi"]))["fixed-points/cdi/count"]
+    assert f.numbers["modal_count"] == 0
+    assert f.numbers["fraction_at_mode"] == 0.0
+    assert f.numbers["n_without_attractor"] == len(ids)
+    assert "no network has a line attractor" in f.result
 
 
 def _cdi_linear(zoo, response, spectrum_lead):

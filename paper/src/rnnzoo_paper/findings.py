@@ -342,8 +342,10 @@ def _cdi_count_finding(zoo, counts: dict[str, np.ndarray]) -> list[Finding]:
     ids = counts["network"].tolist()
     nodes = line_graph_nodes(graphs, ids)
     n = len(ids)
-    mode, _ = modal(nodes.ravel())
-    at_mode = (nodes == mode).all(axis=1)
+    # the modal size of the graphs that are line attractors (0 or 1 node: none found)
+    lines = nodes[nodes >= 2]
+    mode = modal(lines)[0] if lines.size else 0
+    at_mode = (nodes == mode).all(axis=1) if mode else np.zeros(n, dtype=bool)
     frac = float(at_mode.mean())
     per_context = [float(np.mean(nodes[:, c] == mode)) for c in range(nodes.shape[1])]
     empty = int((nodes < 2).any(axis=1).sum())
@@ -358,21 +360,31 @@ def _cdi_count_finding(zoo, counts: dict[str, np.ndarray]) -> list[Finding]:
         "fraction_at_mode_all_points": frac_raw,
     }
     numbers.update({f"fraction_at_mode_context{c}": f for c, f in enumerate(per_context)})
+    if mode:
+        head = (
+            f"{int(at_mode.sum())} of {n} networks ({frac:.0%}) have a line attractor in every "
+            f"context, resampled at the modal {mode} nodes ({ctx_text}); {empty} networks have "
+            "no line attractor (fewer than two attractor points with different readouts) in "
+            "a context. rnnzoo-dynamics resamples every attractor found at the same number of "
+            "nodes, so this counts the networks whose line-attractor graphs can be compared"
+        )
+    else:
+        head = (
+            f"no network has a line attractor (two or more attractor points with different "
+            f"readouts) in a context; {n} networks"
+        )
     return [
         Finding(
             "fixed-points/cdi/count",
             "fixed points",
             claim,
-            f"modal line-attractor graph size {mode} nodes per context; {int(at_mode.sum())} "
-            f"of {n} networks ({frac:.0%}) have it in every context ({ctx_text}), the others "
-            f"have no line attractor (fewer than two attractor points) in a context "
-            f"({empty} networks). rnnzoo-dynamics resamples every attractor found at the same "
-            f"number of nodes, so this counts networks with a line attractor in each context; "
-            f"the raw number of true fixed points found (a continuum sampled at discrete "
-            f"points) ranges {counts['n_fixed'].min()}-{counts['n_fixed'].max()} "
+            f"{head}; the raw number of true fixed points found (a continuum sampled at "
+            f"discrete points) ranges {counts['n_fixed'].min()}-{counts['n_fixed'].max()} "
             f"(modal {mode_raw}, {frac_raw:.0%})",
             stats.threshold_verdict(frac >= MAJORITY, n),
-            RULE_THRESHOLD + f" (threshold: >= {MAJORITY:.0%} at the modal count in every context)",
+            RULE_THRESHOLD
+            + f" (threshold: >= {MAJORITY:.0%} with a line attractor of the modal node count "
+            "in every context)",
             numbers,
         )
     ]
