@@ -212,3 +212,13 @@ def one_per_cell(index, ids: list[str]) -> list[tuple[str, str, str]]:
             if len(sel):
                 out.append((arch, act, str(sel.sort_values("seed").index[0])))
     return out
+
+
+def integrator_ylim(values: np.ndarray) -> tuple[float, float]:
+    """A linear range that shows 0, the ideal 1 and the bulk of the curves (1st-99th pct)."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    lo, hi = np.percentile(v, [1, 99]) if v.size else (0.0, 1.0)
+    lo, hi = min(float(lo), 0.0), max(float(hi), 1.2)
+    pad = 0.05 * (hi - lo)
+    return lo - pad, hi + pad

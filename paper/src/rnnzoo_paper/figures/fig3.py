@@ -17,6 +17,7 @@ from ..style import cell_label, colour, empty_panel, new_figure, panel_letter, s
 from .common import (
     FigureContext,
     graph_embedding,
+    integrator_ylim,
     mds_layouts,
     mean_se_line,
     median_iqr_line,
@@ -176,18 +177,8 @@ def _panel_f(ax: Any, cdi) -> None:
     ax.axhline(1.0, color="k", lw=0.8, ls="--", label="ideal integrator")
     # linear axis: averaged over the points on the line attractor the responses stay near 1
     # (the responses of 10^2-10^9 came from unstable points off the line, now left out)
-    ax.set_ylim(*_ylim(abl))
+    ax.set_ylim(*integrator_ylim(abl))
     ax.set_xlabel("linear modes kept (largest |λ| first)")
     ax.set_ylabel(f"output {int(cdi.attrs.get('horizon', 0))} steps after a unit pulse")
     ax.set_title("mode ablation (tanh networks; median and interquartile range)", fontsize=9)
     ax.legend(fontsize=7, frameon=False)
-
-
-def _ylim(values: np.ndarray) -> tuple[float, float]:
-    """A linear range that shows 0, the ideal 1 and the bulk of the curves (1st-99th pct)."""
-    v = np.asarray(values, dtype=float)
-    v = v[np.isfinite(v)]
-    lo, hi = np.percentile(v, [1, 99]) if v.size else (0.0, 1.0)
-    lo, hi = min(float(lo), 0.0), max(float(hi), 1.2)
-    pad = 0.05 * (hi - lo)
-    return lo - pad, hi + pad

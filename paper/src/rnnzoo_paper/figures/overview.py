@@ -14,7 +14,14 @@ import numpy as np
 from ..data import dynamics
 from ..derived import context_mean
 from ..style import colour, empty_panel, label, new_figure, ordered, save
-from .common import FigureContext, coord, graph_embedding, median_iqr_line, populations
+from .common import (
+    FigureContext,
+    coord,
+    graph_embedding,
+    integrator_ylim,
+    median_iqr_line,
+    populations,
+)
 
 CAPTION = (
     "Overview. Flip-flop tanh networks in the MDS of SVCCA distances (left) and of "
@@ -67,6 +74,7 @@ def draw(ctx: FigureContext, path: str | Path) -> Path:
         for name, rows in populations(cdi, "arch"):
             median_iqr_line(c, np.arange(1, k + 1), abl[rows], name)
         c.axhline(1.0, color="k", ls="--", lw=0.8)
+        c.set_ylim(*integrator_ylim(abl))
         c.set_xlabel("linear modes kept")
         c.set_ylabel("response to a unit pulse (median, IQR)")
         c.set_title("cdi integration: modes used", fontsize=10)
