@@ -84,8 +84,8 @@ class SequenceKernel:
     dtype : torch.dtype
         Float type of all buffers (float32 for training, float64 for gradient checks).
     chunk : int, optional
-        Networks per chunk of the per-step work (default :data:`DEFAULT_CHUNK`); changes
-        speed only.
+        Networks per chunk of the per-step work (default: the class's ``default_chunk``,
+        :data:`DEFAULT_CHUNK` unless a kernel measured better); changes speed only.
 
     Notes
     -----
@@ -104,6 +104,8 @@ class SequenceKernel:
     extra_state_buffers: ClassVar[int] = 0
     #: "eager" (torch operations) or "native" (fused C steps, :mod:`.native`)
     backend: ClassVar[str] = "eager"
+    #: networks per chunk when the caller does not choose (speed only)
+    default_chunk: ClassVar[int] = DEFAULT_CHUNK
 
     def __init__(
         self,
@@ -132,7 +134,7 @@ class SequenceKernel:
         self.W = W = r
         self.out_rows = self.rows[("out", 0)]
         self.recurrent_rows = self.out_rows.stop
-        self.chunk = max(1, min(int(chunk or DEFAULT_CHUNK), P))
+        self.chunk = max(1, min(int(chunk or self.default_chunk), P))
         Pc = self.chunk
 
         # Z_t = [h_t; x_{t+1}; 1]; h_0 = 0 and the last step's input stays 0

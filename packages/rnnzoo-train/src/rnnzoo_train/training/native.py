@@ -127,7 +127,7 @@ def _compile(compiler: str, source: Path, target: Path) -> str | None:
 
 _SIGNATURES = {
     # name: argument types after (n_net, nb)
-    "lstm_forward": "pippipii",
+    "lstm_forward": "pipippipii",
     "lstm_backward": "pippippipii",
     "gru_forward": "piippii",
     "gru_backward": "piipippipii",
@@ -295,7 +295,16 @@ class _Native:
 
 
 class NativeLSTMKernel(_Native, LSTMKernel):
-    """:class:`~.kernels.LSTMKernel` with fused C element-wise steps."""
+    """:class:`~.kernels.LSTMKernel` with fused C element-wise steps.
+
+    The forward GEMM of a step writes into the cache-resident scratch ``S``; the C step
+    reads the pre-activations there and streams the activated gates to the stored rows
+    ``A`` (non-temporal stores where the CPU has AVX-512), which only BPTT reads. The
+    readout rows therefore come from ``S``, and the rows ``A[:, t, out]`` are not written.
+    """
+
+    #: measured at 64 units, P = 16: 4 networks per chunk 7.5 ms, 8 networks 8.1 ms
+    default_chunk = 4
 
     def _chunk_views(self, c0: int, c1: int) -> dict:
         v = super()._chunk_views(c0, c1)
@@ -303,12 +312,20 @@ class NativeLSTMKernel(_Native, LSTMKernel):
         v["c_stride"] = v["Cs"][0].stride(0)
         return v
 
-    def _activate(self, v: dict, s: int) -> None:
-        pC = v["pC"]
-        _lib().lstm_forward(
-            v["n"], self.N * self.B, v["pA"][s], v["a_stride"], pC[s], pC[s + 1],
-            v["c_stride"], v["pH"][s + 1], v["h_stride"], v["relu"],
-        )  # fmt: skip
+    def _forward_chunk(self, v: dict) -> None:
+        lib, nb = _lib(), self.N * self.B
+        n, n_out, y_stride, relu = v["n"], v["n_out"], v["y_stride"], v["relu"]
+        Z, S, WfT, pA, pC, pH, pY = v["Z"], v["S"], v["WfT"], v["pA"], v["pC"], v["pH"], v["pY"]
+        p_s, s_stride, p_s_out = S.data_ptr(), S.stride(0), v["S_out"].data_ptr()
+        a_stride, c_stride, h_stride = v["a_stride"], v["c_stride"], v["h_stride"]
+        for s in range(self.T):
+            torch.bmm(WfT, Z[s], out=S)
+            if s:
+                lib.copy_blocks(n, n_out, pY[s - 1], y_stride, p_s_out, s_stride)
+            lib.lstm_forward(n, nb, p_s, s_stride, pA[s], a_stride, pC[s], pC[s + 1], c_stride,
+                             pH[s + 1], h_stride, relu)  # fmt: skip
+        torch.bmm(v["WfT_out"], Z[self.T], out=v["S_out"])
+        v["Y"][self.T - 1].copy_(v["S_out"])
 
     def _backward_chunk(self, v: dict) -> None:
         fn, nb = _lib().lstm_backward, self.N * self.B
