@@ -681,6 +681,7 @@ def find_fixed_points(
     initial_states: Any,
     options: FinderOptions | None = None,
     progress: Callable[[str, int, int], None] | None = None,
+    region_states: Any | None = None,
 ) -> FixedPoints:
     """Find the fixed points of a population of networks of one cell type.
 
@@ -701,6 +702,12 @@ def find_fixed_points(
         Tolerances and budgets; defaults documented in :class:`FinderOptions`.
     progress : callable, optional
         ``progress(stage, done, total)`` is called after each block of work.
+    region_states : array_like, optional
+        States that set each network's region of interest (``FinderOptions.escape``):
+        ``(K', S)``, ``(P, K', S)`` or ``(P, C, K', S)``; non-finite rows are ignored.
+        Default: the initial states. A second pass from a few starts (e.g. the boundary
+        starts of :mod:`rnnzoo_dynamics.basins`) passes the first pass's starts, so that
+        its region is the network's, not the hull of the few starts.
 
     Returns
     -------
@@ -719,7 +726,12 @@ def find_fixed_points(
     xb = x.unsqueeze(2).expand(P, C, K, M).reshape(P, C * K, M)
 
     t0 = time.perf_counter()
-    region = _Region.of(h, opt.escape)
+    if region_states is None:
+        region = _Region.of(h, opt.escape)
+    else:
+        rs = np.asarray(region_states, dtype=np.float64)
+        rs = _starts(rs, P, C, S) if rs.ndim < 4 else _starts(rs, P, rs.shape[1], S)
+        region = _Region.of(rs.reshape(P, -1, S), opt.escape)
     escaped = torch.zeros(h.shape[:2], dtype=torch.bool)
     h, g_steps = _gradient_stage(cell, params, h, xb, opt, region, escaped, progress)
     t1 = time.perf_counter()

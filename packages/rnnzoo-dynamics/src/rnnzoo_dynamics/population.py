@@ -28,6 +28,7 @@ import pandas as pd
 import torch
 import xarray as xr
 
+from rnnzoo_dynamics.basins import BOUNDARY_CAP, add_boundary_points
 from rnnzoo_dynamics.cdi import cdi_analysis, line_attractor_points, readout_weights
 from rnnzoo_dynamics.fixed_points import FIXED, SLOW, FinderOptions, find_fixed_points
 from rnnzoo_dynamics.flow import FLOW_STATES, FLOW_STEPS, probe_flow
@@ -97,6 +98,15 @@ class AnalysisOptions:
         Single-condition tasks: run the finder once more from the end states of transition
         trajectories that never landed on a known stable point (they usually sit on a missed
         attractor), then rebuild the graphs (True; counted as ``n_refined``).
+    boundary : bool
+        Every task: once the stable points of a (network, condition) are found, run the
+        finder once more from the means of subsets of them (centroid first, then pairs,
+        triples, ...; :mod:`rnnzoo_dynamics.basins`), which lie on the boundaries between
+        their basins where saddles sit that no trajectory comes near (True; counted as
+        ``n_boundary``). Conditions with fewer than two strictly stable points get none.
+    boundary_cap : int
+        Most such starts per (network, condition) (256; a 3-bit flip-flop's 8 attractors
+        give 247).
     seed : int
         Seeds the initial states (with a hash of the network id, so results do not depend on
         which networks share a batch).
@@ -112,6 +122,8 @@ class AnalysisOptions:
     knn: int = 2
     horizon: int | None = None
     refine: bool = True
+    boundary: bool = True
+    boundary_cap: int = BOUNDARY_CAP
     seed: int = 0
     flow_steps: int = FLOW_STEPS
     flow_states: int = FLOW_STATES
@@ -186,6 +198,19 @@ def analyze_population(
             ]
     points = find_fixed_points(cell, params, x_star, starts, opt.finder, progress)
     lin = linearize(cell, params, points, opt.stability_eps)
+    n_boundary = np.zeros(P, dtype=np.int64)
+    if opt.boundary:
+        points, lin, n_boundary = add_boundary_points(
+            cell,
+            params,
+            x_star,
+            points,
+            lin,
+            starts,
+            opt.boundary_cap,
+            opt.finder,
+            opt.stability_eps,
+        )
     graphs: list[Graph] = []
     n_refined = np.zeros(P, dtype=np.int64)
     if C == 1:
@@ -237,6 +262,7 @@ def analyze_population(
                 "n_unstable_max": int(lin.n_unstable[fixed].max()) if fixed.any() else -1,
             }
         )
+        rows[-1]["n_boundary"] = int(n_boundary[i])
         if C == 1:
             rows[-1]["n_refined"] = int(n_refined[i])
 
