@@ -82,3 +82,33 @@ def test_fig3f_is_linear_and_averages_the_contexts_with_a_line_attractor():
     assert np.allclose(lines["Vanilla (n=2)"], 1.0)  # median of 1.0 and mean(0.5, 1.5)
     assert np.allclose(lines["GRU (n=1)"], 0.8)  # g1 has no line attractor: left out
     plt.close(fig)
+
+
+def test_mds_panels_count_networks_that_share_one_point():
+    """Identical graphs (distance 0) land on one MDS point: the panel says how many."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from rnnzoo_paper.figures.common import mds_layouts
+
+    xy = np.array([[0.0, 0.0]] * 3 + [[1.0, 1.0]] * 2 + [[2.0, 0.5], [0.5, 2.0], [3.0, 3.0]])
+    emb = xr.DataArray(
+        xy,
+        dims=("network", "component"),
+        coords={
+            "network": [f"n{i}" for i in range(8)],
+            "arch": (
+                "network",
+                ["vanilla", "gru", "lstm", "vanilla", "ugrnn", "gru", "gru", "lstm"],
+            ),
+            "activation": ("network", ["tanh"] * 7 + ["relu"]),
+        },
+    )
+    fig, axes = plt.subplots(1, 2)
+    mds_layouts(list(axes), emb, "graph")
+    by_arch = sorted(t.get_text() for t in axes[0].texts)
+    plt.close(fig)
+    # tanh networks (the first 7): three at the origin, two at (1, 1), the rest apart
+    assert by_arch == ["×2: 1 Vanilla, 1 UGRNN", "×3: 1 Vanilla, 1 GRU, 1 LSTM"]

@@ -105,6 +105,7 @@ def mds_layouts(axes: list[Any], emb: xr.DataArray | None, what: str) -> None:
                 edgecolor="white",
                 linewidth=0.4,
             )
+        _label_coincident(ax, xy[sub], values[sub])
         ax.set_xlabel("MDS 1")
         ax.set_ylabel("MDS 2")
         word = "architecture" if by == "arch" else "activation"
@@ -113,6 +114,40 @@ def mds_layouts(axes: list[Any], emb: xr.DataArray | None, what: str) -> None:
         ax.set_title(title, fontsize=9)
         ax.legend(fontsize=7, frameon=False, loc="best")
         ax.set_aspect("equal", adjustable="datalim")
+
+
+def _label_coincident(ax: Any, xy: np.ndarray, values: np.ndarray, rel_tol: float = 1e-6) -> None:
+    """Write ``×k`` next to every position shared by ``k > 1`` of the plotted networks.
+
+    Networks at distance 0 (e.g. identical fixed-point graphs) land on one MDS point and
+    would otherwise look like a single network of the colour drawn last; when they differ in
+    the colouring label, the note gives the count per label (``×16: 4 Vanilla, 4 GRU, ...``).
+    """
+    finite = np.isfinite(xy).all(axis=1)
+    pts, vals = xy[finite], np.asarray(values)[finite]
+    if len(pts) < 2:
+        return
+    scale = float(np.ptp(pts, axis=0).max()) or 1.0
+    keys = np.round(pts / (scale * rel_tol)).astype(np.int64)
+    _, inverse, counts = np.unique(keys, axis=0, return_inverse=True, return_counts=True)
+    inverse = inverse.ravel()
+    for g in np.flatnonzero(counts > 1):
+        members = np.flatnonzero(inverse == g)
+        here = vals[members]
+        kinds = ordered(here)
+        text = f"×{counts[g]}"
+        if len(kinds) > 1:
+            text += ": " + ", ".join(f"{int((here == v).sum())} {label(v)}" for v in kinds)
+        x, y = pts[members[0]]
+        ax.annotate(
+            text,
+            (x, y),
+            xytext=(4, 4),
+            textcoords="offset points",
+            fontsize=6.5,
+            color="0.2",
+            zorder=3,
+        )
 
 
 def sorted_matrix(ax: Any, d: xr.DataArray | None, what: str) -> None:
