@@ -278,7 +278,9 @@ def check_hparams(hp: HyperParameters, where: str) -> None:
 #: cdi at lr 0.05, momentum 0.9 solved vanilla-relu and LSTM-relu (R^2 0.996), which failed
 #: at higher effective rates; on sine, vanilla (tanh and relu) solved only with T = 50 at
 #: lr 0.05, momentum 0.9 (at T = 100 it stayed at normalised MSE 0.2-0.8 after 2,000
-#: iterations), which the gated cells also solve.
+#: iterations), which the gated cells also solve. cdi trains 1,500 iterations (was 500): with
+#: the same settings every network solved it at 500 (R^2 median 0.996), but only 4 of 20 relu
+#: networks had formed a line attractor in both contexts; at 1,500, 12 of 20 (R^2 0.999).
 DEMO_HPARAMS: dict[str, HyperParameters] = {
     "flipflop": HyperParameters(clip=1.0, lr=0.1, decay=0.2, momentum=0.9),
     "sine": HyperParameters(clip=1.0, lr=0.05, decay=0.2, momentum=0.9),
@@ -298,7 +300,7 @@ DEMO = Preset(
     l2=(1e-4,),
     seeds=(0, 1, 2, 3, 4),
     iterations=800,
-    task_iterations={"flipflop": 800, "sine": 1500, "cdi": 500},
+    task_iterations={"flipflop": 800, "sine": 1500, "cdi": 1500},
     n_trials=0,
     search_iterations=0,
     loss_every=10,
@@ -309,7 +311,7 @@ DEMO = Preset(
     departures=(
         "width 32 units (paper: 64, 128, 256) and one L2 value 1e-4 (paper: 1e-5 .. 1e-2)",
         "5 seeds per configuration (paper: 30)",
-        "800 / 1,500 / 500 SGD iterations for flip-flop / sine / cdi (paper: 20,000); the "
+        "800 / 1,500 / 1,500 SGD iterations for flip-flop / sine / cdi (paper: 20,000); the "
         "learning rate decays by the same factor over the shorter run",
         "hyper-parameters fixed per task from a recorded search on the demo settings, inside "
         "the paper's ranges (paper: a random search per configuration)",
