@@ -58,10 +58,11 @@ def reference_training(s: NetworkSpec, task):
     return {k: v.detach()[0].numpy() for k, v in params.items()}, losses
 
 
+@pytest.mark.parametrize("backend", [None, "autograd"])  # autograd: the GPU code path
 @pytest.mark.parametrize("arch", ["vanilla", "ugrnn", "gru", "lstm"])
-def test_training_matches_plain_autograd_reference(arch):
+def test_training_matches_plain_autograd_reference(arch, backend):
     s = spec(arch=arch, act="relu" if arch == "ugrnn" else "tanh")
-    result = train_network(s, TASK, loss_every=1, eval_trials=8)
+    result = train_network(s, TASK, loss_every=1, eval_trials=8, backend=backend)
     ref_params, ref_losses = reference_training(s, TASK)
     assert result.status == "ok"
     np.testing.assert_allclose(result.loss_curve[:-1], ref_losses, rtol=1e-5, atol=1e-6)
@@ -97,11 +98,13 @@ def test_training_reduces_the_loss():
     assert r.test_loss < 0.8
 
 
-def test_divergence_freezes_one_network_and_spares_the_others():
+@pytest.mark.parametrize("backend", [None, "autograd"])
+def test_divergence_freezes_one_network_and_spares_the_others(backend):
     bad = HyperParameters(clip=1e9, lr=1e6, decay=1.0, momentum=0.9)
     good = [spec(arch="vanilla", act="relu", seed=s, iterations=20) for s in (1, 2)]
     diverging = spec(arch="vanilla", act="relu", seed=3, hp=bad, iterations=20)
-    results = train_population([good[0], diverging, good[1]], TASK, loss_every=1, eval_trials=8)
+    kw = {"loss_every": 1, "eval_trials": 8, "backend": backend}
+    results = train_population([good[0], diverging, good[1]], TASK, **kw)
     r = results[1]
     assert r.status == "diverged"
     assert 0 <= r.diverged_at < 20
@@ -114,7 +117,7 @@ def test_divergence_freezes_one_network_and_spares_the_others():
     for p in r.params_final.values():  # frozen before the non-finite update
         assert np.isfinite(p).all()
     for g, res in zip(good, (results[0], results[2]), strict=True):
-        alone = train_network(g, TASK, loss_every=1, eval_trials=8)
+        alone = train_network(g, TASK, **kw)
         assert res.status == "ok"
         for name in alone.params_final:
             np.testing.assert_array_equal(res.params_final[name], alone.params_final[name])

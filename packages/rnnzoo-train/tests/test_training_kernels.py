@@ -1,5 +1,6 @@
 """The fused BPTT kernels against autograd through ``Cell.step`` for all eight cells, for
-both backends (eager torch operations and the fused C steps of ``native.c``)."""
+every backend (eager torch operations, the fused C steps of ``native.c``, and the autograd
+kernel that GPUs train with, here on the CPU)."""
 
 import sys
 
@@ -14,7 +15,7 @@ from rnnzoo_train.training.losses import masked_mse_and_grad
 needs_native = pytest.mark.skipif(
     native.library() is None, reason=f"native kernels unavailable: {native.status()}"
 )
-BACKENDS = ["eager", pytest.param("native", marks=needs_native)]
+BACKENDS = ["eager", pytest.param("native", marks=needs_native), "autograd"]
 
 CELLS = [(a, f) for a in ARCHITECTURES for f in ACTIVATIONS]
 P, B, T, M, N, K = 3, 5, 9, 3, 7, 2
@@ -59,11 +60,12 @@ def _kernel(cell, params, x, target, mask, chunk=None, backend=None):
     return loss, hs, kern.backward(params)
 
 
+@pytest.mark.parametrize("backend", ["eager", "autograd"])
 @pytest.mark.parametrize(("arch", "act"), CELLS)
-def test_gradients_exact_in_float64(arch, act):
+def test_gradients_exact_in_float64(arch, act, backend):
     problem = _problem(arch, act, torch.float64)
     loss_a, hs_a, grads_a = _autograd(*problem)
-    loss_k, hs_k, grads_k = _kernel(*problem)
+    loss_k, hs_k, grads_k = _kernel(*problem, backend=backend)
     assert set(grads_k) == set(grads_a)
     torch.testing.assert_close(hs_k, hs_a, rtol=0, atol=1e-12)
     torch.testing.assert_close(loss_k, loss_a, rtol=0, atol=1e-12)
@@ -194,7 +196,8 @@ def test_native_sigmoid_and_tanh_are_accurate(name, max_rel):
 
 def test_backend_errors_are_one_line_and_actionable(monkeypatch):
     cell = get_cell("lstm", "tanh", N, M, K)
-    with pytest.raises(ValueError, match="unknown kernel backend 'fast'.*auto, eager, native"):
+    match = "unknown kernel backend 'fast'.*auto, eager, native, autograd"
+    with pytest.raises(ValueError, match=match):
         make_kernel(cell, P, B, T, backend="fast")
     monkeypatch.setenv(native.BACKEND_ENV, "gpu")
     with pytest.raises(ValueError, match="RNNZOO_KERNELS"):
@@ -254,3 +257,25 @@ def test_population_members_do_not_interact():
     for name in g1:
         assert torch.equal(g1[name][1:], g2[name][1:])
         assert not torch.equal(g1[name][0], g2[name][0]) or name in ("b_out",)
+
+
+@pytest.mark.parametrize(("arch", "act"), [("gru", "relu"), ("lstm", "tanh")])
+def test_autograd_kernel_matches_the_hand_written_eager_kernel(arch, act):
+    """The GPU path's kernel and the CPU's hand-written BPTT: two independent derivations."""
+    problem = _problem(arch, act, torch.float64, seed=3)
+    loss_e, hs_e, grads_e = _kernel(*problem, backend="eager")
+    loss_a, hs_a, grads_a = _kernel(*problem, backend="autograd")
+    assert make_kernel(problem[0], P, B, T, backend="autograd").backend == "autograd"
+    torch.testing.assert_close(hs_a, hs_e, rtol=0, atol=1e-12)
+    torch.testing.assert_close(loss_a, loss_e, rtol=0, atol=1e-12)
+    for name in grads_e:
+        torch.testing.assert_close(grads_a[name], grads_e[name], rtol=0, atol=1e-10, msg=name)
+
+
+def test_a_missing_gpu_is_a_one_line_error():
+    cell = get_cell("gru", "tanh", N, M, K)
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="sees no CUDA GPU; use --device cpu"):
+            make_kernel(cell, P, B, T, device="cuda")
+    with pytest.raises(ValueError, match="unknown device 'tpu0'"):
+        make_kernel(cell, P, B, T, device="tpu0")

@@ -58,6 +58,8 @@ class WorkUnit:
     loss_every, eval_trials : int
     index : int
         Position of the unit in its task's plan (stable across runs).
+    device : str
+        Where the worker trains it (``"cpu"``, ``"cuda"``, ``"cuda:1"``).
     """
 
     task_config: dict[str, Any] = field(compare=False)
@@ -66,6 +68,7 @@ class WorkUnit:
     loss_every: int
     eval_trials: int
     index: int = 0
+    device: str = "cpu"
 
     @property
     def task(self) -> str:
@@ -98,6 +101,7 @@ def run_unit(unit: WorkUnit) -> list[NetworkResult]:
         loss_every=unit.loss_every,
         eval_trials=unit.eval_trials,
         record_probe=unit.kind == "seeds",
+        device=unit.device,
     )
 
 
@@ -183,6 +187,7 @@ def generate(
     writer: ZooWriter,
     runner=None,
     progress: bool = True,
+    device: str = "cpu",
 ) -> GenerationReport:
     """Generate (or resume) the zoo of ``preset`` for ``tasks`` into ``writer``.
 
@@ -198,6 +203,11 @@ def generate(
         ``SerialRunner()`` (default), ``ProcessRunner(n)`` or a ``DaskRunner``.
     progress : bool
         Show a progress bar on stderr.
+    device : str
+        Where the workers train (``"cpu"``, or ``"cuda"`` for a GPU; a GPU trains with the
+        autograd kernel, :mod:`rnnzoo_train.training.device_kernel`). The device changes
+        float32 rounding, not the networks' definition (bitwise repeatability holds per
+        machine and device).
 
     Returns
     -------
@@ -205,8 +215,10 @@ def generate(
         Summary rows per configuration, counts, failed units. ``writer.close()`` has been called.
     """
     from rnnzoo_train.tasks import get_task
+    from rnnzoo_train.training.device_kernel import resolve_device
 
     started = time.perf_counter()
+    device = str(resolve_device(device))  # a one-line error before anything is written
     runner = runner or SerialRunner()
     tasks = list(dict.fromkeys(tasks))
     report = GenerationReport()
@@ -260,7 +272,7 @@ def generate(
             expected = defaultdict(int)
             for u in search_todo:
                 expected[(u.task, u.specs[0].config)] += len(u.specs)
-            for unit, out in runner.map_unordered(run_unit, _by_cost(search_todo)):
+            for unit, out in runner.map_unordered(run_unit, _by_cost(search_todo, device)):
                 if isinstance(out, UnitFailed):
                     report.failed_units.append(f"{unit.label}: {out}")
                     bar.write(f"work unit {unit.label} failed: {out}")
@@ -287,7 +299,7 @@ def generate(
         if report.skipped:
             bar.advance(report.skipped, None, "already complete")
         results_by_task: dict[str, list[NetworkResult]] = defaultdict(list)
-        for unit, out in runner.map_unordered(run_unit, _by_cost(todo)):
+        for unit, out in runner.map_unordered(run_unit, _by_cost(todo, device)):
             if isinstance(out, UnitFailed):
                 report.failed_units.append(f"{unit.label}: {out}")
                 bar.write(f"work unit {unit.label} failed: {out}")
@@ -307,9 +319,12 @@ def generate(
     return report
 
 
-def _by_cost(units: list[WorkUnit]) -> list[WorkUnit]:
-    """Longest units first, so parallel workers finish together."""
-    return sorted(units, key=lambda u: (-u.cost(), u.task, u.index))
+def _by_cost(units: list[WorkUnit], device: str = "cpu") -> list[WorkUnit]:
+    """Longest units first, so parallel workers finish together; each set to ``device``."""
+    from dataclasses import replace
+
+    ordered = sorted(units, key=lambda u: (-u.cost(), u.task, u.index))
+    return [replace(u, device=device) for u in ordered]
 
 
 def _drop_config(plan: TaskPlan, config: Configuration) -> TaskPlan:

@@ -95,10 +95,10 @@ def evaluate(
             stop = min(start + B, n)
             buffer.broadcast(batch, start, stop)
             y = kernel.forward(params, buffer.torch_xa)  # (P, T, K, B)
-            outputs[:, start:stop] = y[..., : stop - start].permute(0, 3, 1, 2).numpy()
+            outputs[:, start:stop] = y[..., : stop - start].permute(0, 3, 1, 2).cpu().numpy()
             if hidden is not None:
                 h = kernel.hidden()[..., : stop - start]  # (P, T, N, B)
-                hidden[:, start:stop] = h.permute(0, 3, 1, 2).numpy()
+                hidden[:, start:stop] = h.permute(0, 3, 1, 2).cpu().numpy()
     mask = batch.mask.astype(np.float64)
     err = (outputs.astype(np.float64) - batch.targets[None]) ** 2 * mask[None]
     with np.errstate(invalid="ignore", over="ignore"):
@@ -119,6 +119,8 @@ def train_population(
     eval_trials: int = 256,
     record_probe: bool = True,
     callback: ProgressCallback | None = None,
+    device: str | torch.device | None = None,
+    backend: str | None = None,
 ) -> list[NetworkResult]:
     """Train every network of ``specs`` (one group) at once; see the module docstring.
 
@@ -137,6 +139,12 @@ def train_population(
         probe arrays are then empty).
     callback : callable, optional
         ``callback(iteration, iterations, losses)`` every ``loss_every`` iterations.
+    device : str or torch.device, optional
+        Where to train (default the CPU). A GPU (``"cuda"``) trains with the
+        :class:`~.device_kernel.AutogradKernel`; task sampling stays on the CPU.
+    backend : str, optional
+        CPU kernels (``"auto"``, ``"eager"``, ``"native"``, ``"autograd"``; default
+        ``$RNNZOO_KERNELS`` or ``"auto"``), see :mod:`.native`.
 
     Returns
     -------
@@ -152,12 +160,15 @@ def train_population(
     conf = first.config
     cell = get_cell(conf.arch, conf.activation, conf.units, task.n_inputs, task.n_outputs)
     streams = [network_streams(s) for s in specs]
+    kernel = make_kernel(cell, P, B, T, backend=backend, device=device)
+    dev = getattr(kernel, "device", torch.device("cpu"))
     params = stack_params([cell.init_params(gen) for gen, _ in streams])
+    params = {k: v.to(dev) for k, v in params.items()}
     initial = {k: v.clone() for k, v in params.items()}
     rngs = [rng for _, rng in streams]
 
-    kernel = make_kernel(cell, P, B, T)
     data = PopulationBatch(P, B, T, task.n_inputs, task.n_outputs)
+    targets, mask = data.torch_targets.to(dev), data.torch_mask.to(dev)
     hparams = [s.hparams for s in specs]
     opt = PopulationSGD(params, hparams, [s.config.l2 for s in specs], iterations)
 
@@ -180,8 +191,11 @@ def train_population(
         for p in range(P):
             data.set(p, task.sample(B, rngs[p]))
         outputs = kernel.forward(params, data.torch_xa)
-        loss = masked_mse_and_grad(outputs, data.torch_targets, data.torch_mask, kernel.d_outputs)
-        loss_np = loss.numpy().astype(np.float64)
+        if dev.type != "cpu":
+            targets.copy_(data.torch_targets)
+            mask.copy_(data.torch_mask)
+        loss = masked_mse_and_grad(outputs, targets, mask, kernel.d_outputs)
+        loss_np = loss.cpu().numpy().astype(np.float64)
         finite = np.isfinite(loss_np)
         alive = active.numpy().copy()
         freeze(alive & ~finite, k, "loss became NaN/inf")
@@ -195,8 +209,8 @@ def train_population(
             train_loss = np.where(alive, loss_np, np.nan)
             break
         grads = kernel.backward(params)
-        norm = opt.step(grads, k, active)
-        freeze(active.numpy() & ~np.isfinite(norm.numpy()), k, "gradient became NaN/inf")
+        norm = opt.step(grads, k, active.to(dev))
+        freeze(active.numpy() & ~np.isfinite(norm.cpu().numpy()), k, "gradient became NaN/inf")
 
     # -- evaluation ------------------------------------------------------------------------
     val_loss, _, _ = evaluate(kernel, params, evaluation_set(task, "validation", eval_trials), data)

@@ -546,14 +546,21 @@ def make_kernel(
     dtype: torch.dtype = torch.float32,
     chunk: int | None = None,
     backend: str | None = None,
-) -> SequenceKernel:
-    """The fused BPTT kernel for ``cell``'s architecture.
+    device: str | torch.device | None = None,
+):
+    """The training kernel for ``cell``'s architecture.
 
-    ``backend`` is ``"auto"``, ``"eager"`` or ``"native"`` (default: the environment
-    variable ``RNNZOO_KERNELS``, else ``"auto"``); see :mod:`.native`.
+    ``backend`` is ``"auto"``, ``"eager"``, ``"native"`` or ``"autograd"`` (default: the
+    environment variable ``RNNZOO_KERNELS``, else ``"auto"``); see :mod:`.native`. A
+    ``device`` other than the CPU (a GPU) always gets the
+    :class:`~.device_kernel.AutogradKernel`.
     """
     from . import native
+    from .device_kernel import AutogradKernel, resolve_device
 
+    dev = resolve_device(device)
+    if dev.type != "cpu" or native.resolve_backend(backend, dtype) == "autograd":
+        return AutogradKernel(cell, n_networks, batch, n_steps, dtype, chunk, device=dev)
     try:
         kernel = KERNELS[cell.arch]
     except KeyError:

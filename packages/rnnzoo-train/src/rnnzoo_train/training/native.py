@@ -19,7 +19,10 @@ Which kernels run is chosen by :func:`resolve_backend`, from the ``backend`` arg
 - ``auto`` (default): native for float32 when a C compiler is found and the build works,
   eager otherwise (float64 is always eager);
 - ``eager``: torch operations only;
-- ``native``: native, and an error saying why if it cannot be built.
+- ``native``: native, and an error saying why if it cannot be built;
+- ``autograd``: the cell's own step differentiated by autograd
+  (:mod:`.device_kernel`), what a GPU (``train_population(..., device="cuda")``) always
+  uses; on the CPU it is the slow reference the other two are tested against.
 
 The native steps compute the same function as the eager ones; they differ in rounding
 (their sigmoid is within 1.5e-7 relative error like torch's, their tanh within 4.1e-7, or
@@ -55,7 +58,7 @@ log = logging.getLogger(__name__)
 
 #: environment variable that selects the kernels: auto, eager or native
 BACKEND_ENV = "RNNZOO_KERNELS"
-BACKENDS = ("auto", "eager", "native")
+BACKENDS = ("auto", "eager", "native", "autograd")
 CACHE_ENV = "RNNZOO_KERNEL_CACHE"
 
 _BASE_FLAGS = ["-O3", "-std=c99", "-shared", "-fPIC", "-fno-math-errno", "-fno-trapping-math"]
@@ -221,15 +224,18 @@ def status() -> str:
 
 
 def resolve_backend(backend: str | None, dtype: torch.dtype) -> str:
-    """``"native"`` or ``"eager"`` for a requested backend (None: ``$RNNZOO_KERNELS``)."""
+    """``"native"``, ``"eager"`` or ``"autograd"`` for a requested backend.
+
+    None asks for ``$RNNZOO_KERNELS`` (default ``"auto"``).
+    """
     requested = (backend or os.environ.get(BACKEND_ENV) or "auto").strip().lower()
     if requested not in BACKENDS:
         raise ValueError(
             f"unknown kernel backend {requested!r} (from {'backend' if backend else BACKEND_ENV}); "
             f"choose one of {', '.join(BACKENDS)}"
         )
-    if requested == "eager":
-        return "eager"
+    if requested in ("eager", "autograd"):
+        return requested
     if dtype != torch.float32:
         if requested == "native":
             raise NativeUnavailable(

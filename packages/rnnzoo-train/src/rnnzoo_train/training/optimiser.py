@@ -44,8 +44,8 @@ class PopulationSGD:
         l2: list[float],
         iterations: int,
     ):
-        dtype = next(iter(params.values())).dtype
-        f = lambda xs: torch.tensor(xs, dtype=dtype)  # noqa: E731
+        first = next(iter(params.values()))
+        f = lambda xs: torch.tensor(xs, dtype=first.dtype, device=first.device)  # noqa: E731
         self.params = params
         self.lr0 = f([h.lr for h in hparams])
         self.decay = f([h.decay for h in hparams])
@@ -67,7 +67,7 @@ class PopulationSGD:
         """
         P = self.lr0.shape[0]
         add_l2_gradient(grads, self.params, self.l2)
-        sq = torch.zeros(P, dtype=self.lr0.dtype)
+        sq = torch.zeros(P, dtype=self.lr0.dtype, device=self.lr0.device)
         for g in grads.values():
             sq += g.reshape(P, -1).square().sum(dim=1)
         norm = sq.sqrt()

@@ -1,0 +1,143 @@
+"""Training kernel for any torch device (GPUs): the cell's own step, differentiated by autograd.
+
+The fused kernels of :mod:`.kernels` and :mod:`.native` are organised for one CPU core (cache-
+sized chunks, huge pages, C steps). On a GPU the opposite holds: a population's per-step GEMMs
+are large enough to fill the device only when they are issued as a few big batched operations,
+and hand-written BPTT buys nothing over autograd. :class:`AutogradKernel` therefore runs the
+cell's pure update of :mod:`rnnzoo_train.cells` (``project_input`` once for the whole sequence,
+then ``step_projected`` per step, batched over the population with ``torch.bmm``) and gets
+gradients from ``torch.autograd.grad``. It has the interface of
+:class:`~.kernels.SequenceKernel` (``forward``, ``d_outputs``, ``backward``, ``hidden``), so
+:func:`~.engine.train_population` uses it unchanged; it computes the same function and the
+same gradients as the CPU kernels (the tests compare them in float64 on the CPU, where this
+kernel also runs: backend ``"autograd"``).
+
+Layouts are the CPU kernels': inputs ``xa`` ``(P, T, M + 1, B)`` (a last row of ones),
+outputs and ``d_outputs`` ``(P, T, K_out, B)``, :meth:`AutogradKernel.hidden` ``(P, T, N, B)``.
+Inputs may live on the CPU; they are copied to the kernel's device.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from rnnzoo_train.cells.base import Params
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """The torch device for ``device`` (None: the CPU), with a one-line error if unusable."""
+    try:
+        dev = torch.device(device if device is not None else "cpu")
+    except (RuntimeError, TypeError) as err:
+        raise ValueError(f"unknown device {device!r} ({err}); use 'cpu' or 'cuda[:N]'") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(
+                f"device {device!r} asked for, but this torch ({torch.__version__}) sees no CUDA "
+                "GPU; use --device cpu or install a CUDA build of torch"
+            )
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(
+                f"device {device!r} does not exist: {torch.cuda.device_count()} CUDA device(s)"
+            )
+    return dev
+
+
+class AutogradKernel:
+    """Forward over a sequence and autograd BPTT for one cell, population and batch size.
+
+    Parameters
+    ----------
+    cell : PackedCell
+        The cell (any architecture of :mod:`rnnzoo_train.cells`).
+    n_networks, batch, n_steps : int
+        Population size ``P``, trials ``B`` per network and sequence length ``T``.
+    dtype : torch.dtype
+        Float type of the computation.
+    chunk : int, optional
+        Ignored (accepted for the interface of :func:`~.kernels.make_kernel`).
+    device : str or torch.device
+        Where the computation runs (``"cuda"``, ``"cuda:1"``, ``"cpu"``).
+    """
+
+    backend = "autograd"
+
+    def __init__(
+        self,
+        cell,
+        n_networks: int,
+        batch: int,
+        n_steps: int,
+        dtype: torch.dtype = torch.float32,
+        chunk: int | None = None,
+        device: str | torch.device = "cpu",
+    ):
+        self.cell = cell
+        self.arch = cell.arch
+        self.activation = cell.activation
+        self.P, self.B, self.T = int(n_networks), int(batch), int(n_steps)
+        self.N, self.M, self.K_out = cell.n_units, cell.n_inputs, cell.n_outputs
+        self.dtype = dtype
+        self.device = resolve_device(device)
+        self.chunk = 1
+        self.d_outputs = torch.zeros(
+            self.P, self.T, self.K_out, self.B, dtype=dtype, device=self.device
+        )
+        self._xa = torch.empty(self.P, self.T, self.M + 1, self.B, dtype=dtype, device=self.device)
+        self._leaves: Params | None = None
+        self._y: Tensor | None = None
+        self._states: Tensor | None = None
+
+    def forward(self, params: Params, xa: Tensor) -> Tensor:
+        """Outputs ``(P, T, K_out, B)`` of every network on inputs ``xa``; keeps the graph.
+
+        Under ``torch.no_grad()`` no graph is kept (evaluation).
+        """
+        self._xa.copy_(xa, non_blocking=True)
+        x = self._xa[:, :, :-1, :].permute(0, 3, 1, 2)  # (P, B, T, M)
+        track = torch.is_grad_enabled()
+        leaves = params
+        if track:
+            leaves = {k: v.detach().requires_grad_(True) for k, v in params.items()}
+        cell = self.cell
+        u = cell.project_input(leaves, x)  # (P, B, T, G*N): one GEMM for the whole sequence
+        h = torch.zeros(self.P, self.B, cell.state_size, dtype=self.dtype, device=self.device)
+        states = []
+        for t in range(self.T):
+            h = cell.step_projected(leaves, h, u[:, :, t])
+            states.append(h)
+        hs = torch.stack(states, dim=2)  # (P, B, T, S)
+        flat = hs.reshape(self.P, self.B * self.T, -1)
+        y = cell.readout(leaves, flat).reshape(self.P, self.B, self.T, self.K_out)
+        self._states = hs.detach()
+        self._leaves, self._y = (leaves, y) if track else (None, None)
+        return y.detach().permute(0, 2, 3, 1)
+
+    def backward(self, params: Params, d_outputs: Tensor | None = None) -> dict[str, Tensor]:
+        """Gradients of ``sum(d_outputs * outputs)`` for every parameter, ``(P, ...)`` each.
+
+        ``d_outputs`` defaults to the kernel's buffer, which
+        :func:`~.losses.masked_mse_and_grad` fills. Frees the graph of the last forward.
+        """
+        if self._y is None or self._leaves is None:
+            raise RuntimeError("backward() needs a forward() with gradients enabled first")
+        grad_y = (self.d_outputs if d_outputs is None else d_outputs).permute(0, 3, 1, 2)
+        names = list(self._leaves)
+        grads = torch.autograd.grad(
+            self._y, [self._leaves[k] for k in names], grad_outputs=grad_y.to(self._y.dtype)
+        )
+        self._y = self._leaves = None
+        return dict(zip(names, grads, strict=True))
+
+    def hidden(self) -> Tensor:
+        """States ``h_1 .. h_T`` (readout part) of the last forward, ``(P, T, N, B)``."""
+        if self._states is None:
+            raise RuntimeError("hidden() needs a forward() first")
+        return self.cell.readout_state(self._states).permute(0, 2, 3, 1)
+
+    def outputs(self) -> Tensor:
+        """Outputs of the last forward with gradients, ``(P, T, K_out, B)``."""
+        if self._y is None:
+            raise RuntimeError("outputs() needs a forward() with gradients enabled first")
+        return self._y.detach().permute(0, 2, 3, 1)
