@@ -184,8 +184,9 @@ def test_rerun_reuses_the_zoo_the_analyses_and_the_distance_matrices(tiny_run, c
 
 @pytest.mark.slow
 @pytest.mark.network
-def test_a_zoo_served_over_http_on_a_dask_cluster(tiny_run, tmp_path):
-    """``--zoo URL`` (read-only: analyses go to out/analyses.zarr) with ``--dask``.
+def test_a_zoo_served_over_http_on_a_dask_cluster(tiny_run, tmp_path, capsys):
+    """``--zoo URL`` (read-only: analyses go to out/analyses.zarr) with ``--workers 2``, i.e.
+    on a Dask LocalCluster of 2 single-threaded workers.
 
     The served zoo is generated afresh (the same networks as the local run: generation is
     deterministic), so every analysis is recomputed on Dask workers reading over HTTP.
@@ -210,7 +211,6 @@ def test_a_zoo_served_over_http_on_a_dask_cluster(tiny_run, tmp_path):
                 "cdi",
                 "--out",
                 str(tmp_path),
-                "--dask",
                 "--workers",
                 "2",
                 "--starts",
@@ -219,6 +219,12 @@ def test_a_zoo_served_over_http_on_a_dask_cluster(tiny_run, tmp_path):
             ]
         )
     assert rc == 0
+    err = capsys.readouterr().err
+    assert re.search(
+        r"^runner: Dask LocalCluster: 2 workers x 1 thread, scheduler tcp://127\.0\.0\.1:\d+, ",
+        err,
+        re.M,
+    ), err
     assert (tmp_path / "analyses.zarr" / "zarr.json").is_file()
     assert not (tmp_path / "zoo.zarr").exists()  # nothing generated
     assert (tmp_path / "analyses.zarr" / "cdi" / "analysis" / "paper-distance-svcca").is_dir()
@@ -250,6 +256,10 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
         (["--preset", "huge"], "unknown preset 'huge'"),
         (["--config", "/no/grid.toml"], "no grid file /no/grid.toml"),
         (["--starts", "0"], "--starts must be >= 1"),
+        (
+            ["--workers", "2", "--processes", "2"],
+            "--workers 2 (a Dask LocalCluster) and --processes 2 (a process pool) exclude",
+        ),
     ],
 )
 def test_user_mistakes_print_one_line_and_exit_2(tmp_path, args, message):

@@ -249,25 +249,26 @@ def test_untrained_weights_get_their_own_analyses(zoo_copy):
 
 @pytest.mark.network
 @pytest.mark.slow
-def test_dask_workers_give_the_same_results(zoo_copy, small_zoo, tmp_path):
+def test_cli_workers_2_runs_on_a_local_cluster_with_the_same_results(
+    zoo_copy, small_zoo, tmp_path, capsys
+):
+    """``rnnzoo-dynamics analyze --workers 2``: a Dask LocalCluster, the serial results."""
+    import re
     import shutil
-
-    from rnnzoo_train.distributed import DaskRunner
 
     serial = tmp_path / "serial.zarr"
     shutil.copytree(small_zoo, serial)
     analyze_zoo(serial, "cdi", options=FAST, network_ids=FOUR, progress=False)
-    with DaskRunner(n_workers=2) as runner:
-        report = analyze_zoo(
-            zoo_copy,
-            "cdi",
-            options=FAST,
-            network_ids=FOUR,
-            runner=runner,
-            unit_size=1,
-            progress=False,
-        )
-    assert report.analysed == 4
+    nets = [a for n in FOUR for a in ("--network", n)]
+    argv = ["analyze", str(zoo_copy), "--task", "cdi", "--starts", "32", "--unit-size", "1"]
+    assert main([*argv, *nets, "--workers", "2", "--quiet"]) == 0
+    out, err = capsys.readouterr()
+    assert re.search(
+        r"^runner: Dask LocalCluster: 2 workers x 1 thread, scheduler tcp://127\.0\.0\.1:\d+, ",
+        err,
+        re.M,
+    ), err
+    assert "cdi: analysed 4 network(s)" in out
     a = _load(serial, "cdi", "cdi_linear").sortby("network")
     b = _load(zoo_copy, "cdi", "cdi_linear").sortby("network")
     np.testing.assert_allclose(
@@ -302,6 +303,15 @@ def test_cli_analyze_summary_plot(zoo_copy, tmp_path, capsys):
         (["analyze", "{missing}"], "no zoo at"),
         (["analyze", "{zoo}", "--task", "nope"], "has no task 'nope'"),
         (["analyze", "{zoo}", "--workers", "0"], "--workers must be >= 1"),
+        (["analyze", "{zoo}", "--processes", "0"], "--processes must be >= 1"),
+        (
+            ["analyze", "{zoo}", "--workers", "2", "--processes", "2"],
+            "--workers 2 (a Dask LocalCluster) and --processes 2 (a process pool) exclude",
+        ),
+        (
+            ["analyze", "{zoo}", "--processes", "2", "--scheduler", "tcp://127.0.0.1:9"],
+            "exclude each other; give only one",
+        ),
         (["analyze", "{zoo}", "--starts", "0"], "--starts must be >= 1"),
         (["analyze", "{zoo}", "--network", "nobody"], "no network(s) nobody"),
         (["summary", "{zoo}", "--task", "cdi"], "run `rnnzoo-dynamics analyze"),

@@ -53,7 +53,7 @@ def _demo(args: argparse.Namespace) -> int:
         config=Path(args.config) if args.config else None,
         tasks=tasks,
         workers=args.workers,
-        dask=args.dask,
+        processes=args.processes,
         scheduler=args.scheduler,
         starts=args.starts,
         progress=not args.no_progress,
@@ -76,6 +76,10 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from rnnzoo_train.runners import add_runner_arguments
+
+    from .pipeline import DEFAULT_WORKERS
+
     p = argparse.ArgumentParser(prog="rnnzoo-paper", description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -90,11 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--preset", default="demo", help="preset to generate: tiny, demo, paper")
     d.add_argument("--config", metavar="GRID.toml", help="a grid file instead of --preset")
     d.add_argument("--task", default="all", help="task(s), comma-separated, or 'all'")
-    d.add_argument("--workers", type=int, default=2, help="worker processes (2)")
-    d.add_argument("--dask", action="store_true", help="run on a local Dask cluster")
-    d.add_argument("--scheduler", metavar="ADDRESS", help="run on this Dask scheduler")
     d.add_argument("--starts", type=int, help="fixed-point finder initial states per condition")
     d.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_runner_arguments(d, default_workers=DEFAULT_WORKERS)
     d.set_defaults(func=_demo)
 
     s = sub.add_parser("synthetic", help="synthetic two-family metrics demo (no zoo)")

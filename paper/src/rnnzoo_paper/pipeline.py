@@ -14,8 +14,10 @@
 4. **figures**: Figs 1-4 and Appendix C/E as PNG in ``<out>``.
 5. **report**: ``<out>/findings.json`` and ``<out>/report.md`` (figures inline).
 
-The same steps run serially, in ``--workers N`` processes, or on a Dask cluster (``--dask``
-for a local one, ``--scheduler ADDRESS`` for an existing one). Only the public APIs of
+The same steps run in this process (``--workers 1``), on a Dask LocalCluster of N
+single-threaded worker processes (``--workers N``, default 2), in a plain pool of N processes
+(``--processes N``) or on an existing Dask cluster (``--scheduler ADDRESS``); the choice is
+rnnzoo-train's (:func:`rnnzoo_train.runners.choose_runner`). Only the public APIs of
 rnnzoo-train, rnnzoo-dynamics and rnnzoo-metrics are used.
 """
 
@@ -35,6 +37,8 @@ ZOO_DIR = "zoo.zarr"
 ANALYSIS_STORE = "analyses.zarr"
 #: populations from which distance matrices are computed in worker processes
 PARALLEL_FROM = 200
+#: ``--workers`` of ``rnnzoo-paper demo`` when none of the runner options is given
+DEFAULT_WORKERS = 2
 
 
 class PipelineError(Exception):
@@ -57,10 +61,11 @@ class PipelineOptions:
         A grid file instead of a preset (``docs/training.md``).
     tasks : tuple of str, optional
         Tasks to run (default: all of the preset or the zoo).
-    workers : int
-        Worker processes (or Dask workers with ``dask``).
-    dask : bool
-        Run generation, dynamics and distances on a local Dask cluster.
+    workers : int, optional
+        ``N > 1``: a Dask LocalCluster of N single-threaded worker processes; ``1``: this
+        process. ``None``: 2, unless ``processes`` or ``scheduler`` is given.
+    processes : int, optional
+        A plain pool of this many worker processes instead (no Dask scheduler).
     scheduler : str, optional
         Address of an existing Dask scheduler.
     starts : int, optional
@@ -74,8 +79,8 @@ class PipelineOptions:
     preset: str = "demo"
     config: Path | None = None
     tasks: tuple[str, ...] | None = None
-    workers: int = 2
-    dask: bool = False
+    workers: int | None = None
+    processes: int | None = None
     scheduler: str | None = None
     starts: int | None = None
     progress: bool = True
@@ -118,17 +123,26 @@ def _is_remote(location: str) -> bool:
 
 
 def _runner(opt: PipelineOptions):
-    from rnnzoo_train.runners import ProcessRunner, SerialRunner
+    """The runner of ``workers`` / ``processes`` / ``scheduler`` (not started)."""
+    from rnnzoo_train.runners import RunnerOptionError, choose_runner
 
-    if opt.workers < 1:
-        raise PipelineError(f"--workers must be >= 1, got {opt.workers}")
-    if opt.scheduler or opt.dask:
-        from rnnzoo_train.distributed import DaskRunner
+    try:
+        return choose_runner(
+            opt.workers, opt.processes, opt.scheduler, default_workers=DEFAULT_WORKERS
+        )
+    except RunnerOptionError as err:
+        raise PipelineError(str(err)) from None
 
-        if opt.scheduler:
-            return DaskRunner(address=opt.scheduler)
-        return DaskRunner(n_workers=opt.workers)
-    return ProcessRunner(opt.workers) if opt.workers > 1 else SerialRunner()
+
+def _start(runner: Any) -> None:
+    """Start the runner's workers (or reach its scheduler) and say which runner it is."""
+    from rnnzoo_train.runners import RunnerOptionError, describe_runner, start_runner
+
+    try:
+        start_runner(runner)
+    except RunnerOptionError as err:  # an unreachable scheduler
+        raise PipelineError(str(err)) from None
+    _log(f"runner: {describe_runner(runner)}")
 
 
 def _preset(opt: PipelineOptions):
@@ -275,14 +289,18 @@ def step_dynamics(opt: PipelineOptions, location, store, tasks: list[str], runne
 
 def step_distances(zoo, tasks: list[str], runner: Any, opt: PipelineOptions):
     """Distance matrices and embeddings of every task, and Fig. 4's trained/untrained SVCCA."""
+    from rnnzoo_train.runners import ProcessRunner
+
     from . import distances as dist
 
-    client = getattr(runner, "client", None) if (opt.dask or opt.scheduler) else None
+    # a Dask runner (--workers N > 1, --scheduler) computes the tiles on its workers; a
+    # process pool (--processes N) only for large populations: below PARALLEL_FROM networks
+    # starting its processes costs more than the whole matrix
+    client = getattr(runner, "client", None) if hasattr(type(runner), "client") else None
     n_networks = max((len(zoo.index(t)) for t in tasks), default=0)
+    pool = isinstance(runner, ProcessRunner) and n_networks >= PARALLEL_FROM
     compute = dist.Compute(
-        # worker processes pay off only for large populations: below PARALLEL_FROM networks
-        # starting them costs more than the whole matrix
-        n_jobs=max(1, opt.workers) if client is None and n_networks >= PARALLEL_FROM else 1,
+        n_jobs=runner.n_workers if client is None and pool else 1,
         client=client,
         progress=opt.progress,
     )
@@ -365,6 +383,7 @@ def run_pipeline(opt: PipelineOptions) -> PipelineResult:
     started = time.perf_counter()
     result = PipelineResult(out=out, zoo_location="", tasks=[])
     try:
+        _start(runner)
         location, store, _ = _timed(result, "zoo", lambda: step_zoo(opt, runner))
         result.zoo_location = location if isinstance(location, str) else ",".join(location)
         zoo = _open(location, store)

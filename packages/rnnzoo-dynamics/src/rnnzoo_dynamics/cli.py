@@ -1,11 +1,16 @@
 """``rnnzoo-dynamics``: fixed points, linearisations and graphs for every network of a zoo.
 
-    rnnzoo-dynamics analyze ZOO --task flipflop [--workers 2 | --dask | --scheduler ADDR]
+    rnnzoo-dynamics analyze ZOO --task flipflop [--workers 2 | --processes 2 | --scheduler ADDR]
     rnnzoo-dynamics summary ZOO --task flipflop
     rnnzoo-dynamics plot ZOO --task sine --out figures/
 
+``--workers N`` (N > 1) runs the analyses on a Dask LocalCluster of N single-threaded worker
+processes, ``--processes N`` in a plain pool of N processes, ``--scheduler ADDRESS`` on an
+existing Dask cluster (:func:`rnnzoo_train.runners.choose_runner`); by default, in this process.
+
 User mistakes (a missing zoo, an unknown task or network, options that differ from stored
-results, a missing analysis) print one line on stderr and exit with status 2; no traceback.
+results, a missing analysis, conflicting runner options) print one line on stderr and exit
+with status 2; no traceback.
 """
 
 from __future__ import annotations
@@ -40,13 +45,13 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--starts", type=int, help="initial states per condition (default: per task)")
     a.add_argument("--untrained", action="store_true", help="analyse the initial weights")
     a.add_argument("--unit-size", type=int, default=4, help="networks per work unit (4)")
-    a.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
-    a.add_argument("--dask", action="store_true", help="run on a local Dask cluster")
-    a.add_argument("--scheduler", metavar="ADDRESS", help="run on this Dask scheduler")
     a.add_argument("--analysis-store", help="where to store results of a read-only zoo")
     a.add_argument("--force", action="store_true", help="recompute every network")
     a.add_argument("--seed", type=int, default=0, help="seed of the initial states (0)")
     a.add_argument("--quiet", action="store_true", help="no progress bar")
+    from rnnzoo_train.runners import add_runner_arguments
+
+    add_runner_arguments(a, default_workers=1)
 
     s = sub.add_parser("summary", help="per-group counts of a stored analysis")
     s.add_argument("zoo", nargs="+")
@@ -91,31 +96,30 @@ def _tasks(args, zoo) -> list[str]:
 
 
 def _runner(args):
-    from rnnzoo_train.runners import ProcessRunner, SerialRunner
+    """The runner of ``--workers`` / ``--processes`` / ``--scheduler`` (not started)."""
+    from rnnzoo_train.runners import RunnerOptionError, choose_runner
 
-    if args.workers < 1:
-        raise CLIError(f"--workers must be >= 1, got {args.workers}")
-    if args.scheduler or args.dask:
-        try:
-            from rnnzoo_train.distributed import DaskRunner
-        except ImportError as err:  # pragma: no cover - dask is a dependency of rnnzoo-train
-            raise CLIError(f"Dask runner unavailable ({err}); use --workers N instead") from None
-        if args.scheduler:
-            return DaskRunner(address=args.scheduler)
-        return DaskRunner(n_workers=args.workers)
-    return ProcessRunner(args.workers) if args.workers > 1 else SerialRunner()
+    try:
+        return choose_runner(args.workers, args.processes, args.scheduler, default_workers=1)
+    except RunnerOptionError as err:
+        raise CLIError(str(err)) from None
 
 
 def _analyze(args) -> int:
     from rnnzoo_dynamics.analyze import AnalysisError, analyze_zoo
     from rnnzoo_dynamics.population import AnalysisOptions
+    from rnnzoo_train.runners import RunnerOptionError, StartOnFirstUse
 
     zoo = _zoo(args)
     tasks = _tasks(args, zoo)
     if args.starts is not None and args.starts < 1:
         raise CLIError(f"--starts must be >= 1, got {args.starts}")
     options = AnalysisOptions(n_starts=args.starts, seed=args.seed)
-    runner = _runner(args)
+    # the cluster starts (and the runner line is printed) when the first networks are sent
+    # out, after analyze_zoo has checked networks and stored options: mistakes stay one line
+    from tqdm.auto import tqdm
+
+    runner = StartOnFirstUse(_runner(args), lambda line: tqdm.write(line, file=sys.stderr))
     status = 0
     location = args.zoo if len(args.zoo) > 1 else args.zoo[0]
     try:
@@ -133,7 +137,7 @@ def _analyze(args) -> int:
                     force=args.force,
                     progress=not args.quiet,
                 )
-            except AnalysisError as err:
+            except (AnalysisError, RunnerOptionError) as err:  # or an unreachable scheduler
                 raise CLIError(str(err)) from None
             for line in report.lines():
                 print(line)

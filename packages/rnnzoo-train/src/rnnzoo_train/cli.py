@@ -80,10 +80,10 @@ def _generate_arguments(p: argparse.ArgumentParser) -> None:
         help="task name(s), comma-separated, or 'all' (the preset's tasks; default)",
     )
     p.add_argument("--out", required=True, metavar="PATH", help="zoo store to create or resume")
-    p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
-    p.add_argument("--scheduler", metavar="ADDRESS", help="run on this Dask scheduler")
-    p.add_argument("--dask", action="store_true", help="run on a local Dask cluster")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    from rnnzoo_train.runners import add_runner_arguments
+
+    add_runner_arguments(p, default_workers=1)
 
 
 def resolve_tasks(spec: str, default: Sequence[str]) -> list[str]:
@@ -117,20 +117,18 @@ def check_writable(path: Path) -> None:
 
 
 def make_runner(args: argparse.Namespace):
-    """The runner chosen by ``--workers`` / ``--scheduler`` / ``--dask``."""
-    from rnnzoo_train.runners import ProcessRunner, SerialRunner
+    """The runner chosen by ``--workers`` / ``--processes`` / ``--scheduler``, not started.
 
-    if args.workers < 1:
-        raise CLIError(f"--workers must be >= 1, got {args.workers}")
-    if args.scheduler or args.dask:
-        try:
-            from rnnzoo_train.distributed import DaskRunner
-        except ImportError as err:
-            raise CLIError(f"Dask runner unavailable ({err}); use --workers N instead") from None
-        if args.scheduler:
-            return DaskRunner(address=args.scheduler)
-        return DaskRunner(n_workers=args.workers)
-    return ProcessRunner(args.workers) if args.workers > 1 else SerialRunner()
+    ``--workers N`` (N > 1): a Dask LocalCluster; ``--processes N``: a process pool;
+    ``--scheduler ADDRESS``: an existing Dask cluster; else this process
+    (:func:`rnnzoo_train.runners.choose_runner`). Conflicting options raise CLIError.
+    """
+    from rnnzoo_train.runners import RunnerOptionError, choose_runner
+
+    try:
+        return choose_runner(args.workers, args.processes, args.scheduler, default_workers=1)
+    except RunnerOptionError as err:
+        raise CLIError(str(err)) from None
 
 
 def open_writer(path: Path):
@@ -145,21 +143,21 @@ def open_writer(path: Path):
 def _generate_run(args: argparse.Namespace) -> int:
     from rnnzoo_train.generate import generate
     from rnnzoo_train.presets import get_preset, load_grid
+    from rnnzoo_train.runners import describe_runner, start_runner
 
     preset = load_grid(args.config) if args.config else get_preset(args.preset or "demo")
     tasks = resolve_tasks(args.task, preset.tasks)
     out = Path(args.out)
     check_writable(out)
     runner = make_runner(args)
-    if isinstance(getattr(type(runner), "client", None), property):
-        try:  # connect (or start the local cluster) before anything is written
-            runner.client  # noqa: B018
-        except ValueError as err:  # SchedulerUnreachable
-            raise CLIError(str(err)) from None
-    writer = open_writer(out)
-    print(preset.summary(), file=sys.stderr)
-    print(f"tasks: {', '.join(tasks)}; output: {out}; runner: {runner!r}", file=sys.stderr)
     try:
+        # start the local cluster (or connect to the scheduler) before anything is written;
+        # an unreachable scheduler is a RunnerOptionError (a ValueError)
+        start_runner(runner)
+        writer = open_writer(out)
+        print(preset.summary(), file=sys.stderr)
+        print(f"tasks: {', '.join(tasks)}; output: {out}", file=sys.stderr)
+        print(f"runner: {describe_runner(runner)}", file=sys.stderr, flush=True)
         report = generate(preset, tasks, writer, runner=runner, progress=not args.no_progress)
     except ValueError as err:  # e.g. the store holds a different plan
         raise CLIError(str(err)) from None

@@ -4,6 +4,9 @@
 >>> runner = DaskRunner(address="tcp://head:8786")    # an existing cluster (dask-jobqueue...)
 >>> generate(preset, tasks, ZarrZooWriter("zoo.zarr"), runner=runner)
 
+The command lines make the first with ``--workers 4`` and the second with ``--scheduler
+tcp://head:8786`` (:func:`rnnzoo_train.runners.choose_runner`).
+
 Like the other runners (:mod:`rnnzoo_train.runners`) it maps the pure ``run_unit`` over
 picklable work units and yields ``(unit, result)`` as units finish. Workers only train; the
 results come back to the client, which is the zoo's only writer (``docs/scaling.md`` says
@@ -17,6 +20,7 @@ reports it and goes on (rerunning the same command retrains it).
 from __future__ import annotations
 
 import atexit
+import importlib.util
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
@@ -60,7 +64,12 @@ class DaskRunner:
     memory_limit : str or int
         Per-worker memory limit of a LocalCluster (Dask's ``"auto"``: RAM / workers).
     connect_timeout : str
-        How long to try reaching ``address`` before raising :class:`SchedulerUnreachable`.
+        How long to try reaching ``address`` before raising :class:`SchedulerUnreachable`,
+        and how long a LocalCluster's workers may take to start.
+    dashboard_address : str
+        Where a LocalCluster's scheduler serves HTTP: Dask's dashboard when ``bokeh`` is
+        installed (the dashboard needs it), else only a page saying so. Default: a free port
+        on 127.0.0.1 (Dask's usual ``:8787`` clashes when several clusters run at once).
     """
 
     def __init__(
@@ -71,6 +80,7 @@ class DaskRunner:
         retries: int = 2,
         memory_limit: str | int = "auto",
         connect_timeout: str = "30s",
+        dashboard_address: str = "127.0.0.1:0",
     ):
         if n_workers is not None and address is not None:
             raise ValueError("give n_workers (a local cluster) or address (an existing one)")
@@ -83,6 +93,7 @@ class DaskRunner:
         self.retries = int(retries)
         self.memory_limit = memory_limit
         self.connect_timeout = connect_timeout
+        self.dashboard_address = dashboard_address
         self._cluster = None
         self._client = None
 
@@ -103,7 +114,7 @@ class DaskRunner:
             except OSError as err:
                 raise SchedulerUnreachable(
                     f"cannot connect to the Dask scheduler at {self.address} ({err}); "
-                    "check --scheduler, or use --dask --workers N for a local cluster"
+                    "check --scheduler, or use --workers N for a local cluster"
                 ) from None
         else:
             self._cluster = LocalCluster(
@@ -111,12 +122,56 @@ class DaskRunner:
                 threads_per_worker=1,
                 processes=True,
                 memory_limit=self.memory_limit,
-                dashboard_address=None,
+                dashboard_address=self.dashboard_address,
                 env=dict(THREAD_ENV),
             )
             self._client = Client(self._cluster)
+            from dask.utils import parse_timedelta
+
+            self._client.wait_for_workers(
+                self.n_workers, timeout=parse_timedelta(self.connect_timeout)
+            )
         self._client.register_plugin(OneThreadPlugin(), name=OneThreadPlugin.name)
         atexit.register(self.close)
+
+    def start(self) -> None:
+        """Start the LocalCluster (or connect to ``address``) now rather than on first use.
+
+        Raises
+        ------
+        SchedulerUnreachable
+            ``address`` cannot be reached within ``connect_timeout``.
+        """
+        self.client  # noqa: B018
+
+    @property
+    def dashboard_link(self) -> str | None:
+        """The URL of Dask's dashboard, or None without one (starts the cluster)."""
+        if self.address is None and importlib.util.find_spec("bokeh") is None:
+            return None  # the local scheduler serves only Dask's "install bokeh" page
+        try:
+            link = self.client.dashboard_link
+        except (KeyError, AttributeError):  # the scheduler serves no dashboard
+            return None
+        return link or None
+
+    def describe(self) -> str:
+        """One line for users: the cluster, its workers and threads, the dashboard.
+
+        Counts are the scheduler's, read now (this starts or connects to the cluster).
+        """
+        workers = self.client.scheduler_info(n_workers=-1)["workers"].values()
+        threads = sorted({w["nthreads"] for w in workers})
+        per = "/".join(map(str, threads)) or "0"
+        s = "" if len(workers) == 1 else "s"
+        t = "" if threads == [1] else "s"
+        what = "Dask LocalCluster" if self.address is None else "Dask cluster"
+        link = self.dashboard_link
+        board = f"dashboard {link}" if link else "no dashboard (install bokeh for one)"
+        return (
+            f"{what}: {len(workers)} worker{s} x {per} thread{t}, "
+            f"scheduler {self.client.scheduler.address}, {board}"
+        )
 
     def close(self) -> None:
         """Disconnect (and stop the LocalCluster this runner started)."""
