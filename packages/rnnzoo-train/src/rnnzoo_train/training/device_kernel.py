@@ -104,8 +104,10 @@ class AutogradKernel:
         u = cell.project_input(leaves, x)  # (P, B, T, G*N): one GEMM for the whole sequence
         h = torch.zeros(self.P, self.B, cell.state_size, dtype=self.dtype, device=self.device)
         states = []
-        for t in range(self.T):
-            h = cell.step_projected(leaves, h, u[:, :, t])
+        # unbind, not u[:, :, t]: the backward of T selects would write T full-size gradients
+        # of u (O(T^2) memory traffic); unbind's backward stacks the T slices once
+        for u_t in u.unbind(2):
+            h = cell.step_projected(leaves, h, u_t)
             states.append(h)
         hs = torch.stack(states, dim=2)  # (P, B, T, S)
         flat = hs.reshape(self.P, self.B * self.T, -1)
