@@ -375,12 +375,12 @@ def bench_demo(args) -> dict:
     if not path.exists() or set(tasks) - set(open_zoo(path).tasks):
         print("generating the demo zoo first (cached; this is the trainer's time, not ours)")
         path.parent.mkdir(parents=True, exist_ok=True)
-        runner = ProcessRunner(args.workers) if args.workers > 1 else SerialRunner()
+        runner = ProcessRunner(args.processes) if args.processes > 1 else SerialRunner()
         generate(get_preset("demo"), tasks, ZarrZooWriter(path), runner=runner, progress=True)
     out = {}
     total = 0.0
     for task in tasks:
-        runner = ProcessRunner(args.workers) if args.workers > 1 else SerialRunner()
+        runner = ProcessRunner(args.processes) if args.processes > 1 else SerialRunner()
         t = time.perf_counter()
         report = analyze_zoo(path, task, runner=runner, force=True, progress=False)
         dt = time.perf_counter() - t
@@ -394,7 +394,7 @@ def bench_demo(args) -> dict:
         }
         print(
             f"{task:9s}: {n:3d} networks analysed ({len(report.skipped)} skipped, "
-            f"{len(report.failed)} failed) in {dt:7.1f} s with {args.workers} worker(s), "
+            f"{len(report.failed)} failed) in {dt:7.1f} s with {args.processes} process(es), "
             f"{dt / max(n, 1):.2f} s per network"
         )
     print(f"all tasks: {total:.1f} s")
@@ -418,7 +418,9 @@ def main() -> None:
         help="comma-separated subset of finder,jacobians,demo (default: all)",
     )
     ap.add_argument("--demo-zoo", default=str(OUT / "demo-zoo.zarr"))
-    ap.add_argument("--workers", type=int, default=2, help="processes for the demo zoo (2)")
+    ap.add_argument(
+        "--processes", type=int, default=2, help="worker processes for the demo zoo (2)"
+    )
     args = ap.parse_args()
     cpu = platform.processor() or platform.machine()
     print(
