@@ -137,3 +137,54 @@ def test_run_unit_is_pure(task):
         x.params_final["W_h"].tobytes() == y.params_final["W_h"].tobytes()
         for x, y in zip(a, b, strict=True)
     )
+
+
+def test_units_hold_every_configuration_of_one_shape():
+    """Networks differing only in L2 share populations; a GPU ignores unit_size."""
+    from dataclasses import replace
+
+    from rnnzoo_train.generate import GPU_UNIT_MEMORY_BYTES, unit_capacity
+
+    preset = replace(TINY, l2=(1e-4, 1e-3), seeds=(0, 1, 2))
+    plan = preset.plan("cdi")
+    hp = {c: preset.fixed_hparams(c) for c in plan.configurations}
+    cpu = seed_units(plan, hp, n_steps=10)
+    gpu = seed_units(plan, hp, n_steps=10, device="cuda")
+    for units in (cpu, gpu):
+        assert sorted(s.network_id for u in units for s in u.specs) == sorted(plan.network_ids())
+        for u in units:  # one shape per unit
+            assert len({(s.config.arch, s.config.activation, s.config.units) for s in u.specs}) == 1
+    assert all(len(u.specs) <= preset.unit_size for u in cpu)
+    # 2 architectures x (2 L2 x 3 seeds): on a GPU one unit per shape, mixing the two L2
+    assert [len(u.specs) for u in gpu] == [6, 6]
+    assert len({s.config.l2 for s in gpu[0].specs}) == 2
+    assert "x2 L2" in gpu[0].label
+    # the paper's largest networks (LSTM, 256 units, sine T = 500): memory bounds a unit
+    paper = get_preset("paper").plan("sine")
+    big = next(c for c in paper.configurations if c.arch == "lstm" and c.units == 256)
+    on_gpu, on_cpu = unit_capacity(paper, big, 500, "cuda"), unit_capacity(paper, big, 500)
+    assert on_cpu < 16 < on_gpu < 120
+    assert on_gpu * 256 * 4 * 64 * 500 * 3 <= GPU_UNIT_MEMORY_BYTES
+
+
+def test_search_units_spanning_configurations_give_the_same_records(monkeypatch):
+    """Trials of several L2 settings in one population: the same records as one by one."""
+    from dataclasses import replace
+
+    import rnnzoo_train.generate as gen
+
+    preset = replace(TINY, archs=("gru",), l2=(1e-4, 1e-2), seeds=(0,), n_trials=3,
+                     search_iterations=10)  # fmt: skip
+    shared = MemoryZooWriter()
+    report = generate(preset, ["cdi"], shared, progress=False, runner=SerialRunner())
+    assert report.ok
+    monkeypatch.setattr(gen, "unit_capacity", lambda *a, **k: 1)
+    alone = MemoryZooWriter()
+    generate(preset, ["cdi"], alone, progress=False)
+    key = lambda t: (t.config.key, t.trial)  # noqa: E731
+    a, b = sorted(shared.trials["cdi"], key=key), sorted(alone.trials["cdi"], key=key)
+    assert len(a) == 2 * 3
+    assert [(key(t), t.chosen, t.val_loss) for t in a] == [
+        (key(t), t.chosen, t.val_loss) for t in b
+    ]
+    assert sum(t.chosen for t in a) == 2  # one winner per configuration

@@ -9,7 +9,8 @@ For every task of the run, generation
    ``n_trials`` trials over the paper's ranges (:mod:`rnnzoo_train.search`), chosen on
    validation loss and recorded with ``writer.write_search``;
 3. trains the configuration's seeds with the chosen hyper-parameters in fixed work units
-   (a configuration's seeds, in plan order, chunked to ``unit_size``), skipping units whose
+   (the seeds of every configuration of one shape -- architecture, activation, units -- in
+   plan order, chunked to the unit capacity, :func:`unit_capacity`), skipping units whose
    networks ``writer.completed(task)`` already lists (finished: ``ok`` or ``diverged``), and
    writes each finished unit with ``writer.write_results``.
 
@@ -43,6 +44,10 @@ from rnnzoo_train.writer import ZooWriter
 
 #: memory budget of one work unit's training buffers (bytes); units are split to fit
 UNIT_MEMORY_BYTES = 768 * 2**20
+#: the same on a GPU, where a unit is sized by memory alone (see :func:`unit_capacity`)
+GPU_UNIT_MEMORY_BYTES = 16 * 2**30
+#: what the GPU's autograd kernel keeps per network, as a multiple of the CPU kernels' buffers
+GPU_MEMORY_FACTOR = 3
 
 
 @dataclass(frozen=True)
@@ -77,7 +82,9 @@ class WorkUnit:
     @property
     def label(self) -> str:
         first = self.specs[0]
-        return f"{first.task}/{first.config.key} ({self.kind}, {len(self.specs)})"
+        configs = {s.config for s in self.specs}
+        name = first.config.key if len(configs) == 1 else f"{first.config.group} x{len(configs)} L2"
+        return f"{first.task}/{name} ({self.kind}, {len(self.specs)})"
 
     def cost(self) -> float:
         """Relative compute cost (for scheduling the longest units first)."""
@@ -105,14 +112,33 @@ def run_unit(unit: WorkUnit) -> list[NetworkResult]:
     )
 
 
-def unit_capacity(plan: TaskPlan, config: Configuration, n_steps: int) -> int:
-    """Networks per work unit: ``unit_size``, lowered to fit :data:`UNIT_MEMORY_BYTES`."""
+def unit_capacity(plan: TaskPlan, config: Configuration, n_steps: int, device: str = "cpu") -> int:
+    """Networks per work unit of ``config``'s shape.
+
+    On the CPU: the preset's ``unit_size``, lowered to fit :data:`UNIT_MEMORY_BYTES`. On a
+    GPU an iteration's time hardly depends on the population size (it is bound by kernel
+    launches: ``docs/benchmarks.md``), so ``unit_size`` is ignored and a unit holds as many
+    networks as fit :data:`GPU_UNIT_MEMORY_BYTES`.
+    """
     from rnnzoo_train.training.kernels import KERNELS
 
     gates = {"vanilla": 1, "ugrnn": 2, "gru": 3, "lstm": 4}[config.arch]
     per_net = KERNELS[config.arch].bytes_per_network(config.units, gates, plan.batch_size, n_steps)
+    if not str(device).startswith("cpu"):
+        return max(1, GPU_UNIT_MEMORY_BYTES // max(GPU_MEMORY_FACTOR * per_net, 1))
     size = int(plan.metadata.get("unit_size", 16))
     return max(1, min(size, UNIT_MEMORY_BYTES // max(per_net, 1)))
+
+
+def _by_shape(configs: Iterable[Configuration]) -> list[list[Configuration]]:
+    """Configurations grouped by shape (arch, activation, units), in first-seen order.
+
+    Networks of one shape can share a population whatever their L2 and hyper-parameters.
+    """
+    groups: dict[tuple, list[Configuration]] = {}
+    for c in configs:
+        groups.setdefault((c.arch, c.activation, c.units), []).append(c)
+    return list(groups.values())
 
 
 def _chunks(items: Sequence[Any], size: int) -> list[tuple]:
@@ -120,11 +146,18 @@ def _chunks(items: Sequence[Any], size: int) -> list[tuple]:
 
 
 def seed_units(
-    plan: TaskPlan, hparams: dict[Configuration, HyperParameters], n_steps: int
+    plan: TaskPlan,
+    hparams: dict[Configuration, HyperParameters],
+    n_steps: int,
+    device: str = "cpu",
 ) -> list[WorkUnit]:
-    """The fixed work units of a plan's zoo networks (a configuration's seeds, chunked)."""
+    """The fixed work units of a plan's zoo networks.
+
+    The seeds of all configurations of one shape, in plan order, chunked to
+    :func:`unit_capacity` (which depends on ``device``).
+    """
     units = []
-    for config in plan.configurations:
+    for configs in _by_shape(plan.configurations):
         specs = [
             NetworkSpec(
                 task=plan.task,
@@ -134,9 +167,10 @@ def seed_units(
                 iterations=plan.iterations,
                 batch_size=plan.batch_size,
             )
+            for config in configs
             for s in plan.seeds
         ]
-        for chunk in _chunks(specs, unit_capacity(plan, config, n_steps)):
+        for chunk in _chunks(specs, unit_capacity(plan, configs[0], n_steps, device)):
             units.append(_unit(plan, "seeds", chunk, len(units)))
     return units
 
@@ -237,6 +271,7 @@ def generate(
         recorded = defaultdict(list)
         for trial in writer.search(name):
             recorded[trial.config].append(trial)
+        to_search = []
         for config in plan.configurations:
             if not plan.n_trials:
                 chosen[name][config] = preset.fixed_hparams(config, name)
@@ -245,9 +280,11 @@ def generate(
             if winner:
                 chosen[name][config] = winner[0].hparams
                 continue
-            specs = search_specs(plan, config)
-            n_steps = task_objs[name].n_steps
-            for chunk in _chunks(specs, unit_capacity(plan, config, n_steps)):
+            to_search.append(config)
+        n_steps = task_objs[name].n_steps
+        for configs in _by_shape(to_search):  # one shape's trials share populations
+            specs = [spec for config in configs for spec in search_specs(plan, config)]
+            for chunk in _chunks(specs, unit_capacity(plan, configs[0], n_steps, device)):
                 search_todo.append(_unit(plan, "search", chunk, len(search_todo)))
 
     # -- phase 2 units, to size the progress bar --------------------------------------------
@@ -255,7 +292,7 @@ def generate(
         todo = []
         for name, plan in plans.items():
             done = writer.completed(name)
-            for unit in seed_units(plan, chosen[name], task_objs[name].n_steps):
+            for unit in seed_units(plan, chosen[name], task_objs[name].n_steps, device):
                 if all(s.network_id in done for s in unit.specs):
                     report.skipped += len(unit.specs)
                 else:
@@ -271,20 +308,22 @@ def generate(
             trial_results: dict[tuple[str, Configuration], list[NetworkResult]] = defaultdict(list)
             expected = defaultdict(int)
             for u in search_todo:
-                expected[(u.task, u.specs[0].config)] += len(u.specs)
+                for s in u.specs:
+                    expected[(u.task, s.config)] += 1
             for unit, out in runner.map_unordered(run_unit, _by_cost(search_todo, device)):
                 if isinstance(out, UnitFailed):
                     report.failed_units.append(f"{unit.label}: {out}")
                     bar.write(f"work unit {unit.label} failed: {out}")
                     bar.advance(len(unit.specs))
                     continue
-                key = (unit.task, unit.specs[0].config)
-                trial_results[key].extend(out)
                 bar.advance(len(out), _median_loss(out), unit.label)
-                if len(trial_results[key]) == expected[key]:
-                    trials, hp = choose_trial(trial_results[key])
-                    writer.write_search(unit.task, trials)
-                    chosen[unit.task][key[1]] = hp
+                for config in dict.fromkeys(r.spec.config for r in out):
+                    key = (unit.task, config)
+                    trial_results[key].extend(r for r in out if r.spec.config == config)
+                    if len(trial_results[key]) == expected[key]:
+                        trials, hp = choose_trial(trial_results[key])
+                        writer.write_search(unit.task, trials)
+                        chosen[unit.task][config] = hp
             missing = [(t, c) for t in tasks for c in plans[t].configurations if c not in chosen[t]]
             if missing:
                 report.failed_units.append(
