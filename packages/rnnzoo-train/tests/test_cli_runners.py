@@ -132,3 +132,16 @@ def test_choose_runner_maps_the_options_to_runners():
     assert describe_runner(SerialRunner()) == "this process (serial, 1 thread)"
     assert describe_runner(ProcessRunner(1)).startswith("1 worker process x 1 thread")
     assert describe_runner(object()).startswith("<object object")  # no describe(): repr
+
+
+def test_start_on_first_use_says_which_runner_once_and_only_when_work_arrives():
+    from rnnzoo_train.runners import StartOnFirstUse
+
+    said: list[str] = []
+    runner = StartOnFirstUse(ProcessRunner(1), said.append)
+    assert list(runner.map_unordered(abs, [])) == []
+    assert said == []  # nothing to do: nothing started, nothing said
+    assert dict(runner.map_unordered(abs, [-1, -2])) == {-1: 1, -2: 2}
+    assert dict(runner.map_unordered(abs, [-3])) == {-3: 3}
+    assert said == ["runner: 1 worker process x 1 thread (a process pool, no Dask)"]
+    assert runner.n_workers == 1  # other attributes are the wrapped runner's
