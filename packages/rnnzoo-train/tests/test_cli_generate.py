@@ -128,3 +128,15 @@ def test_missing_out_is_a_usage_error():
         cli.main(["generate", "--preset", "tiny"])
     assert info.value.code == 2
     assert sys.executable  # the console script and main() share the parser
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has a GPU")
+def test_a_missing_gpu_is_a_one_line_error_and_writes_nothing(tmp_path):
+    out = tmp_path / "z"
+    proc = run("generate", "--preset", "tiny", "--device", "cuda", "--out", str(out))
+    _one_line_error(proc, "sees no CUDA GPU; use --device cpu")
+    assert not out.exists()
+    _one_line_error(
+        run("generate", "--preset", "tiny", "--device", "gpu0", "--out", str(out)),
+        "unknown device 'gpu0'",
+    )

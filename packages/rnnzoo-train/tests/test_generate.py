@@ -188,3 +188,14 @@ def test_search_units_spanning_configurations_give_the_same_records(monkeypatch)
         (key(t), t.chosen, t.val_loss) for t in b
     ]
     assert sum(t.chosen for t in a) == 2  # one winner per configuration
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has a GPU")
+def test_units_on_a_worker_without_the_device_fail_with_the_reason():
+    """A CPU-only client may drive GPU workers, so the device is checked where units run."""
+    report = generate(TINY, ["cdi"], MemoryZooWriter(), progress=False, device="cuda")
+    assert not report.ok
+    assert report.trained == 0
+    units = [f for f in report.failed_units if "search incomplete" not in f]
+    assert units
+    assert all("sees no CUDA GPU; use --device cpu" in f for f in units)

@@ -81,6 +81,11 @@ def _generate_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--out", required=True, metavar="PATH", help="zoo store to create or resume")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--device",
+        default="cpu",
+        help="where workers train: cpu (default) or cuda[:N] (a GPU; see docs/training.md)",
+    )
     from rnnzoo_train.runners import add_runner_arguments
 
     add_runner_arguments(p, default_workers=1)
@@ -131,6 +136,16 @@ def make_runner(args: argparse.Namespace):
         raise CLIError(str(err)) from None
 
 
+def check_device(device: str, local: bool) -> None:
+    """Raise CLIError for a malformed ``--device``, or, for local workers, a missing GPU."""
+    from rnnzoo_train.training.device_kernel import parse_device, resolve_device
+
+    try:
+        (resolve_device if local else parse_device)(device)
+    except ValueError as err:
+        raise CLIError(str(err)) from None
+
+
 def open_writer(path: Path):
     """The Zarr zoo writer for ``--out``."""
     try:
@@ -150,6 +165,7 @@ def _generate_run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     check_writable(out)
     runner = make_runner(args)
+    check_device(args.device, local=not args.scheduler)
     try:
         # start the local cluster (or connect to the scheduler) before anything is written;
         # an unreachable scheduler is a RunnerOptionError (a ValueError)
@@ -158,7 +174,14 @@ def _generate_run(args: argparse.Namespace) -> int:
         print(preset.summary(), file=sys.stderr)
         print(f"tasks: {', '.join(tasks)}; output: {out}", file=sys.stderr)
         print(f"runner: {describe_runner(runner)}", file=sys.stderr, flush=True)
-        report = generate(preset, tasks, writer, runner=runner, progress=not args.no_progress)
+        report = generate(
+            preset,
+            tasks,
+            writer,
+            runner=runner,
+            progress=not args.no_progress,
+            device=args.device,
+        )
     except ValueError as err:  # e.g. the store holds a different plan
         raise CLIError(str(err)) from None
     finally:  # disconnect from a Dask scheduler / stop the local cluster now, not at exit

@@ -241,7 +241,8 @@ def generate(
         Where the workers train (``"cpu"``, or ``"cuda"`` for a GPU; a GPU trains with the
         autograd kernel, :mod:`rnnzoo_train.training.device_kernel`). The device changes
         float32 rounding, not the networks' definition (bitwise repeatability holds per
-        machine and device).
+        machine and device). Checked for availability where units run (a unit on a worker
+        without it fails with a one-line reason).
 
     Returns
     -------
@@ -249,10 +250,12 @@ def generate(
         Summary rows per configuration, counts, failed units. ``writer.close()`` has been called.
     """
     from rnnzoo_train.tasks import get_task
-    from rnnzoo_train.training.device_kernel import resolve_device
+    from rnnzoo_train.training.device_kernel import parse_device
 
     started = time.perf_counter()
-    device = str(resolve_device(device))  # a one-line error before anything is written
+    # a malformed name is a one-line error before anything is written; whether the device
+    # exists is the workers' business (a CPU-only client may drive GPU workers)
+    device = str(parse_device(device))
     runner = runner or SerialRunner()
     tasks = list(dict.fromkeys(tasks))
     report = GenerationReport()

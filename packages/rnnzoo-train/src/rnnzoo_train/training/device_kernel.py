@@ -25,12 +25,17 @@ from torch import Tensor
 from rnnzoo_train.cells.base import Params
 
 
-def resolve_device(device: str | torch.device | None) -> torch.device:
-    """The torch device for ``device`` (None: the CPU), with a one-line error if unusable."""
+def parse_device(device: str | torch.device | None) -> torch.device:
+    """The torch device named by ``device`` (None: the CPU); a one-line error if malformed."""
     try:
-        dev = torch.device(device if device is not None else "cpu")
+        return torch.device(device if device is not None else "cpu")
     except (RuntimeError, TypeError) as err:
         raise ValueError(f"unknown device {device!r} ({err}); use 'cpu' or 'cuda[:N]'") from None
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """Like :func:`parse_device`, and a one-line error if this process cannot use it."""
+    dev = parse_device(device)
     if dev.type == "cuda":
         if not torch.cuda.is_available():
             raise ValueError(
