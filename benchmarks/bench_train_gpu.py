@@ -15,22 +15,23 @@ This script, run on a machine with a CUDA GPU, measures in one go:
 3. **an experimental CUDA-graph capture** of forward + loss + BPTT (not used by the trainer),
    to size the launch overhead;
 4. **the ``paper`` preset's shapes** (4 architectures x units 64/128/256 x the three tasks'
-   sequence lengths) at the population sizes the trainer uses (work units of the preset's
-   ``unit_size``, 16) and at a whole configuration group (4 L2 x 30 seeds = 120 networks),
-   plus the CPU time of task sampling, and from these the projected wall time of the
-   ``paper`` preset on one GPU.
+   sequence lengths) at exactly the work units ``rnnzoo-train generate --device cuda``
+   makes (every network of one shape -- 4 L2 x 30 seeds, then 4 L2 x 20 search trials --
+   chunked to the GPU unit capacity), with peak device memory per network, plus the CPU
+   time of task sampling; from these, the projected wall time of the ``paper`` preset on
+   one GPU.
 
 Times are wall-clock medians with ``torch.cuda.synchronize()`` around each repeat, after
 warm-up. ``--device cpu --quick`` runs every section at toy sizes (a check of the script).
 
-Run: ``python benchmarks/bench_train_gpu.py [--quick] [--device cuda] [--json out.json]``.
+Run: ``python benchmarks/bench_train_gpu.py [--quick] [--device cuda] [--json out.json]``
+(``nox -s bench -- train_gpu``; without a GPU it says so and exits).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import math
 import platform
 import statistics
 import time
@@ -39,6 +40,7 @@ import numpy as np
 import torch
 
 from rnnzoo_train.cells import ACTIVATIONS, ARCHITECTURES, get_cell, stack_params
+from rnnzoo_train.generate import unit_capacity
 from rnnzoo_train.presets import get_preset
 from rnnzoo_train.records import Configuration, HyperParameters, NetworkSpec
 from rnnzoo_train.tasks import get_task
@@ -249,8 +251,18 @@ def graphed(arch, P, dev, repeats) -> dict:
 
 
 # -- 4. paper shapes and projection ---------------------------------------------------------
-def paper_shapes(dev, units_list, sizes, repeats) -> tuple[list[dict], dict]:
+def unit_sizes(plan, config, n_steps: int, n_networks: int, device: str) -> list[int]:
+    """Sizes of the work units ``generate`` makes of ``n_networks`` networks of one shape."""
+    cap = unit_capacity(plan, config, n_steps, device)
+    return [cap] * (n_networks // cap) + ([n_networks % cap] if n_networks % cap else [])
+
+
+def paper_shapes(dev, units_list, repeats, quick: bool) -> tuple[list[dict], dict]:
+    """Seconds per iteration of every work unit ``generate --device`` makes of the paper
+    preset (one shape group: 4 L2 x 30 seeds, then 4 L2 x 20 search trials), tanh cells.
+    """
     paper = get_preset("paper")
+    n_l2, seeds, trials = len(paper.l2), len(paper.seeds), paper.n_trials
     rows, sampling = [], {}
     for task_name in paper.tasks:
         plan = paper.plan(task_name)
@@ -260,60 +272,72 @@ def paper_shapes(dev, units_list, sizes, repeats) -> tuple[list[dict], dict]:
         sampling[task_name] = median_time(sample, torch.device("cpu"), 3, 20)
         for arch in ARCHITECTURES:
             for units in units_list:
-                row = {"task": task_name, "T": task.n_steps, "arch": arch, "units": units}
-                for P in sizes:
+                config = Configuration(arch, "tanh", units, paper.l2[0])
+                sizes = {
+                    "seeds": unit_sizes(plan, config, task.n_steps, n_l2 * seeds, str(dev)),
+                    "search": unit_sizes(plan, config, task.n_steps, n_l2 * trials, str(dev)),
+                }
+                if quick:
+                    sizes = {k: [min(v[0], 4)] for k, v in sizes.items()}
+                row = {"task": task_name, "T": task.n_steps, "arch": arch, "units": units,
+                       "units_of": sizes, "seconds": {}}  # fmt: skip
+                for P in sorted({p for v in sizes.values() for p in v}):
                     fn = None
+                    if dev.type == "cuda":
+                        torch.cuda.reset_peak_memory_stats(dev)
                     try:
                         fn = population_step(arch, "tanh", P, task, dev, units)
-                        row[f"s_{P}"] = median_time(fn, dev, 1, repeats)
+                        row["seconds"][P] = median_time(fn, dev, 1, repeats)
+                        if dev.type == "cuda":
+                            row.setdefault("peak_bytes_per_network", {})[P] = (
+                                torch.cuda.max_memory_allocated(dev) / P
+                            )
                     except torch.OutOfMemoryError:
-                        row[f"s_{P}"] = None
+                        row["seconds"][P] = None
                     del fn
                     if dev.type == "cuda":
                         torch.cuda.empty_cache()
                 rows.append(row)
                 times = ", ".join(
-                    f"P={P}: " + (f"{1e3 * row[f's_{P}']:.1f} ms" if row[f"s_{P}"] else "OOM")
-                    for P in sizes
+                    f"P={P}: " + (f"{1e3 * t:.1f} ms" if t else "OOM")
+                    for P, t in row["seconds"].items()
                 )
-                print(f"{task_name:8s} T={task.n_steps:3d} {arch:7s} {units:3d} units: {times}",
+                print(f"{task_name:8s} T={task.n_steps:3d} {arch:7s} {units:3d} units: {times} "
+                      f"(units of {sizes['seeds']} seeds, {sizes['search']} trials)",
                       flush=True)  # fmt: skip
     return rows, sampling
 
 
-def project(rows, sampling, unit_size: int, group: int) -> dict:
-    """GPU-days of the paper preset (tanh times used for relu: the same operations).
-
-    ``as_trained``: work units of ``unit_size`` networks per configuration, one after the
-    other on one GPU, each iteration also drawing its batches on one CPU core (as
-    ``rnnzoo-train generate --device cuda`` does today). ``grouped``: one population per
-    (architecture, activation, units) group: its 120 seed networks, then its 80 search
-    trials (timed as 120, an upper bound).
+def project(rows, sampling) -> dict:
+    """GPU-days of the ``paper`` preset as ``generate --device cuda`` runs it, one unit after
+    another: every unit's iterations at its measured time, plus its task sampling on one CPU
+    core (relu cells timed as tanh: the same operations).
     """
     paper = get_preset("paper")
     it = paper.iterations
-    seeds, trials, n_l2 = len(paper.seeds), paper.n_trials, len(paper.l2)
-    as_trained = grouped = 0.0
+    total = gpu = 0.0
     for r in rows:
-        samp = sampling[r["task"]]
-        n_act = len(ACTIVATIONS)
-        t_unit, t_group = r.get(f"s_{unit_size}"), r.get(f"s_{group}")
-        units_per_config = math.ceil(seeds / unit_size) + math.ceil(trials / unit_size)
-        if t_unit:
-            per_config = units_per_config * it * t_unit + (seeds + trials) * it * samp
-            as_trained += n_act * n_l2 * per_config
-        if t_group:
-            grouped += n_act * (2 * it * t_group + n_l2 * (seeds + trials) * it * samp)
-    return {"as_trained_gpu_days": as_trained / 86400, "grouped_gpu_days": grouped / 86400}
+        for sizes in r["units_of"].values():
+            for P in sizes:
+                t = r["seconds"].get(P)
+                if t is None:
+                    return {"error": f"out of memory at {r}"}
+                gpu += len(ACTIVATIONS) * it * t
+                total += len(ACTIVATIONS) * it * (t + P * sampling[r["task"]])
+    return {"gpu_days": total / 86400, "gpu_only_days": gpu / 86400}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--device", default="cuda")
+    ap.add_argument("--device", default="cuda", help="a CUDA device (default), or cpu")
     ap.add_argument("--quick", action="store_true", help="toy sizes: a check of the script")
     ap.add_argument("--json", help="also write the results to this JSON file")
     args = ap.parse_args()
     dev = torch.device(args.device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        print("bench_train_gpu: this torch sees no CUDA GPU; skipped (results from an H200 are "
+              "in docs/benchmarks.md; --device cpu --quick checks the script)")  # fmt: skip
+        return
     torch.backends.cuda.matmul.allow_tf32 = False  # fp32 as in training
     torch.backends.cudnn.allow_tf32 = False
     name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else platform.processor()
@@ -351,19 +375,17 @@ def main() -> None:
             results["graphs"].append(g)
             print("   " + json.dumps(g), flush=True)
 
-    print("\n4. paper shapes (tanh), seconds per population iteration:")
+    print("\n4. paper shapes (tanh), seconds per iteration of each work-unit size:")
     paper = get_preset("paper")
-    unit_size = int(paper.plan("flipflop").metadata.get("unit_size", 16))
-    sizes = (2, 4) if args.quick else (unit_size, 120)
     units_list = (8,) if args.quick else paper.units
-    rows, sampling = paper_shapes(dev, units_list, sizes, 2 if args.quick else 3)
+    rows, sampling = paper_shapes(dev, units_list, 2 if args.quick else 3, args.quick)
     print("   task sampling on one CPU core, per network-iteration: " + ", ".join(
         f"{k} {1e3 * v:.2f} ms" for k, v in sampling.items()))  # fmt: skip
-    proj = project(rows, sampling, sizes[0], sizes[1])
+    proj = project(rows, sampling)
     print(f"\nprojected paper preset (96 configs x (30 seeds + 20 search trials) x 20,000 "
-          f"iterations x 3 tasks) on this GPU: {proj['as_trained_gpu_days']:.1f} GPU-days as "
-          f"generate trains it (units of {sizes[0]}), {proj['grouped_gpu_days']:.1f} GPU-days "
-          f"with one population per group of {sizes[1]}")  # fmt: skip
+          f"iterations x 3 tasks) on this device as generate --device runs it: "
+          f"{proj.get('gpu_days', float('nan')):.1f} days ({proj.get('gpu_only_days', 0):.1f} "
+          f"on the device, the rest task sampling)")  # fmt: skip
     results.update({"paper_shapes": rows, "sampling_s": sampling, "projection": proj})
     if args.json:
         with open(args.json, "w") as fh:
