@@ -169,7 +169,9 @@ def test_native_signatures_match_the_c_source():
             continue
         assert params[0] == "int n_net", m.group(1)
         assert params[1] in ("idx nb", "idx count"), m.group(1)
-        found[m.group(1)] = "".join("p" if "*" in p else "i" for p in params[2:])
+        found[m.group(1)] = "".join(
+            "p" if "*" in p else "r" if p == "int relu" else "i" for p in params[2:]
+        )
     assert found == {**native._SIGNATURES, "copy_blocks": native.COPY_SIGNATURE}
 
 
@@ -279,3 +281,34 @@ def test_a_missing_gpu_is_a_one_line_error():
             make_kernel(cell, P, B, T, device="cuda")
     with pytest.raises(ValueError, match="unknown device 'tpu0'"):
         make_kernel(cell, P, B, T, device="tpu0")
+
+
+@needs_native
+@pytest.mark.skipif(not native.sequence_drivers(), reason="no MKL sgemm_ in torch here")
+@pytest.mark.parametrize("act", ACTIVATIONS)
+def test_lstm_sequence_drivers_equal_the_per_step_loop(act, monkeypatch):
+    """The LSTM's time loop in C (torch's own MKL sgemm_) gives the Python loop's numbers,
+    bitwise (the same sgemm on the same operands)."""
+    problem = _problem("lstm", act, torch.float32, seed=5)
+    loss_c, hs_c, grads_c = _kernel(*problem, backend="native")
+    monkeypatch.setattr(native.library(), "rnnzoo_sequence", False)
+    assert not native.sequence_drivers()
+    loss_p, hs_p, grads_p = _kernel(*problem, backend="native")
+    torch.testing.assert_close(hs_c, hs_p, rtol=0, atol=0)
+    assert torch.equal(loss_c, loss_p)
+    for name in grads_p:
+        assert torch.equal(grads_c[name], grads_p[name]), name
+
+
+@needs_native
+def test_sequence_drivers_can_be_switched_off(monkeypatch, tmp_path):
+    monkeypatch.setenv(native.SEQUENCE_ENV, "0")
+    monkeypatch.setenv(native.CACHE_ENV, str(tmp_path))
+    native._load.cache_clear()
+    try:
+        assert not native.sequence_drivers()
+        assert f"per-step GEMMs through torch ({native.SEQUENCE_ENV}=0)" in native.status()
+        cell = get_cell("lstm", "tanh", N, M, K)
+        assert make_kernel(cell, P, B, T).backend == "native"
+    finally:
+        native._load.cache_clear()

@@ -326,6 +326,89 @@ void lstm_backward(int n_net, idx nb, const float *A, idx a_stride, const float 
     }
 }
 
+/* ---- the LSTM's whole time loop in C ---------------------------------------------------
+ *
+ * Per step the LSTM kernel makes one GEMM forward and two backward per network, plus the
+ * element-wise steps above; driven from Python that is ~7 calls per step and chunk, whose
+ * overhead (and torch.bmm's) was ~10% of an LSTM network-iteration at 64 units. These drivers
+ * run the whole sequence of a chunk in C, calling the BLAS that torch itself uses: its
+ * Fortran sgemm_ (LP64), whose address the loader passes to set_sgemm after checking it on a
+ * small product. Every network gets the same calls alone and in a population. */
+typedef void (*sgemm_fn)(const char *, const char *, const int *, const int *, const int *,
+                         const float *, const float *, const int *, const float *, const int *,
+                         const float *, float *, const int *);
+static sgemm_fn blas_sgemm = 0;
+
+/* the BLAS sgemm_ to use (NULL: none); returns 1 if set */
+int set_sgemm(void *f) {
+    blas_sgemm = (sgemm_fn)f;
+    return blas_sgemm != 0;
+}
+
+/* row-major C (m x n) = op(A) (m x k) op(B) (k x n) + beta C; ta, tb: 'N' or 'T' for the
+   row-major operands (a column-major sgemm computing C^T = op(B)^T op(A)^T) */
+static void gemm_rm(char ta, char tb, idx m, idx n, idx k, const float *A, idx lda,
+                    const float *B, idx ldb, float beta, float *C, idx ldc) {
+    const float one = 1.0f;
+    const int im = (int)m, in = (int)n, ik = (int)k, la = (int)lda, lb = (int)ldb;
+    const int lc = (int)ldc;
+    blas_sgemm(&tb, &ta, &in, &im, &ik, &one, B, &lb, A, &la, &beta, C, &lc);
+}
+
+/* test hook: row-major C (m x n) = A (m x k) B (k x n) */
+void gemm_check(int n_net, idx count, idx m, idx n, idx k, const float *A, const float *B,
+                float *C) {
+    (void)n_net;
+    (void)count;
+    gemm_rm('N', 'N', m, n, k, A, k, B, n, 0.0f, C, n);
+}
+
+/* Steps 0..T-1 of lstm_forward for a chunk: S = WfT Z_s (per network; W x B), the readout
+   rows of S to Y_{s-1}, then the gates, c_{s+1} and h_{s+1} (which is row block 0 of
+   Z_{s+1}). Strides are per network, steps per time step, in floats. */
+void lstm_forward_sequence(int n_net, idx nb, idx T, idx W, idx K, idx B, idx n_out,
+                           idx out_offset, const float *WfT, idx w_stride, const float *Z,
+                           idx z_stride, idx z_step, float *S, idx s_stride, float *A,
+                           idx a_stride, idx a_step, float *C, idx c_stride, idx c_step,
+                           float *H, idx h_stride, idx h_step, float *Y, idx y_stride,
+                           idx y_step, int relu) {
+    for (idx s = 0; s < T; s++) {
+        for (int p = 0; p < n_net; p++)
+            gemm_rm('N', 'N', W, B, K, WfT + p * w_stride, K, Z + p * z_stride + s * z_step, B,
+                    0.0f, S + p * s_stride, B);
+        if (s) copy_blocks(n_net, n_out, Y + (s - 1) * y_step, y_stride, S + out_offset, s_stride);
+        lstm_forward(n_net, nb, S, s_stride, A + s * a_step, a_stride, C + s * c_step,
+                     C + (s + 1) * c_step, c_stride, H + (s + 1) * h_step, h_stride, relu);
+    }
+}
+
+/* Steps T..1 of the LSTM's BPTT for a chunk, from gh = dL/dh_T and gc = 0: D = [dA_s;
+   dy_{s-1}], then gh = WbT D_rec (WbT: rows 0..N-1, columns 0..R-1 of Wf, K x W per network)
+   and dWf^T += D Z_{s-1}^T. */
+void lstm_backward_sequence(int n_net, idx nb, idx T, idx W, idx K, idx B, idx R, idx n_out,
+                            idx out_offset, const float *A, idx a_stride, idx a_step,
+                            const float *C, idx c_stride, idx c_step, float *gh, float *gc,
+                            idx g_stride, float *D, idx d_stride, const float *dY,
+                            idx dy_stride, idx dy_step, const float *Wf, idx wf_stride,
+                            const float *Z, idx z_stride, idx z_step, float *dWfT,
+                            idx dw_stride, int relu) {
+    const idx N = nb / B;
+    for (idx s = T; s > 0; s--) {
+        lstm_backward(n_net, nb, A + (s - 1) * a_step, a_stride, C + s * c_step,
+                      C + (s - 1) * c_step, c_stride, gh, gc, g_stride, D, d_stride, relu);
+        copy_blocks(n_net, n_out, D + out_offset, d_stride, s > 1 ? dY + (s - 2) * dy_step : 0,
+                    dy_stride);
+        for (int p = 0; p < n_net; p++) {
+            const float *d = D + p * d_stride;
+            if (s > 1)
+                gemm_rm('N', 'N', N, B, R, Wf + p * wf_stride, W, d, B, 0.0f, gh + p * g_stride,
+                        B);
+            gemm_rm('N', 'T', W, K, B, d, B, Z + p * z_stride + (s - 1) * z_step, B, 1.0f,
+                    dWfT + p * dw_stride, K);
+        }
+    }
+}
+
 /* ---- GRU: stored rows r, z, m = W_hn h + b_hn, and (at n_offset) n ------------------ */
 
 #define GRU_FORWARD(NAME, ACT)                                                              \

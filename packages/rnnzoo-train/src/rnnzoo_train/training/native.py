@@ -60,6 +60,8 @@ log = logging.getLogger(__name__)
 BACKEND_ENV = "RNNZOO_KERNELS"
 BACKENDS = ("auto", "eager", "native", "autograd")
 CACHE_ENV = "RNNZOO_KERNEL_CACHE"
+#: "0" keeps the LSTM's time loop in Python (per-step torch GEMMs), e.g. for A/B timing
+SEQUENCE_ENV = "RNNZOO_SEQUENCE_DRIVERS"
 
 _BASE_FLAGS = ["-O3", "-std=c99", "-shared", "-fPIC", "-fno-math-errno", "-fno-trapping-math"]
 
@@ -133,15 +135,26 @@ def _compile(compiler: str, source: Path, target: Path) -> str | None:
 
 
 _SIGNATURES = {
-    # name: argument types after (n_net, nb)
-    "lstm_forward": "pipippipii",
-    "lstm_backward": "pippippipii",
-    "gru_forward": "piippii",
-    "gru_backward": "piipippipii",
-    "ugrnn_forward": "pippii",
-    "ugrnn_backward": "pipippipii",
+    # name: argument types after (n_net, nb): p pointer, i int64, r the int relu flag
+    "lstm_forward": "pipippipir",
+    "lstm_backward": "pippippipir",
+    "gru_forward": "piippir",
+    "gru_backward": "piipippipir",
+    "ugrnn_forward": "pippir",
+    "ugrnn_backward": "pipippipir",
+    "lstm_forward_sequence": "iiiiii" + "pi" + "pii" + "pi" + "pii" * 4 + "r",
+    "lstm_backward_sequence": "iiiiiii"
+    + "pii" * 2
+    + "ppi"
+    + "pi"
+    + "pii"
+    + "pi"
+    + "pii"
+    + "pi"
+    + "r",
+    "gemm_check": "iiippp",
 }
-_CTYPES = {"p": ctypes.c_void_p, "i": ctypes.c_int64}
+_CTYPES = {"p": ctypes.c_void_p, "i": ctypes.c_int64, "r": ctypes.c_int}
 
 
 #: ``copy_blocks(n_net, count, ...)``: argument types after the first two
@@ -153,10 +166,10 @@ VECTOR_FUNCTIONS = ("vector_sigmoid", "vector_tanh")
 def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:
     for name, sig in _SIGNATURES.items():
         fn = getattr(lib, name)
-        types = [_CTYPES[c] for c in sig]
-        types[-1] = ctypes.c_int  # relu flag
-        fn.argtypes = [ctypes.c_int, ctypes.c_int64, *types]
+        fn.argtypes = [ctypes.c_int, ctypes.c_int64, *(_CTYPES[c] for c in sig)]
         fn.restype = None
+    lib.set_sgemm.argtypes = [ctypes.c_void_p]
+    lib.set_sgemm.restype = ctypes.c_int
     for name in VECTOR_FUNCTIONS:
         fn = getattr(lib, name)
         fn.argtypes = [ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p]
@@ -202,11 +215,56 @@ def _load() -> tuple[ctypes.CDLL | None, str]:
                 why = _compile(compiler, source, target)
                 if why is not None:
                     return None, why
-            return _declare(ctypes.CDLL(str(target))), f"native ({target})"
+            lib = _declare(ctypes.CDLL(str(target)))
+            return lib, f"native ({target}; {_attach_blas(lib)})"
         except OSError as exc:
             log.debug("kernel cache %s unusable: %s", directory, exc)
             last = f"cannot write or load {target}: {exc}"
     return None, last
+
+
+def _blas_sgemm() -> tuple[int | None, str]:
+    """Address of the Fortran ``sgemm_`` (LP64) of the BLAS torch uses, and where it is."""
+    if os.environ.get(SEQUENCE_ENV, "1").strip() == "0":
+        return None, f"{SEQUENCE_ENV}=0"
+    lib_dir = Path(torch.__file__).parent / "lib"
+    for path in sorted(lib_dir.glob(f"libtorch_cpu{_suffix()}*")):
+        try:
+            blas = ctypes.CDLL(str(path))
+            # MKL, linked into torch's x86-64 wheels: sgemm_ is its LP64 (32-bit int) entry
+            if hasattr(blas, "mkl_blas__sgemm") and hasattr(blas, "sgemm_"):
+                return ctypes.cast(blas.sgemm_, ctypes.c_void_p).value, f"MKL in {path.name}"
+        except OSError:
+            continue
+    return None, "no MKL sgemm_ in torch's libraries"
+
+
+def _attach_blas(lib: ctypes.CDLL) -> str:
+    """Give the library torch's sgemm_ for the sequence drivers if it computes correctly.
+
+    Sets ``lib.rnnzoo_sequence`` (bool) and returns a description for :func:`status`.
+    """
+    lib.rnnzoo_sequence = False
+    address, where = _blas_sgemm()
+    if address is None:
+        lib.set_sgemm(None)
+        return f"per-step GEMMs through torch ({where})"
+    lib.set_sgemm(address)
+    gen = torch.Generator().manual_seed(0)
+    a, b = torch.randn(5, 7, generator=gen), torch.randn(7, 3, generator=gen)
+    c = torch.empty(5, 3)
+    lib.gemm_check(1, 0, 5, 3, 7, a.data_ptr(), b.data_ptr(), c.data_ptr())
+    if not torch.allclose(c, a @ b, rtol=1e-5, atol=1e-5):
+        lib.set_sgemm(None)
+        return f"per-step GEMMs through torch (sgemm_ from {where} failed a check)"
+    lib.rnnzoo_sequence = True
+    return f"sequence drivers with sgemm_ from {where}"
+
+
+def sequence_drivers() -> bool:
+    """Whether the LSTM's time loop runs in C (:func:`lstm_forward_sequence`)."""
+    lib = library()
+    return lib is not None and bool(getattr(lib, "rnnzoo_sequence", False))
 
 
 def _suffix() -> str:
@@ -322,7 +380,13 @@ class NativeLSTMKernel(_Native, LSTMKernel):
         v["c_stride"] = v["Cs"][0].stride(0)
         return v
 
+    def _step(self, pointers: list[int]) -> int:
+        """Floats between consecutive time steps of a per-step pointer list."""
+        return (pointers[1] - pointers[0]) // 4 if len(pointers) > 1 else 0
+
     def _forward_chunk(self, v: dict) -> None:
+        if sequence_drivers():
+            return self._forward_sequence(v)
         lib, nb = _lib(), self.N * self.B
         n, n_out, y_stride, relu = v["n"], v["n_out"], v["y_stride"], v["relu"]
         Z, S, WfT, pA, pC, pH, pY = v["Z"], v["S"], v["WfT"], v["pA"], v["pC"], v["pH"], v["pY"]
@@ -337,7 +401,46 @@ class NativeLSTMKernel(_Native, LSTMKernel):
         torch.bmm(v["WfT_out"], Z[self.T], out=v["S_out"])
         v["Y"][self.T - 1].copy_(v["S_out"])
 
+    def _forward_sequence(self, v: dict) -> None:
+        """The forward's time loop in C (:func:`sequence_drivers`)."""
+        B, K, W, T = self.B, self.K, self.W, self.T
+        Z, S = v["Z"], v["S"]
+        _lib().lstm_forward_sequence(
+            v["n"], self.N * B, T, W, K, B, v["n_out"], self.out_rows.start * B,
+            v["WfT"].data_ptr(), v["WfT"].stride(0),
+            Z[0].data_ptr(), Z[0].stride(0), self._step(_pointers(Z[:2])),
+            S.data_ptr(), S.stride(0),
+            v["pA"][0], v["a_stride"], self._step(v["pA"]),
+            v["pC"][0], v["c_stride"], self._step(v["pC"]),
+            v["pH"][0], v["h_stride"], self._step(v["pH"]),
+            v["pY"][0], v["y_stride"], self._step(v["pY"]),
+            v["relu"],
+        )  # fmt: skip
+        torch.bmm(v["WfT_out"], Z[T], out=v["S_out"])
+        v["Y"][T - 1].copy_(v["S_out"])
+
+    def _backward_sequence(self, v: dict) -> None:
+        """The backward's time loop in C (:func:`sequence_drivers`)."""
+        B, K, W, T = self.B, self.K, self.W, self.T
+        gh, gc, D, Wf, Z = v["gh"], v["gc"], v["D"], v["WbT"], v["Z"]
+        gc.zero_()
+        _lib().lstm_backward_sequence(
+            v["n"], self.N * B, T, W, K, B, self.recurrent_rows, v["n_out"],
+            self.out_rows.start * B,
+            v["pA"][0], v["a_stride"], self._step(v["pA"]),
+            v["pC"][0], v["c_stride"], self._step(v["pC"]),
+            gh.data_ptr(), gc.data_ptr(), gh.stride(0),
+            D.data_ptr(), D.stride(0),
+            v["pdY"][0], v["y_stride"], self._step(v["pdY"]),
+            Wf.data_ptr(), Wf.stride(0),
+            Z[0].data_ptr(), Z[0].stride(0), self._step(_pointers(Z[:2])),
+            v["dWfT"].data_ptr(), v["dWfT"].stride(0),
+            v["relu"],
+        )  # fmt: skip
+
     def _backward_chunk(self, v: dict) -> None:
+        if sequence_drivers():
+            return self._backward_sequence(v)
         # _step_tail inlined, everything it needs bound once (Python costs ~5% here), and
         # dL/dh_{s-1} computed before the weight-gradient GEMM (measured 2% faster)
         lib, nb = _lib(), self.N * self.B
