@@ -312,3 +312,67 @@ def test_sequence_drivers_can_be_switched_off(monkeypatch, tmp_path):
         assert make_kernel(cell, P, B, T).backend == "native"
     finally:
         native._load.cache_clear()
+
+
+SEQUENCE_CELLS = [(a, f) for a in ("vanilla", "ugrnn", "gru") for f in ACTIVATIONS]
+
+
+@needs_native
+@pytest.mark.skipif(not native.sequence_drivers(), reason="no MKL sgemm_ in torch here")
+@pytest.mark.parametrize(("arch", "act"), SEQUENCE_CELLS)
+@pytest.mark.parametrize("chunk", [None, 2])
+def test_sequence_drivers_equal_the_per_step_loop(arch, act, chunk, monkeypatch):
+    """The GRU's, UGRNN's and vanilla RNN's time loops in C (``<arch>_forward_sequence``,
+    ``<arch>_backward_sequence``) give the numbers of the per-step loop driven from Python,
+    bitwise, in one chunk of 5 networks and in chunks of 2, 2 and 1. (Sizes where every
+    per-step product of the Python loop goes to MKL: below 400 multiply-adds torch.bmm
+    runs its own loop, whose rounding differs.)"""
+    module = sys.modules[__name__]
+    for name, value in {"P": 5, "B": 16, "T": 6, "N": 16}.items():
+        monkeypatch.setattr(module, name, value)
+    problem = _problem(arch, act, torch.float32, seed=6)
+    cell = problem[0]
+    kern = make_kernel(cell, P, B, T, chunk=chunk, backend="native")
+    assert type(kern) is native.NATIVE_KERNELS[arch]
+    loss_c, hs_c, grads_c = _kernel(*problem, chunk=chunk, backend="native")
+    monkeypatch.setattr(native.library(), "rnnzoo_sequence", False)
+    assert not native.sequence_drivers()
+    loss_p, hs_p, grads_p = _kernel(*problem, chunk=chunk, backend="native")
+    assert torch.equal(hs_c, hs_p)
+    assert torch.equal(loss_c, loss_p)
+    assert set(grads_c) == set(grads_p)
+    for name in grads_p:
+        assert torch.equal(grads_c[name], grads_p[name]), name
+
+
+@needs_native
+@pytest.mark.parametrize(("arch", "act"), SEQUENCE_CELLS)
+def test_native_network_alone_equals_in_population(arch, act, monkeypatch):
+    """float32, native (with the sequence drivers where torch has MKL), sizes where the C
+    steps run full vectors: each network of a population of 5 (chunks of 4 and 1) gets
+    bitwise the hidden states and gradients it gets alone."""
+    module = sys.modules[__name__]
+    for name, value in {"P": 5, "B": 16, "T": 6, "N": 16}.items():
+        monkeypatch.setattr(module, name, value)
+    cell, params, x, target, mask = _problem(arch, act, torch.float32, seed=7)
+    _, hs_pop, grads_pop = _kernel(cell, params, x, target, mask, chunk=4, backend="native")
+    monkeypatch.setattr(module, "P", 1)
+    for p in (0, 3, 4):
+        one = lambda a, p=p: a[p : p + 1]  # noqa: E731
+        _, hs, grads = _kernel(
+            cell, {k: one(v) for k, v in params.items()}, one(x), one(target), one(mask),
+            backend="native",
+        )  # fmt: skip
+        assert torch.equal(hs, hs_pop[p : p + 1])
+        for name in grads:
+            assert torch.equal(grads[name], grads_pop[name][p : p + 1]), name
+
+
+@needs_native
+def test_the_vanilla_rnn_has_a_native_kernel(monkeypatch):
+    monkeypatch.delenv(native.BACKEND_ENV, raising=False)
+    cell = get_cell("vanilla", "relu", N, M, K)
+    kern = make_kernel(cell, P, B, T)
+    assert kern.backend == "native"
+    assert isinstance(kern, native.NativeVanillaKernel)
+    assert make_kernel(cell, P, B, T, torch.float64).backend == "eager"

@@ -511,3 +511,177 @@ void ugrnn_backward(int n_net, idx nb, const float *A, idx a_stride, const float
             d + nb);
     }
 }
+
+/* ---- vanilla RNN: h' = act(a); nothing stored but h ---------------------------------- */
+
+/* h = act(S rows 0..N-1) for each network (S: the step's GEMM output, scratch) */
+void vanilla_forward(int n_net, idx nb, const float *S, idx s_stride, float *h, idx h_stride,
+                     int relu) {
+    for (int p = 0; p < n_net; p++) {
+        const float *__restrict s = S + p * s_stride;
+        float *__restrict o = h + p * h_stride;
+        if (relu) {
+            for (idx k = 0; k < nb; k++) o[k] = frelu(s[k]);
+        } else {
+            vector_tanh(nb, o, s);
+        }
+    }
+}
+
+/* D rows 0..N-1 = gh act'(a), written in terms of h = act(a) */
+void vanilla_backward(int n_net, idx nb, const float *h, idx h_stride, const float *gh,
+                      idx g_stride, float *D, idx d_stride, int relu) {
+    for (int p = 0; p < n_net; p++) {
+        const float *__restrict y = h + p * h_stride;
+        const float *__restrict g = gh + p * g_stride;
+        float *__restrict d = D + p * d_stride;
+        if (relu) {
+            for (idx k = 0; k < nb; k++) d[k] = y[k] > 0.0f ? g[k] : 0.0f;
+        } else {
+            for (idx k = 0; k < nb; k++) d[k] = g[k] * DTANH(y[k]);
+        }
+    }
+}
+
+/* ---- the GRU's, UGRNN's and vanilla RNN's whole time loops in C -------------------------
+ *
+ * The drivers of the LSTM's time loop (above) for the other cells: per step one sgemm_ per
+ * network forward (into the stored gate rows A_s, or the scratch S for the vanilla RNN,
+ * whose a_step is then 0), the readout rows to Y_{s-1}, then the cell's element-wise step;
+ * backward the element-wise step, [dA_s; dy_{s-1}], then two sgemm_ per network. They make
+ * exactly the calls of the per-step loops in native.py, so the numbers are the same. */
+enum { ARCH_UGRNN, ARCH_GRU, ARCH_VANILLA };
+
+static void step_forward(int arch, int n_net, idx nb, float *G, idx g_stride, idx n_offset,
+                         const float *h0, float *h1, idx h_stride, int relu) {
+    if (arch == ARCH_GRU)
+        gru_forward(n_net, nb, G, g_stride, n_offset, h0, h1, h_stride, relu);
+    else if (arch == ARCH_UGRNN)
+        ugrnn_forward(n_net, nb, G, g_stride, h0, h1, h_stride, relu);
+    else
+        vanilla_forward(n_net, nb, G, g_stride, h1, h_stride, relu);
+}
+
+static void forward_sequence(int arch, int n_net, idx nb, idx T, idx W, idx K, idx B,
+                             idx n_out, idx out_offset, idx n_offset, const float *WfT,
+                             idx w_stride, const float *Z, idx z_stride, idx z_step, float *A,
+                             idx a_stride, idx a_step, float *H, idx h_stride, idx h_step,
+                             float *Y, idx y_stride, idx y_step, int relu) {
+    for (idx s = 0; s < T; s++) {
+        float *a = A + s * a_step;
+        for (int p = 0; p < n_net; p++)
+            gemm_rm('N', 'N', W, B, K, WfT + p * w_stride, K, Z + p * z_stride + s * z_step, B,
+                    0.0f, a + p * a_stride, B);
+        if (s) copy_blocks(n_net, n_out, Y + (s - 1) * y_step, y_stride, a + out_offset, a_stride);
+        step_forward(arch, n_net, nb, a, a_stride, n_offset, H + s * h_step,
+                     H + (s + 1) * h_step, h_stride, relu);
+    }
+}
+
+/* gh: dL/dh_s from the recurrent GEMM (in: from step s + 1); carry: the part carried
+   directly through the gated update (GRU, UGRNN; unused by the vanilla RNN) */
+static void backward_sequence(int arch, int n_net, idx nb, idx T, idx W, idx K, idx B, idx R,
+                              idx n_out, idx out_offset, idx n_offset, const float *A,
+                              idx a_stride, idx a_step, const float *H, idx h_stride,
+                              idx h_step, float *gh, float *carry, idx g_stride, float *D,
+                              idx d_stride, const float *dY, idx dy_stride, idx dy_step,
+                              const float *Wf, idx wf_stride, const float *Z, idx z_stride,
+                              idx z_step, float *dWfT, idx dw_stride, int relu) {
+    const idx N = nb / B;
+    for (idx s = T; s > 0; s--) {
+        if (arch == ARCH_GRU)
+            gru_backward(n_net, nb, A + (s - 1) * a_step, a_stride, n_offset,
+                         H + (s - 1) * h_step, h_stride, gh, carry, g_stride, D, d_stride, relu);
+        else if (arch == ARCH_UGRNN)
+            ugrnn_backward(n_net, nb, A + (s - 1) * a_step, a_stride, H + (s - 1) * h_step,
+                           h_stride, gh, carry, g_stride, D, d_stride, relu);
+        else
+            vanilla_backward(n_net, nb, H + s * h_step, h_stride, gh, g_stride, D, d_stride,
+                             relu);
+        copy_blocks(n_net, n_out, D + out_offset, d_stride, s > 1 ? dY + (s - 2) * dy_step : 0,
+                    dy_stride);
+        for (int p = 0; p < n_net; p++) {
+            const float *d = D + p * d_stride;
+            if (s > 1)
+                gemm_rm('N', 'N', N, B, R, Wf + p * wf_stride, W, d, B, 0.0f, gh + p * g_stride,
+                        B);
+            gemm_rm('N', 'T', W, K, B, d, B, Z + p * z_stride + (s - 1) * z_step, B, 1.0f,
+                    dWfT + p * dw_stride, K);
+        }
+    }
+}
+
+/* Steps 0..T-1 of the GRU's forward for a chunk (stored rows r, z, m, y, n; n at n_offset
+   floats into a network's block): A_s = WfT Z_s, y_{s-1}, then gru_forward. */
+void gru_forward_sequence(int n_net, idx nb, idx T, idx W, idx K, idx B, idx n_out,
+                          idx out_offset, idx n_offset, const float *WfT, idx w_stride,
+                          const float *Z, idx z_stride, idx z_step, float *A, idx a_stride,
+                          idx a_step, float *H, idx h_stride, idx h_step, float *Y,
+                          idx y_stride, idx y_step, int relu) {
+    forward_sequence(ARCH_GRU, n_net, nb, T, W, K, B, n_out, out_offset, n_offset, WfT,
+                     w_stride, Z, z_stride, z_step, A, a_stride, a_step, H, h_stride, h_step, Y,
+                     y_stride, y_step, relu);
+}
+
+/* Steps T..1 of the GRU's BPTT for a chunk, from gh = dL/dh_T and carry = 0 */
+void gru_backward_sequence(int n_net, idx nb, idx T, idx W, idx K, idx B, idx R, idx n_out,
+                           idx out_offset, idx n_offset, const float *A, idx a_stride,
+                           idx a_step, const float *H, idx h_stride, idx h_step, float *gh,
+                           float *carry, idx g_stride, float *D, idx d_stride, const float *dY,
+                           idx dy_stride, idx dy_step, const float *Wf, idx wf_stride,
+                           const float *Z, idx z_stride, idx z_step, float *dWfT,
+                           idx dw_stride, int relu) {
+    backward_sequence(ARCH_GRU, n_net, nb, T, W, K, B, R, n_out, out_offset, n_offset, A,
+                      a_stride, a_step, H, h_stride, h_step, gh, carry, g_stride, D, d_stride,
+                      dY, dy_stride, dy_step, Wf, wf_stride, Z, z_stride, z_step, dWfT,
+                      dw_stride, relu);
+}
+
+/* Steps 0..T-1 of the UGRNN's forward for a chunk (stored rows u, c, y) */
+void ugrnn_forward_sequence(int n_net, idx nb, idx T, idx W, idx K, idx B, idx n_out,
+                            idx out_offset, const float *WfT, idx w_stride, const float *Z,
+                            idx z_stride, idx z_step, float *A, idx a_stride, idx a_step,
+                            float *H, idx h_stride, idx h_step, float *Y, idx y_stride,
+                            idx y_step, int relu) {
+    forward_sequence(ARCH_UGRNN, n_net, nb, T, W, K, B, n_out, out_offset, 0, WfT, w_stride,
+                     Z, z_stride, z_step, A, a_stride, a_step, H, h_stride, h_step, Y, y_stride,
+                     y_step, relu);
+}
+
+/* Steps T..1 of the UGRNN's BPTT for a chunk, from gh = dL/dh_T and carry = 0 */
+void ugrnn_backward_sequence(int n_net, idx nb, idx T, idx W, idx K, idx B, idx R, idx n_out,
+                             idx out_offset, const float *A, idx a_stride, idx a_step,
+                             const float *H, idx h_stride, idx h_step, float *gh, float *carry,
+                             idx g_stride, float *D, idx d_stride, const float *dY,
+                             idx dy_stride, idx dy_step, const float *Wf, idx wf_stride,
+                             const float *Z, idx z_stride, idx z_step, float *dWfT,
+                             idx dw_stride, int relu) {
+    backward_sequence(ARCH_UGRNN, n_net, nb, T, W, K, B, R, n_out, out_offset, 0, A, a_stride,
+                      a_step, H, h_stride, h_step, gh, carry, g_stride, D, d_stride, dY,
+                      dy_stride, dy_step, Wf, wf_stride, Z, z_stride, z_step, dWfT, dw_stride,
+                      relu);
+}
+
+/* Steps 0..T-1 of the vanilla RNN's forward for a chunk: S = WfT Z_s (scratch, the same
+   block every step), y_{s-1}, then h_{s+1} = act(S rows 0..N-1) */
+void vanilla_forward_sequence(int n_net, idx nb, idx T, idx W, idx K, idx B, idx n_out,
+                              idx out_offset, const float *WfT, idx w_stride, const float *Z,
+                              idx z_stride, idx z_step, float *S, idx s_stride, float *H,
+                              idx h_stride, idx h_step, float *Y, idx y_stride, idx y_step,
+                              int relu) {
+    forward_sequence(ARCH_VANILLA, n_net, nb, T, W, K, B, n_out, out_offset, 0, WfT, w_stride,
+                     Z, z_stride, z_step, S, s_stride, 0, H, h_stride, h_step, Y, y_stride,
+                     y_step, relu);
+}
+
+/* Steps T..1 of the vanilla RNN's BPTT for a chunk, from gh = dL/dh_T (act' from h_s) */
+void vanilla_backward_sequence(int n_net, idx nb, idx T, idx W, idx K, idx B, idx R,
+                               idx n_out, idx out_offset, const float *H, idx h_stride,
+                               idx h_step, float *gh, idx g_stride, float *D, idx d_stride,
+                               const float *dY, idx dy_stride, idx dy_step, const float *Wf,
+                               idx wf_stride, const float *Z, idx z_stride, idx z_step,
+                               float *dWfT, idx dw_stride, int relu) {
+    backward_sequence(ARCH_VANILLA, n_net, nb, T, W, K, B, R, n_out, out_offset, 0, 0, 0, 0, H,
+                      h_stride, h_step, gh, 0, g_stride, D, d_stride, dY, dy_stride, dy_step, Wf,
+                      wf_stride, Z, z_stride, z_step, dWfT, dw_stride, relu);
+}

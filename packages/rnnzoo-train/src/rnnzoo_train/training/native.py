@@ -52,6 +52,7 @@ from .kernels import (
     LSTMKernel,
     SequenceKernel,
     UGRNNKernel,
+    VanillaKernel,
 )
 
 log = logging.getLogger(__name__)
@@ -60,7 +61,7 @@ log = logging.getLogger(__name__)
 BACKEND_ENV = "RNNZOO_KERNELS"
 BACKENDS = ("auto", "eager", "native", "autograd")
 CACHE_ENV = "RNNZOO_KERNEL_CACHE"
-#: "0" keeps the LSTM's time loop in Python (per-step torch GEMMs), e.g. for A/B timing
+#: "0" keeps the kernels' time loops in Python (per-step torch GEMMs), e.g. for A/B timing
 SEQUENCE_ENV = "RNNZOO_SEQUENCE_DRIVERS"
 
 _BASE_FLAGS = ["-O3", "-std=c99", "-shared", "-fPIC", "-fno-math-errno", "-fno-trapping-math"]
@@ -153,6 +154,31 @@ _SIGNATURES = {
     + "pi"
     + "r",
     "gemm_check": "iiippp",
+    "vanilla_forward": "pipir",
+    "vanilla_backward": "pipipir",
+    # the time loops of the other cells: forward (A or S, H, Y), backward as the LSTM's
+    "gru_forward_sequence": "iiiiiii" + "pi" + "pii" + "pii" * 3 + "r",
+    "gru_backward_sequence": "iiiiiiii"
+    + "pii" * 2
+    + "ppi"
+    + "pi"
+    + "pii"
+    + "pi"
+    + "pii"
+    + "pi"
+    + "r",
+    "ugrnn_forward_sequence": "iiiiii" + "pi" + "pii" + "pii" * 3 + "r",
+    "ugrnn_backward_sequence": "iiiiiii"
+    + "pii" * 2
+    + "ppi"
+    + "pi"
+    + "pii"
+    + "pi"
+    + "pii"
+    + "pi"
+    + "r",
+    "vanilla_forward_sequence": "iiiiii" + "pi" + "pii" + "pi" + "pii" * 2 + "r",
+    "vanilla_backward_sequence": "iiiiiii" + "pii" + "pi" * 2 + "pii" + "pi" + "pii" + "pi" + "r",
 }
 _CTYPES = {"p": ctypes.c_void_p, "i": ctypes.c_int64, "r": ctypes.c_int}
 
@@ -262,7 +288,7 @@ def _attach_blas(lib: ctypes.CDLL) -> str:
 
 
 def sequence_drivers() -> bool:
-    """Whether the LSTM's time loop runs in C (:func:`lstm_forward_sequence`)."""
+    """Whether the native kernels' time loops run in C (``<arch>_forward_sequence``)."""
     lib = library()
     return lib is not None and bool(getattr(lib, "rnnzoo_sequence", False))
 
@@ -314,22 +340,30 @@ def _pointers(tensors) -> list[int]:
 
 
 class _Native:
-    """Mixin: per-step data pointers and readout rows moved by C.
+    """Mixin: per-step data pointers and readout rows moved by C; the time loops in C.
 
     The pointers of a chunk are computed once with its views; a torch copy of the small
-    strided readout blocks costs more than the copy itself, so C moves them.
+    strided readout blocks costs more than the copy itself, so C moves them. Where
+    :func:`sequence_drivers` is true a chunk's whole forward and backward time loops run in
+    C (``<arch>_forward_sequence``, ``<arch>_backward_sequence`` in ``native.c``); otherwise
+    :meth:`_forward_steps` and :meth:`_backward_steps` make the same calls from Python, one
+    step at a time (bitwise the same numbers: ``test_training_kernels.py``).
     """
 
     backend = "native"
+    #: whether part of dL/dh is carried directly through a gated update (``h' = c + g (h -
+    #: c)``: GRU, UGRNN), in the scratch ``t1``
+    carries = True
 
     def _chunk_views(self, c0: int, c1: int) -> dict:
         v = super()._chunk_views(c0, c1)
-        v["pA"] = _pointers(v["A"])
+        if self.stores_gates:
+            v["pA"] = _pointers(v["A"])
+            v["pA_out"] = _pointers(v["A_out"])
+            v["a_stride"] = v["A"][0].stride(0)
         v["pH"] = _pointers(v["H"])
-        v["pA_out"] = _pointers(v["A_out"])
         v["pY"] = _pointers(v["Y"])
         v["pdY"] = _pointers(v["dY"])
-        v["a_stride"] = v["A"][0].stride(0)
         v["h_stride"] = v["H"][0].stride(0)
         v["y_stride"] = v["Y"][0].stride(0)
         v["n"] = c1 - c0
@@ -337,7 +371,23 @@ class _Native:
         v["relu"] = int(self.activation == "relu")
         return v
 
+    def _step(self, pointers: list[int]) -> int:
+        """Floats between consecutive time steps of a per-step pointer list."""
+        return (pointers[1] - pointers[0]) // 4 if len(pointers) > 1 else 0
+
     def _forward_chunk(self, v: dict) -> None:
+        if sequence_drivers():
+            self._forward_sequence(v)
+        else:
+            self._forward_steps(v)
+
+    def _backward_chunk(self, v: dict) -> None:
+        if sequence_drivers():
+            self._backward_sequence(v)
+        else:
+            self._backward_steps(v)
+
+    def _forward_steps(self, v: dict) -> None:
         copy = _lib().copy_blocks
         n, n_out, y_stride, a_stride = v["n"], v["n_out"], v["y_stride"], v["a_stride"]
         Z, A, pY, pA_out, WfT = v["Z"], v["A"], v["pY"], v["pA_out"], v["WfT"]
@@ -350,6 +400,9 @@ class _Native:
         torch.bmm(v["WfT_out"], Z[self.T], out=S_out)
         v["Y"][self.T - 1].copy_(S_out)
 
+    def _backward_steps(self, v: dict) -> None:
+        raise NotImplementedError
+
     def _step_tail(self, v: dict, s: int) -> None:
         D = v["D"]
         out = D[:, self.out_rows]
@@ -360,6 +413,56 @@ class _Native:
         v["dWfT"].baddbmm_(D, v["Zt"][s - 1])
         if s > 1:
             torch.bmm(v["WbT"], v["D_rec"], out=v["gh"])
+
+    # -- the time loops in C (GRU, UGRNN, vanilla; the LSTM has its own) -----------------
+    def _arch_args(self) -> tuple[int, ...]:
+        """The drivers' architecture arguments after ``out_offset`` (the GRU's n offset)."""
+        return ()
+
+    def _gemm_target(self, v: dict) -> tuple[int, ...]:
+        """Where a forward step's GEMM writes: the stored gates (pointer, stride, step)."""
+        return v["pA"][0], v["a_stride"], self._step(v["pA"])
+
+    def _forward_sequence(self, v: dict) -> None:
+        """The forward's time loop in C (:func:`sequence_drivers`)."""
+        B, K, W, T = self.B, self.K, self.W, self.T
+        Z = v["Z"]
+        getattr(_lib(), f"{self.arch}_forward_sequence")(
+            v["n"], self.N * B, T, W, K, B, v["n_out"], self.out_rows.start * B,
+            *self._arch_args(),
+            v["WfT"].data_ptr(), v["WfT"].stride(0),
+            Z[0].data_ptr(), Z[0].stride(0), self._step(_pointers(Z[:2])),
+            *self._gemm_target(v),
+            v["pH"][0], v["h_stride"], self._step(v["pH"]),
+            v["pY"][0], v["y_stride"], self._step(v["pY"]),
+            v["relu"],
+        )  # fmt: skip
+        S_out = v["S_out"]
+        torch.bmm(v["WfT_out"], Z[T], out=S_out)
+        v["Y"][T - 1].copy_(S_out)
+
+    def _backward_sequence(self, v: dict) -> None:
+        """The backward's time loop in C (:func:`sequence_drivers`)."""
+        B, K, W, T = self.B, self.K, self.W, self.T
+        gh, D, Wf, Z = v["gh"], v["D"], v["WbT"], v["Z"]
+        stored = (v["pA"][0], v["a_stride"], self._step(v["pA"])) if self.stores_gates else ()
+        carry = ()
+        if self.carries:
+            v["t1"].zero_()
+            carry = (v["t1"].data_ptr(),)
+        getattr(_lib(), f"{self.arch}_backward_sequence")(
+            v["n"], self.N * B, T, W, K, B, self.recurrent_rows, v["n_out"],
+            self.out_rows.start * B, *self._arch_args(),
+            *stored,
+            v["pH"][0], v["h_stride"], self._step(v["pH"]),
+            gh.data_ptr(), *carry, gh.stride(0),
+            D.data_ptr(), D.stride(0),
+            v["pdY"][0], v["y_stride"], self._step(v["pdY"]),
+            Wf.data_ptr(), Wf.stride(0),
+            Z[0].data_ptr(), Z[0].stride(0), self._step(_pointers(Z[:2])),
+            v["dWfT"].data_ptr(), v["dWfT"].stride(0),
+            v["relu"],
+        )  # fmt: skip
 
 
 class NativeLSTMKernel(_Native, LSTMKernel):
@@ -379,10 +482,6 @@ class NativeLSTMKernel(_Native, LSTMKernel):
         v["pC"] = _pointers(v["Cs"])
         v["c_stride"] = v["Cs"][0].stride(0)
         return v
-
-    def _step(self, pointers: list[int]) -> int:
-        """Floats between consecutive time steps of a per-step pointer list."""
-        return (pointers[1] - pointers[0]) // 4 if len(pointers) > 1 else 0
 
     def _forward_chunk(self, v: dict) -> None:
         if sequence_drivers():
@@ -469,7 +568,7 @@ class NativeLSTMKernel(_Native, LSTMKernel):
 
 
 class NativeGRUKernel(_Native, GRUKernel):
-    """:class:`~.kernels.GRUKernel` with fused C element-wise steps."""
+    """:class:`~.kernels.GRUKernel` with fused C element-wise steps and time loops."""
 
     def _activate(self, v: dict, s: int) -> None:
         _lib().gru_forward(
@@ -480,7 +579,10 @@ class NativeGRUKernel(_Native, GRUKernel):
     def _n_offset(self) -> int:
         return self.rows[("x", 2)].start * self.B
 
-    def _backward_chunk(self, v: dict) -> None:
+    def _arch_args(self) -> tuple[int, ...]:
+        return (self._n_offset(),)
+
+    def _backward_steps(self, v: dict) -> None:
         fn, nb, off = _lib().gru_backward, self.N * self.B, self._n_offset()
         n, pA, pH, relu = v["n"], v["pA"], v["pH"], v["relu"]
         a_stride, h_stride = v["a_stride"], v["h_stride"]
@@ -495,7 +597,7 @@ class NativeGRUKernel(_Native, GRUKernel):
 
 
 class NativeUGRNNKernel(_Native, UGRNNKernel):
-    """:class:`~.kernels.UGRNNKernel` with fused C element-wise steps."""
+    """:class:`~.kernels.UGRNNKernel` with fused C element-wise steps and time loops."""
 
     def _activate(self, v: dict, s: int) -> None:
         _lib().ugrnn_forward(
@@ -503,7 +605,7 @@ class NativeUGRNNKernel(_Native, UGRNNKernel):
             v["h_stride"], v["relu"],
         )  # fmt: skip
 
-    def _backward_chunk(self, v: dict) -> None:
+    def _backward_steps(self, v: dict) -> None:
         fn, nb = _lib().ugrnn_backward, self.N * self.B
         n, pA, pH, relu = v["n"], v["pA"], v["pH"], v["relu"]
         a_stride, h_stride = v["a_stride"], v["h_stride"]
@@ -517,6 +619,48 @@ class NativeUGRNNKernel(_Native, UGRNNKernel):
             self._step_tail(v, s)
 
 
+class NativeVanillaKernel(_Native, VanillaKernel):
+    """:class:`~.kernels.VanillaKernel` with C steps (``act``, ``act'``) and time loops.
+
+    Each step's element-wise work is one ``tanh``/``relu`` forward and one product
+    backward, which fusion alone does not speed up; what the C time loops remove is the
+    per-step Python and ``torch.bmm`` overhead (four calls per step and chunk backward,
+    three forward).
+    """
+
+    carries = False
+
+    def _gemm_target(self, v: dict) -> tuple[int, ...]:
+        """The forward GEMM writes into the scratch ``S`` (pointer, per-network stride)."""
+        return v["S"].data_ptr(), v["S"].stride(0)
+
+    def _forward_steps(self, v: dict) -> None:
+        lib, nb = _lib(), self.N * self.B
+        fn, copy = lib.vanilla_forward, lib.copy_blocks
+        n, n_out, y_stride, h_stride, relu = (
+            v["n"], v["n_out"], v["y_stride"], v["h_stride"], v["relu"],
+        )  # fmt: skip
+        Z, S, WfT, pH, pY = v["Z"], v["S"], v["WfT"], v["pH"], v["pY"]
+        p_s, s_stride, p_s_out = S.data_ptr(), S.stride(0), v["S_out"].data_ptr()
+        for s in range(self.T):
+            torch.bmm(WfT, Z[s], out=S)
+            if s:
+                copy(n, n_out, pY[s - 1], y_stride, p_s_out, s_stride)
+            fn(n, nb, p_s, s_stride, pH[s + 1], h_stride, relu)
+        S_out = v["S_out"]
+        torch.bmm(v["WfT_out"], Z[self.T], out=S_out)
+        v["Y"][self.T - 1].copy_(S_out)
+
+    def _backward_steps(self, v: dict) -> None:
+        fn, nb = _lib().vanilla_backward, self.N * self.B
+        n, pH, relu, h_stride = v["n"], v["pH"], v["relu"], v["h_stride"]
+        gh, D = v["gh"], v["D"]
+        p_gh, p_d, g_stride, d_stride = gh.data_ptr(), D.data_ptr(), gh.stride(0), D.stride(0)
+        for s in range(self.T, 0, -1):
+            fn(n, nb, pH[s], h_stride, p_gh, g_stride, p_d, d_stride, relu)
+            self._step_tail(v, s)
+
+
 def _lib() -> ctypes.CDLL:
     lib = library()
     if lib is None:  # pragma: no cover - make_kernel checks first
@@ -524,9 +668,9 @@ def _lib() -> ctypes.CDLL:
     return lib
 
 
-#: native variants by architecture (the vanilla RNN's two element-wise operations per step
-#: gain nothing from fusion; it always runs eager)
+#: native variants by architecture
 NATIVE_KERNELS: dict[str, type[SequenceKernel]] = {
+    "vanilla": NativeVanillaKernel,
     "lstm": NativeLSTMKernel,
     "gru": NativeGRUKernel,
     "ugrnn": NativeUGRNNKernel,
