@@ -363,6 +363,25 @@ void gemm_check(int n_net, idx count, idx m, idx n, idx k, const float *A, const
     gemm_rm('N', 'N', m, n, k, A, k, B, n, 0.0f, C, n);
 }
 
+/* The end of backward step s of every sequence driver, once D holds dA_s: its readout rows
+   get dy_{s-1} (zero for s = 1); then per network gh = WbT D_rec (dL/dh_{s-1}; WbT: rows
+   0..N-1, columns 0..R-1 of Wf, K x W) and dWf^T += D Z_{s-1}^T. */
+static void backward_tail(int n_net, idx s, idx N, idx W, idx K, idx B, idx R, idx n_out,
+                          idx out_offset, float *gh, idx g_stride, float *D, idx d_stride,
+                          const float *dY, idx dy_stride, idx dy_step, const float *Wf,
+                          idx wf_stride, const float *Z, idx z_stride, idx z_step, float *dWfT,
+                          idx dw_stride) {
+    copy_blocks(n_net, n_out, D + out_offset, d_stride, s > 1 ? dY + (s - 2) * dy_step : 0,
+                dy_stride);
+    for (int p = 0; p < n_net; p++) {
+        const float *d = D + p * d_stride;
+        if (s > 1)
+            gemm_rm('N', 'N', N, B, R, Wf + p * wf_stride, W, d, B, 0.0f, gh + p * g_stride, B);
+        gemm_rm('N', 'T', W, K, B, d, B, Z + p * z_stride + (s - 1) * z_step, B, 1.0f,
+                dWfT + p * dw_stride, K);
+    }
+}
+
 /* Steps 0..T-1 of lstm_forward for a chunk: S = WfT Z_s (per network; W x B), the readout
    rows of S to Y_{s-1}, then the gates, c_{s+1} and h_{s+1} (which is row block 0 of
    Z_{s+1}). Strides are per network, steps per time step, in floats. */
@@ -396,16 +415,8 @@ void lstm_backward_sequence(int n_net, idx nb, idx T, idx W, idx K, idx B, idx R
     for (idx s = T; s > 0; s--) {
         lstm_backward(n_net, nb, A + (s - 1) * a_step, a_stride, C + s * c_step,
                       C + (s - 1) * c_step, c_stride, gh, gc, g_stride, D, d_stride, relu);
-        copy_blocks(n_net, n_out, D + out_offset, d_stride, s > 1 ? dY + (s - 2) * dy_step : 0,
-                    dy_stride);
-        for (int p = 0; p < n_net; p++) {
-            const float *d = D + p * d_stride;
-            if (s > 1)
-                gemm_rm('N', 'N', N, B, R, Wf + p * wf_stride, W, d, B, 0.0f, gh + p * g_stride,
-                        B);
-            gemm_rm('N', 'T', W, K, B, d, B, Z + p * z_stride + (s - 1) * z_step, B, 1.0f,
-                    dWfT + p * dw_stride, K);
-        }
+        backward_tail(n_net, s, N, W, K, B, R, n_out, out_offset, gh, g_stride, D, d_stride, dY,
+                      dy_stride, dy_step, Wf, wf_stride, Z, z_stride, z_step, dWfT, dw_stride);
     }
 }
 
@@ -634,16 +645,8 @@ static void backward_sequence(int arch, int n_net, idx nb, idx T, idx W, idx K, 
         else
             vanilla_backward(n_net, nb, H + s * h_step, h_stride, gh, g_stride, D, d_stride,
                              relu);
-        copy_blocks(n_net, n_out, D + out_offset, d_stride, s > 1 ? dY + (s - 2) * dy_step : 0,
-                    dy_stride);
-        for (int p = 0; p < n_net; p++) {
-            const float *d = D + p * d_stride;
-            if (s > 1)
-                gemm_rm('N', 'N', N, B, R, Wf + p * wf_stride, W, d, B, 0.0f, gh + p * g_stride,
-                        B);
-            gemm_rm('N', 'T', W, K, B, d, B, Z + p * z_stride + (s - 1) * z_step, B, 1.0f,
-                    dWfT + p * dw_stride, K);
-        }
+        backward_tail(n_net, s, N, W, K, B, R, n_out, out_offset, gh, g_stride, D, d_stride, dY,
+                      dy_stride, dy_step, Wf, wf_stride, Z, z_stride, z_step, dWfT, dw_stride);
     }
 }
 

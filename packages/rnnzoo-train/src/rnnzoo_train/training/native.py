@@ -139,6 +139,11 @@ def _compile(compiler: str, source: Path, target: Path) -> str | None:
     return last
 
 
+#: the arguments every backward sequence driver ends with (after its cell's state buffers
+#: and gh, [carry or gc,] g_stride): D, d_stride; dY, dy_stride, dy_step; Wf, wf_stride;
+#: Z, z_stride, z_step; dWfT, dw_stride; relu
+_BACKWARD_TAIL = "pi" + "pii" + "pi" + "pii" + "pi" + "r"
+
 _SIGNATURES = {
     # name: argument types after (n_net, nb): p pointer, i int64, r the int relu flag
     "lstm_forward": "pipippipir",
@@ -147,42 +152,18 @@ _SIGNATURES = {
     "gru_backward": "piipippipir",
     "ugrnn_forward": "pippir",
     "ugrnn_backward": "pipippipir",
-    "lstm_forward_sequence": "iiiiii" + "pi" + "pii" + "pi" + "pii" * 4 + "r",
-    "lstm_backward_sequence": "iiiiiii"
-    + "pii" * 2
-    + "ppi"
-    + "pi"
-    + "pii"
-    + "pi"
-    + "pii"
-    + "pi"
-    + "r",
     "gemm_check": "iiippp",
     "vanilla_forward": "pipir",
     "vanilla_backward": "pipipir",
-    # the time loops of the other cells: forward (A or S, H, Y), backward as the LSTM's
+    # the time loops in C: sizes, weights, Z, the cell's buffers, then (backward) the tail
+    "lstm_forward_sequence": "iiiiii" + "pi" + "pii" + "pi" + "pii" * 4 + "r",
+    "lstm_backward_sequence": "iiiiiii" + "pii" * 2 + "ppi" + _BACKWARD_TAIL,
     "gru_forward_sequence": "iiiiiii" + "pi" + "pii" + "pii" * 3 + "r",
-    "gru_backward_sequence": "iiiiiiii"
-    + "pii" * 2
-    + "ppi"
-    + "pi"
-    + "pii"
-    + "pi"
-    + "pii"
-    + "pi"
-    + "r",
+    "gru_backward_sequence": "iiiiiiii" + "pii" * 2 + "ppi" + _BACKWARD_TAIL,
     "ugrnn_forward_sequence": "iiiiii" + "pi" + "pii" + "pii" * 3 + "r",
-    "ugrnn_backward_sequence": "iiiiiii"
-    + "pii" * 2
-    + "ppi"
-    + "pi"
-    + "pii"
-    + "pi"
-    + "pii"
-    + "pi"
-    + "r",
+    "ugrnn_backward_sequence": "iiiiiii" + "pii" * 2 + "ppi" + _BACKWARD_TAIL,
     "vanilla_forward_sequence": "iiiiii" + "pi" + "pii" + "pi" + "pii" * 2 + "r",
-    "vanilla_backward_sequence": "iiiiiii" + "pii" + "pi" * 2 + "pii" + "pi" + "pii" + "pi" + "r",
+    "vanilla_backward_sequence": "iiiiiii" + "pii" + "pi" + _BACKWARD_TAIL,
 }
 _CTYPES = {"p": ctypes.c_void_p, "i": ctypes.c_int64, "r": ctypes.c_int}
 
