@@ -108,28 +108,6 @@ def test_native_lstm_at_vector_aligned_sizes(act, monkeypatch):
         assert err <= 1e-5 * max(1.0, ref.abs().max().item()), (name, err)
 
 
-@needs_native
-@pytest.mark.parametrize("act", ACTIVATIONS)
-def test_native_lstm_network_alone_equals_in_population(act, monkeypatch):
-    """float32, native, aligned sizes: each network of a population of 5 (chunks of 4 and 1)
-    gets bitwise the hidden states and gradients it gets alone."""
-    module = sys.modules[__name__]
-    for name, value in {"P": 5, "B": 16, "T": 6, "N": 16}.items():
-        monkeypatch.setattr(module, name, value)
-    cell, params, x, target, mask = _problem("lstm", act, torch.float32, seed=4)
-    _, hs_pop, grads_pop = _kernel(cell, params, x, target, mask, backend="native")
-    monkeypatch.setattr(module, "P", 1)
-    for p in (0, 3, 4):
-        one = lambda a, p=p: a[p : p + 1]  # noqa: E731
-        _, hs, grads = _kernel(
-            cell, {k: one(v) for k, v in params.items()}, one(x), one(target), one(mask),
-            backend="native",
-        )  # fmt: skip
-        assert torch.equal(hs, hs_pop[p : p + 1])
-        for name in grads:
-            assert torch.equal(grads[name], grads_pop[name][p : p + 1]), name
-
-
 @pytest.mark.parametrize(("arch", "act"), CELLS)
 def test_chunks_of_the_population_give_the_same_numbers(arch, act):
     """Splitting the per-step work into sub-populations changes speed only."""
@@ -346,7 +324,7 @@ def test_sequence_drivers_equal_the_per_step_loop(arch, act, chunk, monkeypatch)
 
 
 @needs_native
-@pytest.mark.parametrize(("arch", "act"), SEQUENCE_CELLS)
+@pytest.mark.parametrize(("arch", "act"), [*SEQUENCE_CELLS, ("lstm", "tanh"), ("lstm", "relu")])
 def test_native_network_alone_equals_in_population(arch, act, monkeypatch):
     """float32, native (with the sequence drivers where torch has MKL), sizes where the C
     steps run full vectors: each network of a population of 5 (chunks of 4 and 1) gets
