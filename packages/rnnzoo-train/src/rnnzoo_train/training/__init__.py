@@ -2,7 +2,8 @@
 
 - :func:`train_population` trains many networks of one cell type and width at once (fused
   forward and hand-written BPTT batched over the population, :mod:`.kernels`);
-- :func:`train_network` trains one network alone (a population of one, same numbers).
+- :func:`train_network` trains one network alone (a population of one, same numbers);
+- on a GPU (``device="cuda"``) both train with the autograd kernel of :mod:`.device_kernel`.
 
 See ``docs/training.md`` for the procedure, divergence handling and determinism.
 """
