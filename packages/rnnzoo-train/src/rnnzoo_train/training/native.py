@@ -360,6 +360,18 @@ class _Native:
         """Floats between consecutive time steps of a per-step pointer list."""
         return (pointers[1] - pointers[0]) // 4 if len(pointers) > 1 else 0
 
+    def _backward_tail_args(self, v: dict) -> tuple:
+        """The arguments every backward sequence driver ends with (``_BACKWARD_TAIL``)."""
+        D, Wf, Z, dWfT = v["D"], v["WbT"], v["Z"], v["dWfT"]
+        return (
+            D.data_ptr(), D.stride(0),
+            v["pdY"][0], v["y_stride"], self._step(v["pdY"]),
+            Wf.data_ptr(), Wf.stride(0),
+            Z[0].data_ptr(), Z[0].stride(0), self._step(_pointers(Z[:2])),
+            dWfT.data_ptr(), dWfT.stride(0),
+            v["relu"],
+        )  # fmt: skip
+
     def _forward_chunk(self, v: dict) -> None:
         if sequence_drivers():
             self._forward_sequence(v)
@@ -429,7 +441,7 @@ class _Native:
     def _backward_sequence(self, v: dict) -> None:
         """The backward's time loop in C (:func:`sequence_drivers`)."""
         B, K, W, T = self.B, self.K, self.W, self.T
-        gh, D, Wf, Z = v["gh"], v["D"], v["WbT"], v["Z"]
+        gh = v["gh"]
         stored = (v["pA"][0], v["a_stride"], self._step(v["pA"])) if self.stores_gates else ()
         carry = ()
         if self.carries:
@@ -441,12 +453,7 @@ class _Native:
             *stored,
             v["pH"][0], v["h_stride"], self._step(v["pH"]),
             gh.data_ptr(), *carry, gh.stride(0),
-            D.data_ptr(), D.stride(0),
-            v["pdY"][0], v["y_stride"], self._step(v["pdY"]),
-            Wf.data_ptr(), Wf.stride(0),
-            Z[0].data_ptr(), Z[0].stride(0), self._step(_pointers(Z[:2])),
-            v["dWfT"].data_ptr(), v["dWfT"].stride(0),
-            v["relu"],
+            *self._backward_tail_args(v),
         )  # fmt: skip
 
 
@@ -506,7 +513,7 @@ class NativeLSTMKernel(_Native, LSTMKernel):
     def _backward_sequence(self, v: dict) -> None:
         """The backward's time loop in C (:func:`sequence_drivers`)."""
         B, K, W, T = self.B, self.K, self.W, self.T
-        gh, gc, D, Wf, Z = v["gh"], v["gc"], v["D"], v["WbT"], v["Z"]
+        gh, gc = v["gh"], v["gc"]
         gc.zero_()
         _lib().lstm_backward_sequence(
             v["n"], self.N * B, T, W, K, B, self.recurrent_rows, v["n_out"],
@@ -514,12 +521,7 @@ class NativeLSTMKernel(_Native, LSTMKernel):
             v["pA"][0], v["a_stride"], self._step(v["pA"]),
             v["pC"][0], v["c_stride"], self._step(v["pC"]),
             gh.data_ptr(), gc.data_ptr(), gh.stride(0),
-            D.data_ptr(), D.stride(0),
-            v["pdY"][0], v["y_stride"], self._step(v["pdY"]),
-            Wf.data_ptr(), Wf.stride(0),
-            Z[0].data_ptr(), Z[0].stride(0), self._step(_pointers(Z[:2])),
-            v["dWfT"].data_ptr(), v["dWfT"].stride(0),
-            v["relu"],
+            *self._backward_tail_args(v),
         )  # fmt: skip
 
     def _backward_chunk(self, v: dict) -> None:
