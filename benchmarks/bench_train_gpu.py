@@ -12,8 +12,9 @@ This script, run on a machine with a CUDA GPU, measures in one go:
    network-iteration, against the baseline of training ONE network at a time with cuDNN's
    ``nn.RNN`` / ``nn.GRU`` / ``nn.LSTM`` on the same GPU, and in GFLOP/s against the fp32
    GEMM rate measured in the same run (TF32 off, as in training);
-3. **an experimental CUDA-graph capture** of forward + loss + BPTT (not used by the trainer),
-   to size the launch overhead;
+3. **CUDA graphs**: ``train_population`` with its step captured in a CUDA graph (the
+   default on a GPU) and without (``RNNZOO_CUDA_GRAPHS=0``): the same networks, and the
+   time of each;
 4. **the ``paper`` preset's shapes** (4 architectures x units 64/128/256 x the three tasks'
    sequence lengths) at exactly the work units ``rnnzoo-train generate --device cuda``
    makes (every network of one shape -- 4 L2 x 30 seeds, then 4 L2 x 20 search trials --
@@ -156,10 +157,9 @@ def population_step(arch, act, P, task, dev, units=64):
     opt = PopulationSGD(params, [HP] * P, [1e-4] * P, 1000)
     active = torch.ones(P, dtype=torch.bool, device=dev)
 
-    def step():
-        outputs = kernel.forward(params, xa)
-        masked_mse_and_grad(outputs, targets, mask, kernel.d_outputs)
-        opt.step(kernel.backward(params), 0, active)
+    def step():  # as train_population does it (one CUDA graph on a GPU)
+        _, grads = kernel.train_step(params, xa, targets, mask)
+        opt.step(grads, 0, active)
 
     step.parts = (kernel, params, xa, targets, mask)
     return step
@@ -219,35 +219,33 @@ def throughput(dev, pops, peak, repeats) -> list[dict]:
     return rows
 
 
-# -- 3. CUDA graphs (experimental) ----------------------------------------------------------
-def graphed(arch, P, dev, repeats) -> dict:
-    """Forward + loss + BPTT captured in one CUDA graph, against the same step launched eagerly."""
+# -- 3. CUDA graphs in the trainer --------------------------------------------------------
+def check_graphs(dev, iterations: int, P: int) -> dict:
+    """``train_population`` on ``dev`` with the training step captured into a CUDA graph and
+    without (``RNNZOO_CUDA_GRAPHS=0``): the same networks, and the time of each."""
+    import os
+
+    from rnnzoo_train.training.device_kernel import GRAPHS_ENV
+
     task = get_task("flipflop")
-    step = population_step(arch, "tanh", P, task, dev)
-    kernel, params, xa, targets, mask = step.parts
-
-    def fwd_bwd():
-        outputs = kernel.forward(params, xa)
-        masked_mse_and_grad(outputs, targets, mask, kernel.d_outputs)
-        return kernel.backward(params)
-
-    eager_grads = {k: v.clone() for k, v in fwd_bwd().items()}
-    t_eager = median_time(fwd_bwd, dev, 2, repeats)
-    side = torch.cuda.Stream(dev)
-    side.wait_stream(torch.cuda.current_stream(dev))
-    with torch.cuda.stream(side):
-        for _ in range(3):
-            fwd_bwd()
-    torch.cuda.current_stream(dev).wait_stream(side)
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        static_grads = fwd_bwd()
-    graph.replay()
-    sync(dev)
-    err = max((static_grads[k] - eager_grads[k]).abs().max().item() for k in eager_grads)
-    t_graph = median_time(graph.replay, dev, 2, repeats)
-    return {"arch": arch, "P": P, "eager_ms": 1e3 * t_eager, "graph_ms": 1e3 * t_graph,
-            "speedup": t_eager / t_graph, "grad_max_abs_diff": err}  # fmt: skip
+    specs = [NetworkSpec("flipflop", Configuration("lstm", "tanh", 64, 1e-4), s, HP, iterations,
+                         B) for s in range(P)]  # fmt: skip
+    out, seconds = {}, {}
+    for mode in ("1", "0", "1"):  # graphs, none, graphs again (the first pays the warm-up)
+        os.environ[GRAPHS_ENV] = mode
+        t0 = time.perf_counter()
+        out[mode] = train_population(specs, task, device=dev, loss_every=1, eval_trials=64)
+        seconds[mode] = time.perf_counter() - t0
+    os.environ.pop(GRAPHS_ENV)
+    g, e = out["1"], out["0"]
+    w_err = max(float(np.abs(a.params_final[k] - b.params_final[k]).max())
+                for a, b in zip(g, e, strict=True) for k in a.params_final)  # fmt: skip
+    c_err = max(float(np.nanmax(np.abs(a.loss_curve - b.loss_curve)))
+                for a, b in zip(g, e, strict=True))  # fmt: skip
+    return {"P": P, "iterations": iterations, "seconds_graphs": seconds["1"],
+            "seconds_no_graphs": seconds["0"], "speedup": seconds["0"] / seconds["1"],
+            "final_weight_max_abs_diff": w_err, "loss_curve_max_abs_diff": c_err,
+            "status": sorted({r.status for r in g})}  # fmt: skip
 
 
 # -- 4. paper shapes and projection ---------------------------------------------------------
@@ -327,12 +325,31 @@ def project(rows, sampling) -> dict:
     return {"gpu_days": total / 86400, "gpu_only_days": gpu / 86400}
 
 
+def check(dev, quick: bool, results: dict) -> None:
+    """Section 1: gradients and a short training run on the device against the CPU."""
+    grads = check_gradients(dev)
+    worst = max(grads, key=lambda r: r["grad_err"])
+    print(f"\n1. float64 on {dev} vs the CPU's eager BPTT, 8 cells: max state error "
+          f"{max(r['state_err'] for r in grads):.1e}, max gradient error {worst['grad_err']:.1e}"
+          f" ({worst['cell']})")  # fmt: skip
+    train = check_training(dev, 5 if quick else 200)
+    print(f"   float32 training, 4 GRUs x {train['iterations']} iterations, {dev} vs CPU: first "
+          f"10 losses within {train['first10_loss_max_rel_diff']:.1e} (relative), final "
+          f"weights within {train['final_weight_max_abs_diff']:.1e}; test loss "
+          f"{np.round(train['test_loss_device'], 4).tolist()} vs "
+          f"{np.round(train['test_loss_cpu'], 4).tolist()}")  # fmt: skip
+    results.update({"gradients": grads, "training": train})
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="cuda", help="a CUDA device (default), or cpu")
     ap.add_argument("--quick", action="store_true", help="toy sizes: a check of the script")
     ap.add_argument("--json", help="also write the results to this JSON file")
+    ap.add_argument("--sections", default="check,throughput,graphs,paper",
+                    help="comma-separated subset of check,throughput,graphs,paper")  # fmt: skip
     args = ap.parse_args()
+    sections = set(args.sections.split(","))
     dev = torch.device(args.device)
     if dev.type == "cuda" and not torch.cuda.is_available():
         print("bench_train_gpu: this torch sees no CUDA GPU; skipped (results from an H200 are "
@@ -347,34 +364,28 @@ def main() -> None:
     print(f"fp32 GEMM rate: {peak:.0f} GFLOP/s")
     results["gemm_gflops"] = peak
 
-    grads = check_gradients(dev)
-    worst = max(grads, key=lambda r: r["grad_err"])
-    print(f"\n1. float64 on {dev} vs the CPU's eager BPTT, 8 cells: max state error "
-          f"{max(r['state_err'] for r in grads):.1e}, max gradient error {worst['grad_err']:.1e}"
-          f" ({worst['cell']})")  # fmt: skip
-    train = check_training(dev, 5 if args.quick else 200)
-    print(f"   float32 training, 4 GRUs x {train['iterations']} iterations, {dev} vs CPU: first "
-          f"10 losses within {train['first10_loss_max_rel_diff']:.1e} (relative), final "
-          f"weights within {train['final_weight_max_abs_diff']:.1e}; test loss "
-          f"{np.round(train['test_loss_device'], 4).tolist()} vs "
-          f"{np.round(train['test_loss_cpu'], 4).tolist()}")  # fmt: skip
-    results.update({"gradients": grads, "training": train})
+    if "check" in sections:
+        check(dev, args.quick, results)
 
-    print("\n2. throughput, 64 units, flip-flop (B = 64, T = 100):")
-    pops = (1, 16) if args.quick else (1, 16, 64, 256, 1024)
-    results["throughput"] = throughput(dev, pops, peak, 2 if args.quick else 5)
+    if "throughput" in sections:
+        print("\n2. throughput, 64 units, flip-flop (B = 64, T = 100):")
+        pops = (1, 16) if args.quick else (1, 16, 64, 256, 1024)
+        results["throughput"] = throughput(dev, pops, peak, 2 if args.quick else 5)
 
-    if dev.type == "cuda":
-        print("\n3. CUDA graph of forward + loss + BPTT (experimental, not in the trainer):")
-        results["graphs"] = []
-        for arch, P in (("gru", 16), ("gru", 256), ("lstm", 16), ("lstm", 256)):
-            try:
-                g = graphed(arch, P, dev, 5)
-            except Exception as err:  # report and go on
-                g = {"arch": arch, "P": P, "error": f"{type(err).__name__}: {err}"}
-            results["graphs"].append(g)
-            print("   " + json.dumps(g), flush=True)
+    if "graphs" in sections and dev.type == "cuda":
+        print("\n3. train_population with the step captured in a CUDA graph and without:")
+        g = check_graphs(dev, 60, 120)
+        results["graphs"] = g
+        print(
+            f"   120 LSTMs x 60 iterations: {g['seconds_graphs']:.1f} s with graphs, "
+            f"{g['seconds_no_graphs']:.1f} s without ({g['speedup']:.2f}x); final weights "
+            f"differ by {g['final_weight_max_abs_diff']:.1e}, loss curves by "
+            f"{g['loss_curve_max_abs_diff']:.1e}; status {g['status']}",
+            flush=True,
+        )
 
+    if "paper" not in sections:
+        return _write(args.json, results)
     print("\n4. paper shapes (tanh), seconds per iteration of each work-unit size:")
     paper = get_preset("paper")
     units_list = (8,) if args.quick else paper.units
@@ -387,8 +398,12 @@ def main() -> None:
           f"{proj.get('gpu_days', float('nan')):.1f} days ({proj.get('gpu_only_days', 0):.1f} "
           f"on the device, the rest task sampling)")  # fmt: skip
     results.update({"paper_shapes": rows, "sampling_s": sampling, "projection": proj})
-    if args.json:
-        with open(args.json, "w") as fh:
+    _write(args.json, results)
+
+
+def _write(path: str | None, results: dict) -> None:
+    if path:
+        with open(path, "w") as fh:
             json.dump(results, fh, indent=2)
 
 

@@ -354,3 +354,18 @@ def test_the_vanilla_rnn_has_a_native_kernel(monkeypatch):
     assert kern.backend == "native"
     assert isinstance(kern, native.NativeVanillaKernel)
     assert make_kernel(cell, P, B, T, torch.float64).backend == "eager"
+
+
+def test_autograd_train_step_is_forward_loss_and_backward():
+    """The one-call step the engine uses for the GPU kernel (captured into a CUDA graph
+    there; uncaptured on the CPU) gives the separate calls' loss and gradients."""
+    cell, params, x, target, mask = _problem("gru", "tanh", torch.float64, seed=9)
+    kern = make_kernel(cell, P, B, T, torch.float64, backend="autograd")
+    assert not kern.use_graphs  # CUDA graphs only on a CUDA device
+    xa = torch.cat([x, torch.ones(P, T, B, 1, dtype=x.dtype)], -1).transpose(2, 3)
+    to_kernel = lambda a: a.reshape(P, T, B, -1).transpose(2, 3)  # noqa: E731
+    loss, grads = kern.train_step(params, xa, to_kernel(target), to_kernel(mask))
+    loss_ref, _, grads_ref = _kernel(cell, params, x, target, mask, backend="autograd")
+    assert torch.equal(loss, loss_ref)
+    for name in grads_ref:
+        assert torch.equal(grads[name], grads_ref[name]), name

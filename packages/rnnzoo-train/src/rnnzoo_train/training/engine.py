@@ -187,14 +187,19 @@ def train_population(
                 messages[p] = f"{why} at iteration {k}; frozen with its last finite loss"
 
     train_loss = np.full(P, np.nan)
+    # kernels that do forward, loss and BPTT in one call (the GPU's: one CUDA graph)
+    fused = getattr(kernel, "train_step", None)
     for k in range(iterations + 1):
         for p in range(P):
             data.set(p, task.sample(B, rngs[p]))
-        outputs = kernel.forward(params, data.torch_xa)
         if dev.type != "cpu":
             targets.copy_(data.torch_targets)
             mask.copy_(data.torch_mask)
-        loss = masked_mse_and_grad(outputs, targets, mask, kernel.d_outputs)
+        if fused is not None:
+            loss, grads = fused(params, data.torch_xa, targets, mask)
+        else:
+            outputs = kernel.forward(params, data.torch_xa)
+            loss = masked_mse_and_grad(outputs, targets, mask, kernel.d_outputs)
         loss_np = loss.cpu().numpy().astype(np.float64)
         finite = np.isfinite(loss_np)
         alive = active.numpy().copy()
@@ -208,7 +213,8 @@ def train_population(
         if k == iterations:
             train_loss = np.where(alive, loss_np, np.nan)
             break
-        grads = kernel.backward(params)
+        if fused is None:
+            grads = kernel.backward(params)
         norm = opt.step(grads, k, active.to(dev))
         freeze(active.numpy() & ~np.isfinite(norm.cpu().numpy()), k, "gradient became NaN/inf")
 
