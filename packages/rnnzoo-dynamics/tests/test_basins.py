@@ -66,16 +66,21 @@ def test_cap_is_respected_and_bounds_the_cost():
     assert np.isnan(starts[:, 1]).all()
 
 
-def test_centre_and_face_saddles_missed_by_seeding_are_found_with_boundary_starts():
-    # 3 decoupled bistable units: 27 fixed points, 8 stable corners, 12/6/1 saddles
+def _bistable_cube(n_starts: int):
+    """3 decoupled bistable units (27 fixed points) seeded near the 8 stable corners only."""
     w = np.array([2.0, 1.6, 3.0])
     b = np.array([0.1, -0.05, 0.0])
     truth, n_unstable = diagonal_tanh_fixed_points(w, b)
     cell = TanhCell(3, 1, 3)
     params = diagonal_tanh_params(w, b)
-    starts = corner_starts(truth, n_unstable, 512, noise=0.05)
+    starts = corner_starts(truth, n_unstable, n_starts, noise=0.05)
     points = find_fixed_points(cell, params, [0.0], starts)
-    lin = linearize(cell, params, points)
+    return cell, params, truth, starts, points, linearize(cell, params, points)
+
+
+def test_centre_and_face_saddles_missed_by_seeding_are_found_with_boundary_starts():
+    # 3 decoupled bistable units: 27 fixed points, 8 stable corners, 12/6/1 saddles
+    cell, params, truth, starts, points, lin = _bistable_cube(512)
     # trajectory-like seeding finds the attractors only: every saddle is missed
     assert len(points) == 8
     assert (lin.n_unstable == 0).all()
@@ -94,14 +99,7 @@ def test_centre_and_face_saddles_missed_by_seeding_are_found_with_boundary_start
 
 
 def test_cap_limits_what_boundary_starts_can_find():
-    w = np.array([2.0, 1.6, 3.0])
-    b = np.array([0.1, -0.05, 0.0])
-    truth, n_unstable = diagonal_tanh_fixed_points(w, b)
-    cell = TanhCell(3, 1, 3)
-    params = diagonal_tanh_params(w, b)
-    starts = corner_starts(truth, n_unstable, 256, noise=0.05)
-    points = find_fixed_points(cell, params, [0.0], starts)
-    lin = linearize(cell, params, points)
+    cell, params, truth, starts, points, lin = _bistable_cube(256)
     # cap 1: the centroid of the 8 corners only, i.e. the 3-unstable centre saddle
     new, new_lin, gained = add_boundary_points(cell, params, [0.0], points, lin, starts, cap=1)
     assert gained.tolist() == [1]
