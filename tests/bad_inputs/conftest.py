@@ -257,10 +257,8 @@ def refused(sandbox, run_cli) -> Callable[..., Outcome]:
         added = sorted(set(after) - set(before))
         removed = sorted(set(before) - set(after))
         changed = sorted(k for k in set(before) & set(after) if before[k] != after[k])
-        assert not (added or removed or changed), (
-            f"the sandbox changed: added {added[:8]}, removed {removed[:8]}, "
-            f"changed {changed[:8]}\n{shown}"
-        )
+        diff = {"added": added[:8], "removed": removed[:8], "changed": changed[:8]}
+        assert diff == {"added": [], "removed": [], "changed": []}, f"sandbox changed\n{shown}"
         return result
 
     return check
