@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from rnnzoo_dynamics.fixed_points import FIXED, SLOW, FinderOptions, FixedPoints
-from rnnzoo_dynamics.flow import probe_flow
+from rnnzoo_dynamics.flow import nearest_distance, probe_flow
 from rnnzoo_dynamics.initial_states import trajectories
 from rnnzoo_dynamics.sine import representative_points, sine_frequencies
 from rnnzoo_dynamics.testing import LinearCell
@@ -117,6 +117,28 @@ def test_conditions_use_their_own_trials_and_static_input():
     assert expected > 0.01
     np.testing.assert_allclose(flow.distance[2], expected, rtol=1e-10)
     assert flow.radius.shape == (1, 2)
+
+
+def test_nearest_distance_is_exact_where_the_expansion_cancels():
+    """Far from the origin, near and equal points: the expansion |a|^2+|b|^2-2ab loses half
+    the digits (~sqrt(eps)|a| = 1.5e-5 at |a| = 1e3); the direct differences do not."""
+    rng = np.random.default_rng(0)
+    P, m, n, S = 3, 7, 200, 16
+    states = 1e3 + rng.normal(size=(P, n, S))
+    points = states[:, rng.choice(n, m, replace=False)].copy()
+    points[:, :3] += rng.normal(scale=1e-9, size=(P, 3, S))  # near, not on, a state
+    points[:, 3:5] += rng.normal(scale=10.0, size=(P, 2, S))  # far from every state
+    valid = rng.random((P, n)) < 0.9
+    valid[2] = False  # a network without a valid state
+    got = nearest_distance(torch.as_tensor(points), torch.as_tensor(states), torch.as_tensor(valid))
+    diff = points[:, :, None, :] - states[:, None, :, :]
+    brute = np.where(valid[:, None, :], np.sqrt((diff**2).sum(-1)), np.inf).min(-1)
+    # direct differences of numbers ~1e3: each distance is exact to a few ulps of |a|
+    # (eps * 1e3 = 2e-13 absolute), far below the 1e-9 offsets it must resolve
+    np.testing.assert_allclose(got.numpy()[:2], brute[:2], rtol=1e-12, atol=1e-11)
+    assert np.isinf(got.numpy()[2]).all()
+    on_state = brute[:2, 5:] == 0  # points picked exactly on a valid state
+    assert (got.numpy()[:2, 5:][on_state] == 0).all()
 
 
 def test_a_network_without_finite_states_has_infinite_distance():

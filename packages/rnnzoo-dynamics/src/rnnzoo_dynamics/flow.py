@@ -55,6 +55,54 @@ def _subsample(n: int, k: int) -> np.ndarray:
     return np.unique(np.round(np.linspace(0, n - 1, k)).astype(np.int64))
 
 
+def nearest_distance(
+    points: torch.Tensor, states: torch.Tensor, valid: torch.Tensor
+) -> torch.Tensor:
+    """Exact Euclidean distance from every point to its nearest valid state.
+
+    Parameters
+    ----------
+    points : Tensor, (P, m, S)
+    states : Tensor, (P, n, S)
+    valid : Tensor of bool, (P, n)
+        States that count (the others are ignored).
+
+    Returns
+    -------
+    Tensor, (P, m)
+        ``min_j ||points[p, i] - states[p, j]||`` over valid ``j`` (``inf`` if none).
+
+    Notes
+    -----
+    The expansion ``|a|^2 + |b|^2 - 2 a.b`` (a matrix product, what ``torch.cdist`` uses for
+    large inputs) is fast but loses half the digits near zero: for ``a = b`` it returns about
+    ``sqrt(eps) |a|`` (1.8e-8 for unit-size states on one CPU, another value on another CPU's
+    BLAS) instead of 0. So the expansion only selects candidates. With ``S`` terms per dot
+    product, each expanded squared distance is within ``(2S + 8) eps (|a|^2 + max|b|^2)`` of
+    the true one (the rounding bound of a length-``S`` dot product, in any summation order),
+    so every state within twice that of the smallest expanded value may be the nearest one.
+    The distances of those candidates (usually one per point) are then computed directly from
+    the differences, which is exact to rounding.
+    """
+    P, m, S = points.shape
+    h = torch.where(valid.unsqueeze(-1), states, 0.0)
+    hn = (h * h).sum(-1)  # (P, n)
+    pn = (points * points).sum(-1)  # (P, m)
+    # |b|^2 - 2 a.b: the squared distance less |a|^2, which does not change the nearest state
+    e = torch.baddbmm(
+        torch.where(valid, hn, torch.inf).unsqueeze(1), points, h.transpose(1, 2), alpha=-2.0
+    )
+    hmax = hn.amax(-1, keepdim=True) if hn.shape[-1] else torch.zeros(P, 1, dtype=hn.dtype)
+    band = 2 * (2 * S + 8) * torch.finfo(points.dtype).eps * (pn + hmax)  # (P, m)
+    candidate = e <= (e.amin(-1) + band).unsqueeze(-1)  # (P, m, n); inf <= inf: no valid state
+    candidate &= valid.unsqueeze(1)
+    p, i, j = candidate.nonzero(as_tuple=True)
+    exact = (points[p, i] - h[p, j]).square().sum(-1).sqrt()
+    best = torch.full((P * m,), torch.inf, dtype=points.dtype)
+    best = best.scatter_reduce(0, p * m + i, exact, reduce="amin")
+    return best.reshape(P, m)
+
+
 def probe_flow(
     cell: Cell,
     params: Params,
@@ -121,9 +169,8 @@ def probe_flow(
                 if t:
                     h = cell.step(params, h, xb)
                     valid = valid & torch.isfinite(h).all(-1)
-                d = torch.cdist(pts, torch.where(valid.unsqueeze(-1), h, 0.0))
-                d = torch.where(valid.unsqueeze(1), d, torch.inf)
-                best = torch.minimum(best, d.amin(-1) if d.shape[-1] else best)
+                if h.shape[1]:
+                    best = torch.minimum(best, nearest_distance(pts, h, valid))
         best_np = best.numpy()
         for i, r in enumerate(rows):
             if len(r) and np.isfinite(radius[i, c]) and radius[i, c] > 0:
