@@ -17,11 +17,20 @@ from pathlib import Path
 
 from rnnzoo_metrics import MetricsError
 
+from .pipeline import PipelineError
+
 EXIT_USAGE = 2
 
 
 def _synthetic(args: argparse.Namespace) -> int:
-    from .synthetic import run
+    from .outdir import check_out
+    from .synthetic import MIN_SAMPLES, run
+
+    if args.per_family < 2:
+        raise PipelineError(f"--per-family must be >= 2 networks, got {args.per_family}")
+    if args.samples < MIN_SAMPLES:
+        raise PipelineError(f"--samples must be >= {MIN_SAMPLES}, got {args.samples}")
+    check_out(Path(args.out), "synthetic")
 
     summary = run(
         args.out,
@@ -111,15 +120,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``rnnzoo-paper`` console script."""
-    from .pipeline import PipelineError
+    from .outdir import OutputError
 
     args = build_parser().parse_args(argv)
-    if getattr(args, "starts", None) is not None and args.starts < 1:
-        print(f"rnnzoo-paper: error: --starts must be >= 1, got {args.starts}", file=sys.stderr)
-        return EXIT_USAGE
     try:
         return int(args.func(args) or 0)
-    except (MetricsError, PipelineError) as exc:
+    except (MetricsError, PipelineError, OutputError) as exc:
         print(f"rnnzoo-paper: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

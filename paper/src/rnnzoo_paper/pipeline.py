@@ -33,6 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .outdir import OutputError, check_out, make_out
+
 ZOO_DIR = "zoo.zarr"
 ANALYSIS_STORE = "analyses.zarr"
 #: populations from which distance matrices are computed in worker processes
@@ -143,6 +145,39 @@ def _start(runner: Any) -> None:
     except RunnerOptionError as err:  # an unreachable scheduler
         raise PipelineError(str(err)) from None
     _log(f"runner: {describe_runner(runner)}")
+
+
+def check_options(opt: PipelineOptions):
+    """Refuse every user mistake before anything is created; returns the runner (not started).
+
+    Checks the output folder (:func:`rnnzoo_paper.outdir.check_out`), the preset or grid
+    file, the tasks (known to rnnzoo-train, and in the preset or the given zoo), the zoo
+    given with ``--zoo`` (it must open), ``--starts`` and the runner options.
+
+    Raises
+    ------
+    PipelineError
+    """
+    from rnnzoo_train.tasks import available_tasks
+
+    try:
+        check_out(Path(opt.out), "demo")
+    except OutputError as err:
+        raise PipelineError(str(err)) from None
+    if opt.starts is not None and opt.starts < 1:
+        raise PipelineError(f"--starts must be >= 1, got {opt.starts}")
+    if opt.tasks is not None and not opt.tasks:
+        raise PipelineError("--task is empty; give task names or 'all'")
+    if opt.zoo is None:
+        known = available_tasks()
+        for t in opt.tasks or ():
+            if t not in known:
+                raise PipelineError(f"unknown task {t!r}; choose from {', '.join(known)} or 'all'")
+        _preset(opt)
+    else:
+        location, store = _location(opt)
+        _tasks(opt, _open(location, store))
+    return _runner(opt)
 
 
 def _preset(opt: PipelineOptions):
@@ -371,15 +406,12 @@ def run_pipeline(opt: PipelineOptions) -> PipelineResult:
 
     torch.set_num_threads(1)
     out = Path(opt.out)
+    # user mistakes fail before anything is created or runs
+    runner = check_options(opt)
     try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise PipelineError(f"cannot create {out}: {err.strerror}") from None
-    # user mistakes fail before anything runs: a bad preset or grid file, a missing zoo
-    if opt.zoo is None:
-        _preset(opt)
-    _location(opt)
-    runner = _runner(opt)
+        make_out(out, "demo")
+    except OutputError as err:
+        raise PipelineError(str(err)) from None
     started = time.perf_counter()
     result = PipelineResult(out=out, zoo_location="", tasks=[])
     try:

@@ -20,7 +20,12 @@ import rnnzoo_metrics as rm
 from rnnzoo_metrics.plotting import plot_distance_matrix, plot_embedding
 from rnnzoo_metrics.synthetic import latent_trajectory, network
 
+from .outdir import make_out
+
 FAMILIES = {"tanh": "tanh", "relu": "relu"}
+#: fewest probe samples ``rnnzoo-paper synthetic`` accepts: twice the latent dimension (5),
+#: so that every network's centred states can span its latent space
+MIN_SAMPLES = 10
 
 
 def synthetic_population(
@@ -85,7 +90,7 @@ def run(
     Returns the summary that is also written to ``summary.json``.
     """
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    make_out(out, "synthetic")
     tree = synthetic_population(per_family=per_family, samples=samples, seed=seed)
     summary: dict = {"networks": per_family * len(FAMILIES), "samples": samples}
     for metric in ("svcca", "cka"):
