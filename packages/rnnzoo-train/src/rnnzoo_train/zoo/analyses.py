@@ -1,28 +1,61 @@
-"""Analysis results stored beside a zoo: ``/<task>/analysis/<name>``.
+"""Analysis results stored beside a zoo: ``/<task>/analysis/<name>``, committed atomically.
 
 :class:`AnalysisStore` is the part of :class:`rnnzoo_train.zoo.reader.Zoo` that writes and
 reads analysis results (fixed points, graphs, distance matrices, embeddings): in the zoo
 itself for a local directory, or in a separate local store (``analysis_store=``) for a
-read-only zoo (zips, URLs).
+read-only zoo (zips, URLs). Every write is a transaction
+(:mod:`rnnzoo_train.zoo.analysis_commit`): all analyses of one :meth:`~AnalysisStore.
+write_analyses` call are stored, or none, whatever moment the writer is killed at.
+
+For ``rnnzoo-train verify``: :func:`analysis_problems` and :func:`repair_analyses`.
 """
 
 from __future__ import annotations
 
-import datetime as _dt
+import contextlib
 import re
-import shutil
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import xarray as xr
 import zarr
+import zarr.storage
 
 from . import layout
-from .errors import ZooError, ZooKeyError
-from .store import WriterLock, consolidate, open_root, quiet_zarr
+from .analysis_commit import (
+    COMMIT_ATTR,
+    FAULT_ENV,
+    STAGING_DIR,
+    STORE_ATTR,
+    TRACE_ENV,
+    analysis_problems,
+    check_target,
+    check_writable,
+    missing_ancestors,
+    recover,
+    remove_created,
+    repair_analyses,
+    task_folders,
+    transaction,
+    wait_for_commit,
+)
+from .errors import ZooError, ZooKeyError, ZooLocationError
+from .store import WriterLock, open_root
 
 if TYPE_CHECKING:
     from .reader import _Source
+
+__all__ = [
+    "COMMIT_ATTR",
+    "FAULT_ENV",
+    "STAGING_DIR",
+    "STORE_ATTR",
+    "TRACE_ENV",
+    "AnalysisStore",
+    "analysis_problems",
+    "repair_analyses",
+]
 
 _ANALYSIS_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*")
 
@@ -46,69 +79,130 @@ class AnalysisStore:
         src = self._sources[0]
         if len(self._sources) > 1 or src.remote:
             raise ZooError(
-                f"{src.location} is read-only; to store analyses of it, open it with "
-                "open_zoo(..., analysis_store='analyses.zarr')"
+                f"{src.location} is read-only; to store analyses of it, give a local analysis "
+                "store (open_zoo(..., analysis_store='analyses.zarr'), or --analysis-store)"
             )
         return Path(src.location)
 
-    def write_analysis(self, task: str, name: str, data: xr.Dataset | xr.DataTree) -> None:
-        """Store an analysis result under ``/<task>/analysis/<name>`` (replacing it).
+    # -- the writer's lock -------------------------------------------------------------------
+    @contextlib.contextmanager
+    def writing_analyses(self, task: str | None = None) -> Iterator[Path]:
+        """Hold the writer's lock of the analysis target, e.g. for a whole analysis run.
 
-        ``data`` is a Dataset (or a DataTree, stored with its sub-groups), keyed by network
-        id along a ``network`` dimension where it has one. Strings are stored as
-        variable-length strings and every chunk gets a crc32c checksum, as in the zoo.
+        Checks first that the target can take analyses (a directory that is writable and is
+        the zoo, an rnnzoo analysis store, or new), takes its
+        :class:`~rnnzoo_train.zoo.store.WriterLock` (the zoo's own lock when analyses go
+        into the zoo: a running ``generate`` refuses it, and it refuses a ``generate``),
+        and completes or removes any interrupted analysis transaction. While it is held,
+        :meth:`write_analyses` of this object uses it. Re-entrant.
+
+        Parameters
+        ----------
+        task : str, optional
+            Also check that this task's analysis folder is writable.
+
+        Yields
+        ------
+        Path
+            The analysis target directory.
+
+        Raises
+        ------
+        ZooLocationError
+            The target is a file, a folder of other files, a Zarr store that is not an
+            analysis store, read-only, or locked by another process (the message names it).
         """
-        self._root(task)
-        if not _ANALYSIS_NAME.fullmatch(name):
-            raise ValueError(
-                f"analysis name {name!r}: use letters, digits, '_', '-' and '.' (no '/')"
-            )
+        if getattr(self, "_analysis_lock", None) is not None:
+            yield self._analysis_target()
+            return
         target = self._analysis_target()
+        zoo_dir = None if self._sources[0].remote else Path(self._sources[0].location)
+        check_target(target, zoo_dir)
+        created = missing_ancestors(target)
         lock = WriterLock(target)
-        lock.acquire()
         try:
-            store = zarr.storage.LocalStore(target)
-            with quiet_zarr():
-                if not (target / "zarr.json").is_file():
-                    zarr.create_group(
-                        store,
-                        zarr_format=3,
-                        attributes={
-                            "rnnzoo_schema_version": layout.SCHEMA_VERSION,
-                            "rnnzoo_analyses_of": self.location,
-                            "tasks": [],
-                        },
-                    )
-                path = layout.analysis_path(task, name)
-                if (target / path).exists():
-                    shutil.rmtree(target / path)
-                nodes = (
-                    {"": data}
-                    if isinstance(data, xr.Dataset)
-                    else {
-                        str(n.relative_to(data)) if n is not data else "": n.to_dataset()
-                        for n in data.subtree
-                    }
-                )
-                for rel, ds in nodes.items():
-                    ds = _for_storage(ds)
-                    ds.to_zarr(
-                        store,
-                        group=f"{path}/{rel}".rstrip("/"),
-                        mode="w",
-                        consolidated=False,
-                        zarr_format=3,
-                        encoding=layout.whole_encoding(ds) | _chunk_auto(ds),
-                    )
-            consolidate(store)
+            lock.acquire()
+        except OSError as err:
+            remove_created(created)
+            raise ZooLocationError(
+                f"cannot write analyses into {target}: {err.strerror or err}; make it "
+                "writable or store analyses elsewhere (--analysis-store PATH)"
+            ) from None
+        self._analysis_lock = lock
+        try:
+            for folder in task_folders(target, task):
+                check_writable(folder)
+            if recover(target):
+                self._reopen()
+            yield target
         finally:
+            self._analysis_lock = None
             lock.release()
+            remove_created(created)
+
+    def _reopen(self) -> None:
         for src in self._sources:
             if not src.remote:
                 src.reopen()
         self._datasets = {k: v for k, v in self._datasets.items() if "/analysis/" not in k[1]}
         self._tree = None
 
+    # -- writing -----------------------------------------------------------------------------
+    def write_analysis(self, task: str, name: str, data: xr.Dataset | xr.DataTree) -> None:
+        """Store one analysis under ``/<task>/analysis/<name>`` (replacing it), atomically.
+
+        A one-analysis :meth:`write_analyses`.
+        """
+        self.write_analyses(task, {name: data})
+
+    def write_analyses(
+        self, task: str, analyses: Mapping[str, xr.Dataset | xr.DataTree]
+    ) -> list[str]:
+        """Store several analyses of ``task`` in one transaction: all of them, or none.
+
+        Each value is a Dataset (or a DataTree, stored with its sub-groups), keyed by
+        network id along a ``network`` dimension where it has one, and replaces the
+        analysis of the same name. Strings are stored as variable-length strings, every
+        chunk is written (also chunks equal to the fill value) with a crc32c checksum, as
+        in the zoo. The transaction (module docstring) guarantees that a writer killed at
+        any moment leaves either every old analysis or every new one; the next writer, or
+        ``rnnzoo-train verify --repair``, completes or removes an interrupted one.
+
+        Takes the analysis target's writer lock unless this object holds it
+        (:meth:`writing_analyses`).
+
+        Parameters
+        ----------
+        task : str
+        analyses : mapping of str to Dataset or DataTree
+            Analysis name (letters, digits, ``_``, ``-``, ``.``) to its data.
+
+        Returns
+        -------
+        list of str
+            The names written, sorted.
+
+        Raises
+        ------
+        ValueError
+            An invalid analysis name.
+        ZooLocationError
+            The target cannot be written (see :meth:`writing_analyses`).
+        """
+        self._root(task)
+        for name in analyses:
+            if not _ANALYSIS_NAME.fullmatch(name):
+                raise ValueError(
+                    f"analysis name {name!r}: use letters, digits, '_', '-' and '.' (no '/')"
+                )
+        if not analyses:
+            return []
+        with self.writing_analyses(task) as target:
+            transaction(target, task, dict(analyses), self.location)
+        self._reopen()
+        return sorted(analyses)
+
+    # -- reading -----------------------------------------------------------------------------
     def analyses(self, task: str) -> list[str]:
         """Names of the analyses stored for ``task``."""
         names: list[str] = []
@@ -149,34 +243,21 @@ class AnalysisStore:
 
     def _analysis_roots(self, task: str) -> list[zarr.Group]:
         roots = []
+        root = self._root(task)
+        if getattr(self, "_analysis_lock", None) is None:
+            for folder in self._local_targets(task):
+                wait_for_commit(folder, task)
         if self._analysis_store is not None and (self._analysis_store / "zarr.json").is_file():
             store = zarr.storage.LocalStore(self._analysis_store, read_only=True)
             roots.append(open_root(store, remote=False))
-        roots.append(self._root(task))
+        roots.append(root)
         return roots
 
-
-def _for_storage(ds: xr.Dataset) -> xr.Dataset:
-    """A copy with fresh encodings and strings as variable-length strings."""
-    ds = ds.copy()
-    for name, var in list(ds.variables.items()):
-        var.encoding = {}
-        if var.dtype.kind in "UT" or (var.dtype == object and var.size):
-            strings = (var.dims, layout.as_vlen_str(var.values), var.attrs)
-            if name in ds.coords:
-                ds = ds.assign_coords({name: strings})
-            else:
-                ds[name] = strings
-    ds.attrs.setdefault(
-        "rnnzoo_written_at", _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-    )
-    return ds
-
-
-def _chunk_auto(ds: xr.Dataset) -> dict[str, dict]:
-    """Let zarr choose chunks for large arrays (one chunk per variable otherwise)."""
-    return {
-        name: {"compressors": layout.compressors()}
-        for name, var in ds.variables.items()
-        if var.nbytes > 64 * 2**20
-    }
+    def _local_targets(self, task: str) -> list[Path]:
+        folders = []
+        if self._analysis_store is not None and self._analysis_store.is_dir():
+            folders.append(self._analysis_store)
+        src = getattr(self, "_task_source", {}).get(task)
+        if src is not None and not src.remote:
+            folders.append(Path(src.location))
+        return folders
