@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from rnnzoo_metrics import MetricsError
+from rnnzoo_train.signals import exit_on_sigterm
 
 from .pipeline import PipelineError
 
@@ -118,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+@exit_on_sigterm("rnnzoo-paper")  # SIGTERM: workers stopped, one line, status 143
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``rnnzoo-paper`` console script."""
     from .outdir import OutputError

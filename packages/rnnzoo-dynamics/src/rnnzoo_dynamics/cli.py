@@ -21,6 +21,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from rnnzoo_train.signals import exit_on_sigterm
+
 EXIT_USAGE = 2
 
 
@@ -209,6 +211,7 @@ def _plot(args) -> int:
     return status
 
 
+@exit_on_sigterm("rnnzoo-dynamics")  # SIGTERM: workers stopped, one line, status 143
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``rnnzoo-dynamics`` command."""
     for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):

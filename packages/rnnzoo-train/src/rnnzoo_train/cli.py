@@ -25,6 +25,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from rnnzoo_train.signals import exit_on_sigterm
+
 PROG = "rnnzoo-train"
 
 #: modules that register further subcommands when imported (skipped if absent)
@@ -231,6 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@exit_on_sigterm(PROG)  # SIGTERM: workers stopped, one line, status 143; a rerun resumes
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``rnnzoo-train``; returns the exit status."""
     from rnnzoo_train.presets import PresetError

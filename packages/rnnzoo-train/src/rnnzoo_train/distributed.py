@@ -15,12 +15,24 @@ rescheduled on another worker by the scheduler (up to Dask's
 ``distributed.scheduler.allowed-failures``), so killing a worker loses nothing. A unit that
 still fails is yielded as a :class:`~rnnzoo_train.runners.UnitFailed`, and generation
 reports it and goes on (rerunning the same command retrains it).
+
+Stopping: a LocalCluster's worker processes end with this process, even when it is
+SIGKILLed (Dask's nanny gives each worker a pipe from its parent and the worker exits when
+the pipe closes; ``docs/scaling.md`` has the measurement). A ``map_unordered`` left early
+(SIGTERM, Ctrl-C, an error in the caller) cancels its units, and the following
+:meth:`DaskRunner.close` then kills the LocalCluster's worker processes instead of waiting
+for the units they are computing (Dask's graceful close waits 4 s, then kills them anyway,
+and logs warnings on the way).
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import importlib.util
+import logging
+import os
+import signal
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
@@ -96,6 +108,7 @@ class DaskRunner:
         self.dashboard_address = dashboard_address
         self._cluster = None
         self._client = None
+        self._abandoned = False  # the last map_unordered was left with units in flight
 
     # -- the cluster -------------------------------------------------------------------------
     @property
@@ -174,13 +187,34 @@ class DaskRunner:
         )
 
     def close(self) -> None:
-        """Disconnect (and stop the LocalCluster this runner started)."""
+        """Disconnect (and stop the LocalCluster this runner started).
+
+        After a ``map_unordered`` that was left with units in flight, the LocalCluster's
+        worker processes are killed first: their units are abandoned (a rerun computes them
+        again), and the cluster closes at once and quietly.
+        """
+        if self._abandoned and self._cluster is not None:
+            self._kill_local_workers()
         if self._client is not None:
             self._client.close()
             self._client = None
         if self._cluster is not None:
             self._cluster.close()
             self._cluster = None
+
+    def _kill_local_workers(self) -> None:
+        """SIGKILL the LocalCluster's worker processes; their nannies do not restart them."""
+        quiet = logging.getLogger("distributed")
+        quiet.setLevel(logging.CRITICAL)  # the cluster is going away: no warnings about it
+        for nanny in list(getattr(self._cluster, "workers", {}).values()):
+            pid = getattr(nanny, "pid", None)
+            close_gracefully = getattr(nanny, "close_gracefully", None)
+            if callable(close_gracefully):
+                close_gracefully()  # marks the nanny as closing: no restart of its worker
+            if pid:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, getattr(signal, "SIGKILL", signal.SIGTERM))
+        self._abandoned = False
 
     def __enter__(self) -> DaskRunner:
         return self
@@ -207,6 +241,7 @@ class DaskRunner:
         keys = [f"{getattr(fn, '__name__', 'unit')}-{run}-{i}" for i in range(len(units))]
         futures = client.map(fn, units, key=keys, pure=False, retries=self.retries)
         unit_of = {f.key: u for f, u in zip(futures, units, strict=True)}
+        self._abandoned = False
         try:
             for future in as_completed(futures):
                 unit = unit_of[future.key]
@@ -216,7 +251,10 @@ class DaskRunner:
                     yield unit, future.result()
                 future.release()
         finally:
-            client.cancel([f for f in futures if not f.done()])
+            unfinished = [f for f in futures if not f.done()]
+            if unfinished:  # left early: close() kills a LocalCluster's busy workers
+                self._abandoned = True
+                client.cancel(unfinished)
 
 
 __all__ = ["DaskRunner", "OneThreadPlugin", "SchedulerUnreachable"]

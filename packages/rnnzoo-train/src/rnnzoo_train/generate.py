@@ -25,6 +25,7 @@ import math
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -40,6 +41,7 @@ from rnnzoo_train.records import (
 )
 from rnnzoo_train.runners import SerialRunner, UnitFailed
 from rnnzoo_train.search import choose_trial, search_specs
+from rnnzoo_train.signals import deferred_termination
 from rnnzoo_train.writer import ZooWriter
 
 #: memory budget of one work unit's training buffers (bytes); units are split to fit
@@ -264,7 +266,8 @@ def generate(
     for name in tasks:
         plan = preset.plan(name)
         task = get_task(name, **plan.task_config.get("params", {}))
-        writer.prepare_task(plan, task)
+        with deferred_termination():  # a SIGTERM never cuts a template in half
+            writer.prepare_task(plan, task)
         plans[name], task_objs[name] = plan, task
 
     # -- phase 1: hyper-parameters (fixed, recorded, or searched) ---------------------------
@@ -313,20 +316,24 @@ def generate(
             for u in search_todo:
                 for s in u.specs:
                     expected[(u.task, s.config)] += 1
-            for unit, out in runner.map_unordered(run_unit, _by_cost(search_todo, device)):
-                if isinstance(out, UnitFailed):
-                    report.failed_units.append(f"{unit.label}: {out}")
-                    bar.write(f"work unit {unit.label} failed: {out}")
-                    bar.advance(len(unit.specs))
-                    continue
-                bar.advance(len(out), _median_loss(out), unit.label)
-                for config in dict.fromkeys(r.spec.config for r in out):
-                    key = (unit.task, config)
-                    trial_results[key].extend(r for r in out if r.spec.config == config)
-                    if len(trial_results[key]) == expected[key]:
-                        trials, hp = choose_trial(trial_results[key])
-                        writer.write_search(unit.task, trials)
-                        chosen[unit.task][config] = hp
+            with _stop_when_left(
+                runner.map_unordered(run_unit, _by_cost(search_todo, device))
+            ) as results:
+                for unit, out in results:
+                    if isinstance(out, UnitFailed):
+                        report.failed_units.append(f"{unit.label}: {out}")
+                        bar.write(f"work unit {unit.label} failed: {out}")
+                        bar.advance(len(unit.specs))
+                        continue
+                    bar.advance(len(out), _median_loss(out), unit.label)
+                    for config in dict.fromkeys(r.spec.config for r in out):
+                        key = (unit.task, config)
+                        trial_results[key].extend(r for r in out if r.spec.config == config)
+                        if len(trial_results[key]) == expected[key]:
+                            trials, hp = choose_trial(trial_results[key])
+                            with deferred_termination():
+                                writer.write_search(unit.task, trials)
+                            chosen[unit.task][config] = hp
             missing = [(t, c) for t in tasks for c in plans[t].configurations if c not in chosen[t]]
             if missing:
                 report.failed_units.append(
@@ -341,24 +348,44 @@ def generate(
         if report.skipped:
             bar.advance(report.skipped, None, "already complete")
         results_by_task: dict[str, list[NetworkResult]] = defaultdict(list)
-        for unit, out in runner.map_unordered(run_unit, _by_cost(todo, device)):
-            if isinstance(out, UnitFailed):
-                report.failed_units.append(f"{unit.label}: {out}")
-                bar.write(f"work unit {unit.label} failed: {out}")
-                bar.advance(len(unit.specs))
-                continue
-            writer.write_results(unit.task, out)
-            results_by_task[unit.task].extend(out)
-            report.trained += len(out)
-            bar.advance(len(out), _median_loss(out), unit.label)
+        with _stop_when_left(runner.map_unordered(run_unit, _by_cost(todo, device))) as results:
+            for unit, out in results:
+                if isinstance(out, UnitFailed):
+                    report.failed_units.append(f"{unit.label}: {out}")
+                    bar.write(f"work unit {unit.label} failed: {out}")
+                    bar.advance(len(unit.specs))
+                    continue
+                # a unit's rows and then its index rows, whole: a SIGTERM waits for them
+                with deferred_termination():
+                    writer.write_results(unit.task, out)
+                results_by_task[unit.task].extend(out)
+                report.trained += len(out)
+                bar.advance(len(out), _median_loss(out), unit.label)
     finally:
         bar.close()
-        writer.close()
+        with deferred_termination():
+            writer.close()
     for name in tasks:
         report.rows += summarise(name, results_by_task[name], task_objs[name].performance_name)
     report.chosen = {t: {c.key: hp for c, hp in chosen[t].items()} for t in tasks}
     report.seconds = time.perf_counter() - started
     return report
+
+
+@contextmanager
+def _stop_when_left(results: Iterable[Any]):
+    """Close a runner's result iterator however the loop over it ends.
+
+    A loop left early (SIGTERM, Ctrl-C, a write error) thereby stops the runner's workers at
+    once (their units in flight are abandoned and retrained by the next run) instead of
+    whenever the iterator happens to be garbage-collected.
+    """
+    try:
+        yield results
+    finally:
+        close = getattr(results, "close", None)
+        if callable(close):
+            close()
 
 
 def _by_cost(units: list[WorkUnit], device: str = "cpu") -> list[WorkUnit]:

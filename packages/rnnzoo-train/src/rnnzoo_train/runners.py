@@ -15,13 +15,27 @@ demo``) share one choice of runner, :func:`add_runner_arguments` + :func:`choose
 ``--processes N``             ``ProcessRunner(N)``: a plain pool of N spawned processes
 ``--scheduler ADDRESS``       ``DaskRunner(address=ADDRESS)``: an existing Dask cluster
 ============================  ==========================================================
+
+Workers end with their parent. A ``ProcessRunner`` worker gets the kernel's parent-death
+signal (Linux) and watches its parent from a thread (everywhere), so it ends within
+:data:`PARENT_POLL_SECONDS` of its parent's death even when the parent was SIGKILLed
+(:func:`die_with_parent`); a LocalCluster's workers do the same by Dask's own mechanism. A
+``map_unordered`` that is left early (an exception in the caller, SIGTERM:
+:mod:`rnnzoo_train.signals`, Ctrl-C) kills its pool's workers at once: their units in flight
+are abandoned, and a rerun computes them again.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import ctypes
 import multiprocessing
 import os
+import signal
+import sys
+import threading
+import weakref
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Any, Protocol, TypeVar
@@ -66,6 +80,130 @@ def one_thread() -> None:
     torch.set_num_threads(1)
 
 
+# -- workers end with their parent ----------------------------------------------------------
+
+#: seconds between a worker's checks that its parent is alive (the portable fallback)
+PARENT_POLL_SECONDS = 0.5
+#: exit status of a worker that ends because its parent is gone
+ORPHAN_EXIT_STATUS = 70
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def set_parent_death_signal(signum: int = signal.SIGKILL) -> bool:
+    """Ask the Linux kernel to send ``signum`` to this process when its parent dies.
+
+    ``prctl(PR_SET_PDEATHSIG)`` through ``ctypes``. The "parent" is the *thread* that
+    started this process. Returns whether it took effect (``False`` off Linux).
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):  # pragma: no cover - no libc symbols
+        return False
+    args = (_PR_SET_PDEATHSIG, int(signum), 0, 0, 0)
+    return prctl(*(ctypes.c_ulong(a) for a in args)) == 0
+
+
+def parent_alive(parent_pid: int) -> bool:
+    """Whether the process ``parent_pid`` is still this process's parent and alive.
+
+    ``os.getppid()`` changes when the parent dies (the orphan is re-parented) on POSIX; a
+    process started by ``multiprocessing`` also checks its parent's sentinel (a pipe that
+    closes when the parent dies, on every platform).
+    """
+    if os.getppid() != parent_pid:
+        return False
+    parent = multiprocessing.parent_process()
+    return parent is None or parent.is_alive()
+
+
+def _watch_parent(parent_pid: int) -> None:
+    parent = multiprocessing.parent_process()
+    while True:
+        if parent is not None:
+            parent.join(PARENT_POLL_SECONDS)  # returns at once when the parent dies
+        else:  # pragma: no cover - not started by multiprocessing
+            threading.Event().wait(PARENT_POLL_SECONDS)
+        if not parent_alive(parent_pid):
+            os._exit(ORPHAN_EXIT_STATUS)
+
+
+def die_with_parent(parent_pid: int, *, kernel_signal: bool = True) -> None:
+    """End this (worker) process when its parent ends, even if the parent is SIGKILLed.
+
+    A SIGKILLed parent cannot stop its workers, which would otherwise train on at full CPU
+    for minutes. Two mechanisms, either of which suffices:
+
+    1. on Linux, the kernel's parent-death signal (:func:`set_parent_death_signal`,
+       SIGKILL: a worker holds nothing to clean up, the parent is the zoo's only writer);
+    2. everywhere, a daemon thread that checks :func:`parent_alive` every
+       :data:`PARENT_POLL_SECONDS` (while the worker computes too) and exits with
+       :data:`ORPHAN_EXIT_STATUS`.
+
+    A parent that died while the worker started (before the death signal was set) is
+    caught by checking ``parent_pid`` right after setting it: the worker exits at once.
+
+    Parameters
+    ----------
+    parent_pid : int
+        ``os.getpid()`` of the parent, taken in the parent when it made the pool.
+    kernel_signal : bool
+        Use the kernel's parent-death signal where there is one (``False``: the watching
+        thread only; for tests of that fallback).
+    """
+    if kernel_signal:
+        set_parent_death_signal()
+    if not parent_alive(parent_pid):
+        os._exit(ORPHAN_EXIT_STATUS)
+    threading.Thread(
+        target=_watch_parent, args=(parent_pid,), name="rnnzoo-watch-parent", daemon=True
+    ).start()
+
+
+def _init_worker(parent_pid: int) -> None:
+    """Initializer of a ``ProcessRunner`` worker: end with the parent, one thread.
+
+    Ctrl-C reaches the whole process group; the parent stops its workers itself, so they
+    ignore SIGINT (instead of printing tracebacks of their own).
+    """
+    die_with_parent(parent_pid)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    one_thread()
+
+
+#: pools whose ``map_unordered`` is running (for :func:`stop_workers`)
+_LIVE_POOLS: weakref.WeakSet[ProcessPoolExecutor] = weakref.WeakSet()
+
+
+def _kill_pool(pool: ProcessPoolExecutor) -> None:
+    """Kill a pool's worker processes now (abandoning their units) and shut it down."""
+    _LIVE_POOLS.discard(pool)
+    kill = getattr(pool, "kill_workers", None)  # Python >= 3.14
+    if callable(kill):  # pragma: no cover - newer Python
+        kill()
+        return
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    for p in processes:
+        with contextlib.suppress(Exception):  # already gone
+            p.kill()
+    pool.shutdown(wait=True, cancel_futures=True)
+    for p in processes:
+        with contextlib.suppress(Exception):
+            p.join(timeout=5)
+
+
+def stop_workers() -> None:
+    """Kill the workers of every ``ProcessRunner`` pool still running in this process.
+
+    ``map_unordered`` does this itself when it is left early; this is for a caller that
+    stops while still holding the unfinished iterator (:func:`rnnzoo_train.signals.exit_on_sigterm`
+    calls it on SIGTERM).
+    """
+    for pool in list(_LIVE_POOLS):
+        _kill_pool(pool)
+
+
 class SerialRunner:
     """Run every unit in this process, in order (one torch thread)."""
 
@@ -107,16 +245,26 @@ class ProcessRunner:
     def map_unordered(
         self, fn: Callable[[U], R], units: Iterable[U]
     ) -> Iterator[tuple[U, R | UnitFailed]]:
+        """Yield ``(unit, fn(unit))`` as units finish, or ``(unit, UnitFailed)``.
+
+        The workers end with this process (:func:`die_with_parent`); leaving the iteration
+        early (``close()``, an exception in the caller) kills them at once.
+        """
         units = list(units)
         if not units:
             return
         saved = {k: os.environ.get(k) for k in THREAD_ENV}
         os.environ.update(THREAD_ENV)  # inherited by the spawned workers before torch loads
         try:
-            ctx = multiprocessing.get_context("spawn")
-            with ProcessPoolExecutor(
-                max_workers=min(self.n_workers, len(units)), mp_context=ctx, initializer=one_thread
-            ) as pool:
+            pool = ProcessPoolExecutor(
+                max_workers=min(self.n_workers, len(units)),
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_init_worker,
+                initargs=(os.getpid(),),
+            )
+            _LIVE_POOLS.add(pool)
+            finished = False
+            try:
                 pending: dict[Future, Any] = {pool.submit(fn, u): u for u in units}
                 while pending:
                     done, _ = wait(pending, return_when=FIRST_COMPLETED)
@@ -124,6 +272,13 @@ class ProcessRunner:
                         unit = pending.pop(fut)
                         err = fut.exception()
                         yield unit, (UnitFailed(unit, err) if err is not None else fut.result())
+                finished = True
+            finally:
+                if finished:
+                    _LIVE_POOLS.discard(pool)
+                    pool.shutdown(wait=True)
+                else:  # abandoned: do not wait for units in flight
+                    _kill_pool(pool)
         finally:
             for k, v in saved.items():
                 if v is None:
