@@ -160,7 +160,11 @@ class FixedPoints:
     kind : ndarray of str, (n,)
         ``"fixed"`` (``q < q_tol``) or ``"slow"``.
     n_merged : ndarray of int, (n,)
-        How many initial states converged onto this point (cluster size of deduplication).
+        How many of the network's initial states converged onto this point (cluster size of
+        deduplication). Points merged in later (:meth:`merge`: the boundary and refinement
+        passes) add no count, so a network's counts never exceed its initial states and do
+        not depend on the networks that share its batch; a point found only by such a pass
+        has 0.
     x_star : ndarray of float64, (n_conditions, M)
         The conditions (for a population with per-network conditions: ``(P, n_conditions, M)``).
     candidate_q : ndarray of float64, (P, n_conditions, n_starts)
@@ -208,10 +212,16 @@ class FixedPoints:
         """Merge ``other``'s points into these (same population and conditions).
 
         Points of ``other`` within the deduplication radius of an existing point of the
-        same network, condition and kind are merged into it (lowest ``q`` kept, counts
-        summed), and slow points next to a fixed point are absorbed by it (see
-        :func:`deduplicate_kinds`). Per-candidate ``q`` and stats stay those of ``self``
-        (counts are updated).
+        same network, condition and kind are merged into it (lowest ``q`` kept), and slow
+        points next to a fixed point are absorbed by it (see :func:`deduplicate_kinds`).
+        Per-candidate ``q`` and stats stay those of ``self`` (point counts are updated).
+
+        ``n_merged`` keeps counting the initial states of ``self`` only: ``other``'s points
+        weigh 0. Its starts are extra starts (boundary means, ends of unresolved transition
+        trajectories) whose number per network depends on the batch (a refinement pass
+        pads every network's starts to the batch's largest count); counting them made a
+        network's ``n_merged`` depend on the networks it was analysed with, and exceed its
+        ``n_candidates``.
         """
         opt = self.options
         cols: dict[str, list] = {k: [] for k in ("network", "condition", "state", "q", "n", "k")}
@@ -223,7 +233,7 @@ class FixedPoints:
                     continue
                 st = np.vstack([self.state[a], other.state[b]])
                 qq = np.concatenate([self.q[a], other.q[b]])
-                ww = np.concatenate([self.n_merged[a], other.n_merged[b]])
+                ww = np.concatenate([self.n_merged[a], np.zeros(int(b.sum()), np.int64)])
                 keep, merged, is_fixed = deduplicate_kinds(st, qq, ww, opt)
                 # existing points keep their identity and order (they come first in `st`)
                 order = np.lexsort((keep, ~is_fixed))
