@@ -12,7 +12,7 @@ import sys
 import warnings
 from pathlib import Path
 
-from .errors import MetricsError
+from .errors import MetricsError, require
 
 
 def _params(items: list[str]) -> dict[str, str]:
@@ -66,33 +66,52 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _same_path(a: str | Path, b: str | Path) -> bool:
+    return Path(a).resolve() == Path(b).resolve()
+
+
 def cmd_pairwise(args: argparse.Namespace) -> int:
     from .engine import pairwise
-    from .io import read_networks, write_result
+    from .inputs import as_networks
+    from .io import check_result_target, read_networks, write_result
+    from .registry import get_metric
+    from .targets import check_store
 
-    data = read_networks(args.input, group=args.group)
+    params = _params(args.param)
+    metric = get_metric(args.metric, **params)  # unknown metric or parameter: refuse first
+    # every output is checked (kind, --overwrite, writable) before anything is read or computed
+    check_result_target(args.out, "pairwise", overwrite=args.overwrite)
+    if args.store:
+        if _same_path(args.store, args.out):
+            raise MetricsError("--store and --out must be different paths")
+        check_store(args.store)
+        require("zarr", "zoo", "a resumable tile store (--store)")
+    data = read_networks(args.input, group=args.group, variable=args.variable)
+    nets = as_networks(data, metric.input_kind, args.variable)
+    if len(nets) < 2:
+        raise MetricsError(
+            f"{args.input!r} holds {len(nets)} network{'s' if len(nets) != 1 else ''}; "
+            "pairwise needs at least 2"
+        )
     client = None
     if args.scheduler:
-        from .errors import require
-
         distributed = require("distributed", "dask", "--scheduler")
         client = distributed.Client(args.scheduler)
     try:
         d = pairwise(
-            data,
-            args.metric,
+            nets,
+            metric,
             variable=args.variable,
             tile=args.tile,
             n_jobs=args.jobs,
             client=client,
             store=args.store,
             progress=not args.no_progress,
-            **_params(args.param),
         )
     finally:
         if client is not None:
             client.close()
-    out = write_result(d, args.out)
+    out = write_result(d, args.out, overwrite=args.overwrite)
     n = d.sizes["network"]
     print(f"{d.attrs['metric']}: {n} networks, {n * (n - 1) // 2} pairs -> {out}")
     return 0
@@ -100,34 +119,60 @@ def cmd_pairwise(args: argparse.Namespace) -> int:
 
 def cmd_embed(args: argparse.Namespace) -> int:
     from .embedding import drop_incomparable, embed
-    from .io import read_result, write_result
+    from .io import check_result_target, read_result, write_result
 
-    d = read_result(args.matrix)
+    if _same_path(args.matrix, args.out):
+        raise MetricsError("--out must differ from the input matrix")
+    check_result_target(args.out, "embedding", overwrite=args.overwrite)
+    d = read_result(args.matrix, "pairwise")
     if args.drop_nan:
         d = drop_incomparable(d)
     e = embed(d, args.method, args.components, seed=args.seed)
-    out = write_result(e, args.out)
+    out = write_result(e, args.out, overwrite=args.overwrite)
     print(f"{args.method} MDS of {d.sizes['network']} networks -> {out}")
     return 0
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
     from .io import read_result
-    from .plotting import plot_distance_matrix, plot_embedding
+    from .plotting import plot_distance_matrix, plot_embedding, save_png
+    from .targets import check_output
 
+    check_output(args.out, "figure", overwrite=args.overwrite, suffixes=(".png",))
     obj = read_result(args.result)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    require("matplotlib", "plot", "plotting")
     if "component" in obj.dims:
         color = args.color_by
         if color is None:  # default: architecture when the networks carry it
             color = "arch" if "arch" in obj.coords else None
-        plot_embedding(obj, color, path=args.out, title=args.title)
+        fig = plot_embedding(obj, color, title=args.title)
     else:
-        plot_distance_matrix(
-            obj, [s for s in args.sort_by.split(",") if s], path=args.out, title=args.title
-        )
-    print(f"figure -> {args.out}")
+        sort_by = [s.strip() for s in (args.sort_by or "arch,activation").split(",") if s.strip()]
+        if args.sort_by is not None:  # named explicitly: every coordinate must exist
+            from .plotting import _coord
+
+            for name in sort_by:
+                _coord(obj, name)
+        fig = plot_distance_matrix(obj, sort_by, title=args.title)
+    out = save_png(fig, args.out, overwrite=args.overwrite)
+    print(f"figure -> {out}")
     return 0
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+_OVERWRITE = (
+    "replace a previous result of the same kind at --out (atomically); anything else at "
+    "--out is never replaced"
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -158,17 +203,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--group", help="group inside a store, e.g. flipflop or flipflop/analysis/graphs"
     )
     s.add_argument("--variable", help="activations variable (default hidden_trained)")
-    s.add_argument("--tile", type=int, help="networks per tile side (default: by memory)")
-    s.add_argument("--jobs", "-j", type=int, default=1, help="worker processes")
+    s.add_argument("--tile", type=_positive, help="networks per tile side (default: by memory)")
+    s.add_argument("--jobs", "-j", type=_positive, default=1, help="worker processes")
     s.add_argument("--scheduler", help="address of a Dask scheduler to compute tiles on")
     s.add_argument("--store", help="resumable Zarr store for finished tiles")
+    s.add_argument("--overwrite", action="store_true", help=_OVERWRITE)
     s.add_argument("--no-progress", action="store_true", help="no progress bars")
     s.set_defaults(func=cmd_pairwise)
 
     s = sub.add_parser("embed", help="MDS embedding of a distance matrix")
     s.add_argument("matrix", help="result of `pairwise` (.nc or .zarr)")
     s.add_argument("--method", choices=("classical", "metric"), default="metric")
-    s.add_argument("--components", type=int, default=2)
+    s.add_argument("--components", type=_positive, default=2)
     s.add_argument("--seed", type=int, default=0)
     s.add_argument(
         "--drop-nan",
@@ -176,14 +222,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="first drop networks with NaN distances (e.g. other node counts)",
     )
     s.add_argument("--out", "-o", required=True, help="output .nc or .zarr")
+    s.add_argument("--overwrite", action="store_true", help=_OVERWRITE)
     s.set_defaults(func=cmd_embed)
 
     s = sub.add_parser("plot", help="PNG of a matrix (heat map) or an embedding (scatter)")
     s.add_argument("result", help="result of `pairwise` or `embed`")
     s.add_argument("--out", "-o", required=True, help="output .png")
     s.add_argument("--color-by", help="coordinate colouring an embedding (default: arch)")
-    s.add_argument("--sort-by", default="arch,activation", help="coordinates sorting a matrix")
+    s.add_argument(
+        "--sort-by", help="coordinates sorting a matrix (default: arch,activation where present)"
+    )
     s.add_argument("--title")
+    s.add_argument(
+        "--overwrite", action="store_true", help="replace a figure written by rnnzoo-metrics"
+    )
     s.set_defaults(func=cmd_plot)
     return p
 
@@ -197,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
     except MetricsError as exc:
         print(f"rnnzoo-metrics: error: {exc}", file=sys.stderr)
         return 2
-    except (FileNotFoundError, PermissionError, IsADirectoryError) as exc:
+    except OSError as exc:  # e.g. the disk filled up, or a path changed while computing
         print(f"rnnzoo-metrics: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

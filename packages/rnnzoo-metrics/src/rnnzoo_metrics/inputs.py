@@ -133,7 +133,7 @@ def _ids(ds: Any) -> list[str]:
     return [str(i) for i in range(ds.sizes["network"])]
 
 
-def _merge(parts: list[Networks], kind: str) -> Networks:
+def _merge(parts: list[Networks], kind: str, paths: list[str] | None = None) -> Networks:
     if not parts:
         raise InputError("no networks found in the input")
     if len(parts) == 1:
@@ -144,6 +144,13 @@ def _merge(parts: list[Networks], kind: str) -> Networks:
         index += [(p, i) for i in range(len(part))]
     dup = {i for i in ids if ids.count(i) > 1} if len(set(ids)) != len(ids) else set()
     if dup:
+        tops = sorted({p.strip("/").split("/")[0] for p in paths or [] if p.strip("/")})
+        if len(tops) > 1:  # e.g. a whole zoo: one group per task
+            raise InputError(
+                f"the input holds networks of {len(tops)} groups ({', '.join(tops)}) with the "
+                f"same ids (tasks of a zoo?); select one, e.g. tree[{tops[0]!r}] "
+                f"(command line: --group {tops[0]})"
+            )
         raise InputError(f"network ids occur twice in the input: {sorted(dup)[:3]}")
     names = set.intersection(*(set(p.coords) for p in parts))
     coords = {}
@@ -214,13 +221,14 @@ def _from_xarray(data: Any, kind: str, variable: str | None) -> Networks:
                 f"the Dataset has no variable {want!r} (it has {sorted(map(str, data.data_vars))})"
             )
         return found
-    parts = []
+    parts, paths = [], []
     for node in data.subtree:
         ds = node.to_dataset(inherit=False)
         found = _from_dataset(ds, kind, variable)
         if found is not None:
             parts.append(found)
+            paths.append(node.relative_to(data) if node is not data else "")
     if not parts:
         want = "graph_weight" if kind == "graph" else (variable or DEFAULT_VARIABLE)
         raise InputError(f"no node of the DataTree holds {want!r}")
-    return _merge(parts, kind)
+    return _merge(parts, kind, paths)

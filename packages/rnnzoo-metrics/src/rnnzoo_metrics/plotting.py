@@ -27,6 +27,32 @@ PALETTE = {
 _FALLBACK = ["#e377c2", "#bcbd22", "#17becf", "#7f7f7f", "#aec7e8", "#ffbb78", "#98df8a"]
 
 
+def save_png(fig: Any, path: str | Path, *, overwrite: bool = False) -> Path:
+    """Write ``fig`` as a PNG marked as an rnnzoo-metrics figure, atomically.
+
+    An existing ``path`` is replaced only with ``overwrite=True`` and only if it is a
+    figure written by rnnzoo-metrics (PNG text ``Software: rnnzoo-metrics ...``); see
+    :mod:`rnnzoo_metrics.targets`.
+    """
+    from . import __version__
+    from .atomic import publish, remove_temp, temp_path
+    from .targets import FIGURE_SOFTWARE, check_output, identify
+
+    p = check_output(path, "figure", overwrite=overwrite, suffixes=(".png",))
+    replace = identify(p).kind == "figure"
+    p.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temp_path(p, directory=False)
+    try:
+        fig.savefig(
+            tmp, format="png", dpi=150, metadata={"Software": f"{FIGURE_SOFTWARE} {__version__}"}
+        )
+        publish(tmp, p, replace=replace)
+    except BaseException:
+        remove_temp(tmp)
+        raise
+    return p
+
+
 def colours_for(values: np.ndarray) -> dict[Any, str]:
     """A stable colour for each distinct category value."""
     out: dict[Any, str] = {}
@@ -34,6 +60,11 @@ def colours_for(values: np.ndarray) -> dict[Any, str]:
     for v in sorted(set(values.tolist()), key=str):
         out[v] = PALETTE.get(str(v).lower()) or next(spare)
     return out
+
+
+def _as_str(values: Any) -> np.ndarray:
+    """Any 1-D coordinate (object, numpy StringDType from Zarr, numbers) as ``<U`` strings."""
+    return np.array([str(v) for v in np.asarray(values).tolist()], dtype=str)
 
 
 def _figure(figsize):
@@ -127,7 +158,7 @@ def plot_distance_matrix(
     keys = [k for k in sort_by if k in d.coords and d.coords[k].dims == ("network",)]
     order = np.arange(d.sizes["network"])
     if keys:
-        order = np.lexsort([np.asarray(d.coords[k].values).astype(str) for k in keys[::-1]])
+        order = np.lexsort([_as_str(d.coords[k].values) for k in keys[::-1]])
     a = np.asarray(d.values)[np.ix_(order, order)]
     fig = _figure((5.6, 4.8))
     ax = fig.add_subplot()
@@ -135,7 +166,7 @@ def plot_distance_matrix(
     label = d.attrs.get("metric", d.name or "value")
     fig.colorbar(im, ax=ax, label=f"{label} ({d.attrs.get('kind', 'distance')})")
     if keys:
-        groups = np.asarray(d.coords[keys[0]].values).astype(str)[order]
+        groups = _as_str(d.coords[keys[0]].values)[order]
         edges = np.flatnonzero(groups[1:] != groups[:-1]) + 1
         for e in edges:
             ax.axhline(e - 0.5, color="w", lw=0.8)

@@ -21,8 +21,9 @@ import numpy as np
 from .errors import MetricsError, require
 from .inputs import Networks
 from .metric import Metric
+from .targets import TILE_STORE_FORMAT, check_store
 
-STORE_FORMAT = "rnnzoo-metrics pairwise store 1"
+STORE_FORMAT = TILE_STORE_FORMAT
 
 
 class TileStore:
@@ -46,8 +47,13 @@ class TileStore:
 
     @classmethod
     def open(cls, path: Any, metric: Metric, nets: Networks) -> TileStore:
-        """Open an existing store (checking it matches) or prepare to create one."""
-        path = Path(path)
+        """Open an existing store (checking it matches) or prepare to create one.
+
+        Anything at ``path`` that is not a tile store of rnnzoo-metrics (or an empty
+        folder) is refused, and the location must be writable (checked here, before any
+        network is prepared).
+        """
+        path = check_store(path)
         self = cls(path, metric, nets, None)
         if (path / "zarr.json").exists():
             group = self._zarr.open_group(path, mode="r+")
@@ -68,8 +74,6 @@ class TileStore:
                 )
             self.tile = int(attrs["tile"])
             self._done = np.asarray(group["tile_done"][:]).astype(bool)
-        elif path.exists() and any(path.iterdir()):
-            raise MetricsError(f"{str(path)!r} exists and is not a pairwise store; pick a new path")
         return self
 
     def ensure(self, tile: int) -> None:
