@@ -41,7 +41,7 @@ def test_some_zero_variance_units_are_fine():
 
 def test_samples_fewer_than_units():
     with pytest.raises(
-        rm.InputError, match=r"10 samples for 20 units: svcca needs at least units \+ 2 samples"
+        rm.InputError, match=r"10 samples for 20 units: svcca needs at least units \+ 2 = 22"
     ):
         rm.pairwise([good(10, 20), good(10, 20, 1)], "svcca", progress=False)
     # CKA and Procrustes are well defined there

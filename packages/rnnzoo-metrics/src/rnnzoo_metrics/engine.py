@@ -91,9 +91,26 @@ def _forked_prepare(i: int) -> Any:
     return _prepare_one(metric, source, i)
 
 
+def _check_finite(m: Metric, nets: Networks, block: np.ndarray, r0: int, c0: int) -> None:
+    """Refuse an infinite value (an overflow); NaN stays allowed (not comparable)."""
+    bad = np.isinf(block)
+    if bad.any():
+        i, j = np.argwhere(bad)[0]
+        raise MetricsError(
+            f"{m.name} between networks {nets.ids[r0 + i]!r} and {nets.ids[c0 + j]!r} is "
+            f"{block[i, j]} (float64 overflow); rescale these inputs"
+        )
+
+
 def _prepare_one(metric: Metric, nets: Networks, i: int) -> tuple[Any, int | None]:
     x = nets.load(i)
     ns = x.shape[0] if isinstance(x, np.ndarray) else None
+    if ns is not None and ns < metric.min_samples:
+        raise InputError(
+            f"network {nets.ids[i]!r} has {ns} samples; {metric.name} needs at least "
+            f"{metric.min_samples} samples per network (with fewer, every pair gets the same "
+            "value); probe with more inputs"
+        )
     try:
         return metric.prepare(x), ns
     except MetricsError as exc:
@@ -180,6 +197,8 @@ def pairwise(
         raise InputError("no networks to compare")
     if n_jobs < 1:
         raise MetricsError(f"n_jobs must be >= 1, got {n_jobs}")
+    if tile is not None and tile < 1:
+        raise MetricsError(f"tile must be >= 1, got {tile}")
 
     tstore = None
     if store is not None:
@@ -203,12 +222,13 @@ def pairwise(
         raise MetricsError(f"tile must be >= 1, got {tile}")
     todo = tiles(n, tile)
     if tstore is not None:
-        tstore.ensure(tile)
         todo = [t for t in todo if not tstore.done(*t)]
     needed = sorted(
         {k for ti, tj in todo for t in (ti, tj) for k in range(t * tile, min(n, (t + 1) * tile))}
     )
     _prepare(m, nets, caches, samples, [k for k in needed if caches[k] is None], n_jobs, progress)
+    if tstore is not None:  # created only once every network passed its checks
+        tstore.ensure(tile)
 
     out = np.full((n, n), np.nan)
     if tstore is not None:
@@ -219,6 +239,7 @@ def pairwise(
         for (ti, tj), block in _run_tiles(m, caches, todo, tile, n, n_jobs, client):
             r0, r1 = ti * tile, min(n, (ti + 1) * tile)
             c0, c1 = tj * tile, min(n, (tj + 1) * tile)
+            _check_finite(m, nets, block, r0, c0)
             out[r0:r1, c0:c1] = block
             out[c0:c1, r0:r1] = block.T
             if tstore is not None:

@@ -9,6 +9,24 @@ import numpy as np
 from .errors import InputError
 
 
+def unit_scaled(x: np.ndarray) -> np.ndarray:
+    """``x`` times the power of two that brings ``max|x|`` into ``[0.5, 1)``.
+
+    Multiplying by a power of two is exact in floating point (only entries more than
+    ~1e-308 below the largest one lose digits, far below rounding), so a scale-invariant
+    metric computed from the result is exactly the metric of ``x``, while no squared or
+    fourth-power quantity it forms can overflow or underflow (activations x 1e150 or
+    x 1e-150 would: ``s**4`` of CKA leaves float64). Inputs whose largest entry is already
+    in ``[0.5, 1)`` (e.g. saturated tanh units) are returned unchanged, as is an all-zero
+    array.
+    """
+    top = float(max(np.max(x), -np.min(x))) if x.size else 0.0
+    if not top > 0 or not np.isfinite(top):
+        return x
+    _, e = np.frexp(top)
+    return x if e == 0 else np.ldexp(x, -int(e))
+
+
 def centred_svd(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Thin SVD of the column-centred data, cut to its numerical rank.
 

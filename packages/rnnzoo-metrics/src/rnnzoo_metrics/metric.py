@@ -36,6 +36,8 @@ class MetricInfo:
     parameters: dict[str, Any] = field(default_factory=dict)
     provider: str = ""
     plugin: str = ""
+    min_samples: int = 2
+    scale_invariant: bool = False
 
 
 class Metric:
@@ -65,6 +67,17 @@ class Metric:
     parameters : dict
         Parameter names and default values. Users pass them as keyword arguments (or as
         ``--param name=value`` on the command line, converted to the default's type).
+    min_samples : int
+        Fewest samples per network (activations) for which the value can tell networks
+        apart; the engine refuses fewer, naming the metric, the count and this minimum.
+        Centring leaves ``samples - 1`` dimensions, so with 2 samples every network is one
+        direction and every rotation- and scale-invariant comparison is the same for all
+        pairs: such metrics declare 3. Default 2 (the least any activations may have).
+    scale_invariant : bool
+        True if multiplying a network's activations by any ``c > 0`` leaves every value
+        unchanged by definition. Built-in metrics that declare it rescale each network by a
+        power of two in ``prepare`` (exact), so that they give the same value at any scale
+        that float64 can hold (tested from 1e-150 to 1e150).
     """
 
     name: ClassVar[str] = ""
@@ -75,6 +88,8 @@ class Metric:
     summary: ClassVar[str] = ""
     reference: ClassVar[str] = ""
     parameters: ClassVar[dict[str, Any]] = {}
+    min_samples: ClassVar[int] = 2
+    scale_invariant: ClassVar[bool] = False
 
     def __init__(self, **params: Any) -> None:
         unknown = sorted(set(params) - set(self.parameters))
@@ -144,6 +159,8 @@ class Metric:
             parameters=dict(cls.parameters),
             provider=provider,
             plugin=plugin,
+            min_samples=int(cls.min_samples),
+            scale_invariant=bool(cls.scale_invariant),
         )
 
     def __repr__(self) -> str:
@@ -166,6 +183,9 @@ def validate_metric_class(cls: Any) -> str | None:
         )
     if cls.kind not in KINDS:
         return f"metric {cls.name!r}: kind must be one of {KINDS}, not {cls.kind!r}"
+    ms = cls.min_samples
+    if isinstance(ms, bool) or not isinstance(ms, (int, np.integer)) or ms < 2:
+        return f"metric {cls.name!r}: min_samples must be an integer >= 2, not {ms!r}"
     if cls.prepare is Metric.prepare or cls.pair is Metric.pair:
         return f"metric {cls.name!r} must implement prepare() and pair()"
     if not cls.deterministic and "seed" not in cls.parameters:

@@ -23,6 +23,7 @@ from ..linalg import (
     singular_values,
     tile_matrix,
     tile_pairs,
+    unit_scaled,
 )
 from ..metric import Metric
 
@@ -40,13 +41,15 @@ def _check_samples(name: str, x: np.ndarray) -> None:
     n, p = x.shape
     if n <= p + 1:
         raise InputError(
-            f"{n} samples for {p} units: {name} needs at least units + 2 samples "
+            f"{n} samples for {p} units: {name} needs at least units + 2 = {p + 2} samples "
             "(with fewer, every canonical correlation is 1); probe with more inputs"
         )
 
 
 class _CCABase(Metric):
     parameters = {"threshold": 0.95}
+    scale_invariant = True
+    min_samples = 3  # and units + 2 (checked in prepare: the minimum depends on the width)
 
     def check_params(self) -> None:
         t = self.params["threshold"]
@@ -65,7 +68,7 @@ class SVCCA(_CCABase):
 
     def prepare(self, x: np.ndarray) -> np.ndarray:
         _check_samples(self.name, x)
-        u, s, _ = centred_svd(x)
+        u, s, _ = centred_svd(unit_scaled(x))
         return np.asfortranarray(u[:, : keep_components(s, self.params["threshold"])])
 
     def width(self, cache: np.ndarray) -> int:
@@ -102,7 +105,7 @@ class PWCCA(_CCABase):
 
     def prepare(self, x: np.ndarray) -> PWBasis:
         _check_samples(self.name, x)
-        u, s, vt = centred_svd(x)
+        u, s, vt = centred_svd(unit_scaled(x))
         k = keep_components(s, self.params["threshold"])
         return PWBasis(np.asfortranarray(u[:, :k]), s[:k, None] * vt[:k])
 

@@ -19,7 +19,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..errors import InputError, MetricsError
-from ..linalg import block_sq_norms, centred_svd, cross_products, stack
+from ..linalg import block_sq_norms, centred_svd, cross_products, stack, unit_scaled
 from ..metric import Metric
 from .procrustes import ScaledBasis
 
@@ -42,6 +42,8 @@ class LinearCKA(Metric):
     reference = "Kornblith, Norouzi, Lee & Hinton 2019"
     parameters = {"tol": 1e-11}
     angular = False
+    scale_invariant = True
+    min_samples = 3  # 2 centred samples span one direction: every pair has CKA 1
 
     def check_params(self) -> None:
         tol = self.params["tol"]
@@ -49,7 +51,7 @@ class LinearCKA(Metric):
             raise MetricsError(f"{self.name}: tol must be in [0, 1e-3), got {tol!r}")
 
     def prepare(self, x: np.ndarray) -> ScaledBasis:
-        return truncated_basis(x, float(self.params["tol"]))
+        return truncated_basis(unit_scaled(x), float(self.params["tol"]))
 
     def width(self, cache: ScaledBasis) -> int:
         return cache.b.shape[1]
@@ -99,11 +101,14 @@ class DebiasedCKA(Metric):
     )
     reference = "Song et al. 2012; Kornblith et al. 2019; Nguyen, Raghu & Kornblith 2021"
     parameters: dict = {}
+    scale_invariant = True
+    min_samples = 4  # the unbiased estimator divides by n (n - 3)
 
     def prepare(self, x: np.ndarray) -> DebiasedBasis:
         n = x.shape[0]
         if n < 4:
             raise InputError(f"{n} samples: cka-debiased needs at least 4 samples")
+        x = unit_scaled(x)
         u, s, _ = centred_svd(x)
         xc = x - x.mean(axis=0, keepdims=True)
         d = np.einsum("ij,ij->i", xc, xc)
@@ -154,11 +159,13 @@ class RbfCKA(Metric):
     reference = "Kornblith et al. 2019 (bandwidth as a fraction of the median distance)"
     parameters = {"bandwidth": 0.8}
     max_samples = 6000
+    scale_invariant = True  # sigma scales with the data
+    min_samples = 3  # 2 samples: every centred Gram matrix is the same up to scale
 
     def check_params(self) -> None:
         bw = self.params["bandwidth"]
-        if not (isinstance(bw, (int, float)) and bw > 0):
-            raise MetricsError(f"cka-rbf: bandwidth must be > 0, got {bw!r}")
+        if not (isinstance(bw, (int, float)) and 0 < bw < float("inf")):
+            raise MetricsError(f"cka-rbf: bandwidth must be finite and > 0, got {bw!r}")
 
     def prepare(self, x: np.ndarray) -> CentredGram:
         n = x.shape[0]
@@ -167,6 +174,7 @@ class RbfCKA(Metric):
                 f"{n} samples: cka-rbf stores a samples x samples Gram matrix per network; "
                 f"subsample to at most {self.max_samples} samples"
             )
+        x = unit_scaled(x)
         xc = x - x.mean(axis=0, keepdims=True)
         sq = np.einsum("ij,ij->i", xc, xc)
         d2 = np.maximum(sq[:, None] + sq[None, :] - 2.0 * (xc @ xc.T), 0.0)

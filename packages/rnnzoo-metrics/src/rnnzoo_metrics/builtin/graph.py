@@ -11,6 +11,21 @@ from ..graphs import FixedPointGraph
 from ..metric import Metric
 
 
+def _exponent(*arrays: np.ndarray) -> int:
+    """``e`` with every entry below ``2**e`` in magnitude (0 for empty or all-zero input).
+
+    Dividing by ``2**e`` is exact, so norms and distances computed from the scaled arrays
+    and multiplied back are exactly those of the originals, without the overflow (or
+    underflow) of squaring entries beyond ~1e154 (or below ~1e-154).
+    """
+    top = max((float(np.max(np.abs(a))) for a in arrays if a.size), default=0.0)
+    return int(np.frexp(top)[1]) if top > 0 else 0
+
+
+def _overflow(what: str) -> InputError:
+    return InputError(f"{what} exceeds the float64 range (overflow); rescale the graphs")
+
+
 def lexicographic_order(readout: np.ndarray, decimals: int | None) -> np.ndarray:
     """Node order: lexicographic by readout (first coordinate first).
 
@@ -41,13 +56,24 @@ class FixedPointGraphDistance(Metric):
     def pair(self, a: np.ndarray, b: np.ndarray) -> float:
         if a.shape != b.shape:
             return float("nan")
-        return float(np.linalg.norm(a - b))
+        e = _exponent(a, b)
+        with np.errstate(over="ignore"):  # checked below
+            d = float(np.ldexp(np.linalg.norm(np.ldexp(a, -e) - np.ldexp(b, -e)), e))
+        if not np.isfinite(d):
+            raise _overflow("the Frobenius distance between two edge-weight matrices")
+        return d
 
 
 def node_descriptors(g: FixedPointGraph) -> np.ndarray:
     """Per-node descriptor ``(r_i, sum_j w_ij r_j, w_ii, sum_j w_ij)``, shape (n, 2k+2)."""
     w, r = g.weights, g.node_readout
-    return np.concatenate([r, w @ r, np.diag(w)[:, None], w.sum(axis=1, keepdims=True)], 1)
+    e = _exponent(r)
+    with np.errstate(over="ignore", invalid="ignore"):  # checked below
+        flow = np.ldexp(w @ np.ldexp(r, -e), e)  # exact scaling: no overflow on the way
+    out = np.concatenate([r, flow, np.diag(w)[:, None], w.sum(axis=1, keepdims=True)], 1)
+    if not np.all(np.isfinite(out)):
+        raise _overflow("a node's outgoing flow (weights x readout positions)")
+    return out
 
 
 class MatchedFixedPointGraphDistance(Metric):
@@ -64,8 +90,8 @@ class MatchedFixedPointGraphDistance(Metric):
 
     def check_params(self) -> None:
         c = self.params["unmatched_cost"]
-        if not (isinstance(c, (int, float)) and c > 0):
-            raise MetricsError(f"{self.name}: unmatched_cost must be > 0, got {c!r}")
+        if not (isinstance(c, (int, float)) and 0 < c < 1e300):
+            raise MetricsError(f"{self.name}: unmatched_cost must be > 0 and finite, got {c!r}")
 
     def prepare(self, g: FixedPointGraph) -> np.ndarray:
         return node_descriptors(g)
@@ -80,8 +106,14 @@ class MatchedFixedPointGraphDistance(Metric):
             )
         cost = np.zeros((na + nb, nb + na))
         if na and nb:
-            cost[:na, :nb] = np.minimum(cdist(a, b), 2.0 * c)
+            e = _exponent(a, b)  # exact: cdist of entries beyond 1e154 would overflow
+            with np.errstate(over="ignore"):  # inf here is > 2c: the cap below is exact
+                dist = np.ldexp(cdist(np.ldexp(a, -e), np.ldexp(b, -e)), e)
+            cost[:na, :nb] = np.minimum(dist, 2.0 * c)  # an overflow here is > 2c anyway
         cost[:na, nb:] = c  # node of a left unmatched
         cost[na:, :nb] = c  # node of b left unmatched
         rows, cols = linear_sum_assignment(cost)
-        return float(cost[rows, cols].sum())
+        total = float(cost[rows, cols].sum())
+        if not np.isfinite(total):
+            raise _overflow("the matching cost")
+        return total

@@ -13,6 +13,7 @@ from ..linalg import (
     singular_values,
     tile_matrix,
     tile_pairs,
+    unit_scaled,
 )
 from ..metric import Metric
 
@@ -31,9 +32,11 @@ class Procrustes(Metric):
     )
     reference = "Williams, Kunz, Kornblith & Linderman 2021 (NeurIPS), alpha = 1"
     parameters: dict = {}
+    scale_invariant = True
+    min_samples = 3  # 2 centred samples span one direction: every pair is identical
 
     def prepare(self, x: np.ndarray) -> ScaledBasis:
-        u, s, _ = centred_svd(x)
+        u, s, _ = centred_svd(unit_scaled(x))
         return ScaledBasis(np.ascontiguousarray(u * s), float(np.sqrt(np.sum(s**2))))
 
     def width(self, cache: ScaledBasis) -> int:
