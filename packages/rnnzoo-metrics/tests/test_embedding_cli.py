@@ -62,6 +62,36 @@ def test_embed_refuses_nan_and_similarities():
         rm.embed(s)
 
 
+@pytest.mark.parametrize(
+    ("i", "j", "value", "symmetric", "match"),
+    [
+        (0, 2, -0.25, True, "negative entries .*-0.25.* 'n0' and 'n2'"),
+        (1, 1, 0.5, True, "diagonal .* not 0 .*'n1'"),
+        (0, 3, np.inf, True, "infinite entries .*'n0' and 'n3'"),
+        (2, 0, 9.0, False, "not symmetric .*'n0' to 'n2', 9 back"),
+    ],
+    ids=["negative", "diagonal", "inf", "asymmetric"],
+)
+def test_embed_refuses_what_is_not_a_distance_matrix(i, j, value, symmetric, match):
+    d = euclidean_matrix(np.random.default_rng(5).normal(size=(5, 2)))
+    a = d.values.copy()
+    a[i, j] = value
+    if symmetric:
+        a[j, i] = value
+    with pytest.raises(rm.InputError, match=match) as info:
+        rm.embed(d.copy(data=a))
+    assert "\n" not in str(info.value)
+
+
+def test_embed_needs_two_networks_and_sensible_components():
+    d = euclidean_matrix(np.random.default_rng(6).normal(size=(3, 2)))
+    with pytest.raises(rm.InputError, match="at least 2 networks"):
+        rm.embed(d[:1, :1])
+    with pytest.raises(rm.MetricsError, match="between 1 and the number of networks \\(3\\)"):
+        rm.embed(d, n_components=4)
+    assert rm.embed(d, "classical", 3).sizes["component"] == 3
+
+
 def test_plots_write_png(tmp_path):
     pytest.importorskip("matplotlib")
     from rnnzoo_metrics.plotting import plot_distance_matrix, plot_embedding

@@ -18,6 +18,12 @@ def _network_coords(d: Any) -> dict[str, Any]:
 
 
 def _check_distances(d: Any) -> np.ndarray:
+    """The matrix as a symmetric float array, or a one-line error naming what is wrong.
+
+    A distance matrix is square ``(network, network_to)``, finite (NaN pairs must be
+    dropped first), non-negative, symmetric (to 1e-10 relative) and zero on the diagonal
+    (to 1e-12 relative: a network is at distance 0 from itself).
+    """
     if tuple(d.dims) != ("network", "network_to"):
         raise InputError(f"expected a (network, network_to) matrix, got dims {tuple(d.dims)}")
     if d.attrs.get("kind") == "similarity":
@@ -25,17 +31,52 @@ def _check_distances(d: Any) -> np.ndarray:
             f"{d.attrs.get('metric', 'this matrix')} is a similarity; embed needs distances "
             "(convert with 1 - s)"
         )
-    a = np.asarray(d.values, dtype=float)
+    try:
+        a = np.asarray(d.values, dtype=float)
+    except (TypeError, ValueError):
+        raise InputError(f"the matrix is not numeric (dtype {d.dtype})") from None
+    if a.shape[0] != a.shape[1]:
+        raise InputError(f"the distance matrix is not square: shape {a.shape}")
+    if len(a) < 2:
+        raise InputError(f"{len(a)} network(s): an embedding needs at least 2 networks")
+    ids = [str(v) for v in np.asarray(d["network"].values)] if "network" in d.coords else None
+
+    def name(k: int) -> str:
+        return repr(ids[k]) if ids is not None else str(k)
+
     if np.isnan(a).any():
         raise InputError(
             f"{int(np.isnan(a).sum()) // 2} pairs are NaN (not comparable); "
             "use drop_incomparable(matrix) (CLI: embed --drop-nan) first"
         )
     if not np.all(np.isfinite(a)):
-        raise InputError("the distance matrix has infinite entries")
-    if not np.allclose(a, a.T, rtol=1e-10, atol=1e-12):
-        raise InputError("the distance matrix is not symmetric")
-    return 0.5 * (a + a.T)
+        i, j = np.argwhere(~np.isfinite(a))[0]
+        raise InputError(
+            f"the distance matrix has infinite entries (networks {name(i)} and {name(j)})"
+        )
+    if (a < 0).any():
+        i, j = np.unravel_index(np.argmin(a), a.shape)
+        raise InputError(
+            f"the distance matrix has negative entries (min {a[i, j]:.3g}, networks "
+            f"{name(i)} and {name(j)}); distances must be >= 0"
+        )
+    scale = float(a.max())
+    if not np.allclose(a, a.T, rtol=1e-10, atol=1e-12 * scale):
+        i, j = np.unravel_index(np.argmax(np.abs(a - a.T)), a.shape)
+        raise InputError(
+            f"the distance matrix is not symmetric ({a[i, j]:.6g} from {name(i)} to "
+            f"{name(j)}, {a[j, i]:.6g} back)"
+        )
+    diag = np.abs(np.diagonal(a))
+    if (diag > 1e-12 * scale).any():
+        k = int(np.argmax(diag))
+        raise InputError(
+            f"the diagonal of the distance matrix is not 0 ({a[k, k]:.3g} for network "
+            f"{name(k)}); a network is at distance 0 from itself"
+        )
+    out = 0.5 * (a + a.T)
+    np.fill_diagonal(out, 0.0)
+    return out
 
 
 def drop_incomparable(d: Any) -> Any:
@@ -114,9 +155,14 @@ def embed(
     """
     import xarray as xr
 
+    if isinstance(n_components, bool) or not isinstance(n_components, (int, np.integer)):
+        raise MetricsError(f"n_components must be an integer, got {n_components!r}")
     a = _check_distances(d)
-    if n_components < 1:
-        raise MetricsError(f"n_components must be >= 1, got {n_components}")
+    if not 1 <= n_components <= len(a):
+        raise MetricsError(
+            f"n_components must be between 1 and the number of networks ({len(a)}), "
+            f"got {n_components}"
+        )
     x0, w = classical_mds(a, n_components)
     attrs = {k: d.attrs[k] for k in ("metric", "params", "provider") if k in d.attrs}
     if method == "classical":
