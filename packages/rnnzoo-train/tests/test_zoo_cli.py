@@ -12,6 +12,7 @@ import pytest
 
 from rnnzoo_train.cli import main
 from rnnzoo_train.tasks import get_task
+from rnnzoo_train.zoo import layout
 from rnnzoo_train.zoo.testing import serve_directory, write_synthetic_zoo
 
 #: the installed console script, next to this interpreter
@@ -36,7 +37,7 @@ def test_verify_reports_and_sets_the_exit_status(zoo_path, tmp_path, capsys):
     chunk.write_bytes(chunk.read_bytes()[:-1] + b"!")
     assert main(["verify", str(bad), "--no-progress"]) == 1
     out = capsys.readouterr().out
-    assert "cdi/gru-tanh-u8-l2_1e-04-s000: hidden_trained: unreadable chunk" in out
+    assert "cdi/gru-tanh-u8-l2_1e-04-s000: hidden_trained: chunk c/0/0/0/0 corrupt" in out
     assert main(["verify", str(tmp_path / "missing.zarr")]) == 2
     assert capsys.readouterr().err.strip().startswith("rnnzoo-train: error: no zoo at")
 
@@ -51,7 +52,7 @@ def test_info_text_and_json(zoo_path, capsys):
     assert main(["info", str(zoo_path), "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["tasks"]["cdi"]["status"] == {"ok": 3, "pending": 1}
-    assert summary["schema_version"] == "1.0.0"
+    assert summary["schema_version"] == layout.SCHEMA_VERSION
 
 
 def test_publish_then_download_through_the_cli(zoo_path, tmp_path, capsys):

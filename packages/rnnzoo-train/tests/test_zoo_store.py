@@ -15,7 +15,7 @@ from rnnzoo_train.records import Configuration, HyperParameters, SearchTrial
 from rnnzoo_train.tasks import get_task
 from rnnzoo_train.writer import ZooWriter
 from rnnzoo_train.zoo import ZarrZooWriter, ZooError, ZooPlanError, layout, open_zoo
-from rnnzoo_train.zoo.testing import small_plan, synthetic_result
+from rnnzoo_train.zoo.testing import missing_chunks, small_plan, synthetic_result
 from rnnzoo_train.zoo.verify import verify_zoo
 
 
@@ -83,9 +83,11 @@ def test_template_lists_every_network_pending(tmp_path, plan, task):
         assert col in index.columns
     assert zoo.task_attrs("flipflop")["task_config"] == task.config()
     assert zoo.plan("flipflop") == plan
-    # template only: no per-network chunk exists yet
-    for group in layout.group_names(plan):
-        assert not list((path / "flipflop" / "networks" / group / "hidden_trained").rglob("c/*"))
+    # template only, yet every chunk of every array is written (pending rows: fill values),
+    # so that a missing chunk is always damage (docs/zoo-format.md section 1)
+    assert missing_chunks(path) == []
+    hidden = zoo.hidden_states("flipflop")["gru-tanh-u8"]["hidden_trained"].values
+    assert np.isnan(hidden).all()
     assert len(zoo.search("flipflop")) == len(plan.configurations) * plan.n_trials
 
 

@@ -59,7 +59,7 @@ def test_a_corrupted_chunk_is_reported_for_its_network(zoo, clean):
     nid = plan.network_ids()[1]  # row 1 of gru-tanh-u8 is the second network of the plan
     assert list(bad) == [f"{TASK}/{nid}"]
     assert "final_W_h" in bad[f"{TASK}/{nid}"][0]
-    assert "checksum" in bad[f"{TASK}/{nid}"][0]
+    assert "corrupt (crc32c mismatch)" in bad[f"{TASK}/{nid}"][0]
 
 
 def test_a_missing_chunk_of_an_ok_network_is_reported(zoo, clean):
@@ -67,7 +67,7 @@ def test_a_missing_chunk_of_an_ok_network_is_reported(zoo, clean):
     report = verify_zoo(zoo, checksums=False)
     nid = clean[1].network_ids()[0]
     assert report.bad_networks() == {
-        f"{TASK}/{nid}": ["hidden_untrained: chunk missing (status is ok)"]
+        f"{TASK}/{nid}": ["hidden_untrained: chunk c/0/0/0/0 missing (status is ok)"]
     }
 
 

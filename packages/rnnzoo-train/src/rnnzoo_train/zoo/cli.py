@@ -10,21 +10,24 @@ import argparse
 import json
 import sys
 
-from rnnzoo_train.cli import CLIError, register
+from rnnzoo_train.cli import PROG, CLIError, register
 
 from .errors import ZooError
 
 
 def _verify_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("path", help="zoo directory, published zip, or http(s) URL")
     p.add_argument(
-        "--quick", action="store_true", help="check that chunks exist, without reading them"
+        "path", help="zoo directory, published zip, http(s) URL, or a separate analysis store"
+    )
+    p.add_argument(
+        "--quick", action="store_true", help="check that every chunk exists, without reading it"
     )
     p.add_argument(
         "--repair",
         action="store_true",
-        help="re-consolidate metadata, remove *.partial leftovers, and mark networks with "
-        "problems 'failed' so that rerunning generate retrains them",
+        help="make a damaged zoo consistent under the writer lock: restore what the plan fixes, "
+        "mark networks that lost values 'failed' (rerunning generate retrains them), "
+        "re-consolidate metadata, remove *.partial leftovers",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -41,8 +44,21 @@ def _verify_run(args: argparse.Namespace) -> int:
         )
     except (ZooError, FileNotFoundError) as err:
         raise CLIError(str(err)) from None
-    print(report.format())
-    return 0 if report.ok else 1
+    print(report.format(), flush=True)
+    if report.ok:
+        return 0
+    n = len(report.problems)
+    if args.repair:
+        hint = "left after the repair (listed above)"
+    elif report.kind == "zoo" and not args.path.endswith(".zip") and "://" not in args.path:
+        hint = (
+            f"(listed above); `{PROG} verify --repair {args.path}` makes it consistent, then "
+            f"`{PROG} generate` with the same options restores every lost network"
+        )
+    else:
+        hint = "(listed above); repair the original zoo directory and publish it again"
+    print(f"{PROG}: error: {n} problem(s) in {args.path} {hint}", file=sys.stderr)
+    return 1
 
 
 def _info_arguments(p: argparse.ArgumentParser) -> None:
@@ -59,7 +75,15 @@ def _info_run(args: argparse.Namespace) -> int:
             summary = zoo_summary(zoo)
     except (ZooError, FileNotFoundError, KeyError) as err:
         raise CLIError(str(err).strip("'\"")) from None
-    print(json.dumps(summary, indent=2) if args.json else format_summary(summary))
+    print(json.dumps(summary, indent=2) if args.json else format_summary(summary), flush=True)
+    damaged = sum(len(t.get("damaged", [])) for t in summary["tasks"].values())
+    if damaged:
+        print(
+            f"{PROG}: error: {damaged} network(s) with status ok have missing chunks in "
+            f"{args.path} (not counted ok above); run `{PROG} verify {args.path}`",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 

@@ -27,6 +27,26 @@ class ZooDownloadError(ZooError):
     """A published zoo cannot be fetched, or a fetched file fails its sha256 check."""
 
 
+class ZooIntegrityError(ZooError):
+    """A chunk the zoo promises is missing or fails its crc32c checksum (damage).
+
+    Every chunk of every array of a zoo of schema 1.1 or later is written (``docs/zoo-format.md``
+    section 1), so a missing chunk is always damage, never "not yet computed". The message is
+    one line naming the store, the task, the network (where the array has one), the array
+    and the chunk, and saying to run ``rnnzoo-train verify``. Not a ``KeyError`` or
+    ``FileNotFoundError`` on purpose: zarr treats those as "missing, use the fill value".
+
+    Attributes
+    ----------
+    key : str
+        The store key of the chunk (``flipflop/index/test_loss/c/0``).
+    reason : {"missing", "corrupt"}
+    """
+
+    key: str = ""
+    reason: str = ""
+
+
 class ZooKeyError(ZooError, KeyError):
     """A task, network id, group or analysis that is not in the zoo (a ``KeyError`` too).
 

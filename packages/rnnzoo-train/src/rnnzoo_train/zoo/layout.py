@@ -38,7 +38,7 @@ from rnnzoo_train.records import Configuration, TaskPlan
 from rnnzoo_train.tasks.base import Task
 
 #: semantic version of the layout; readers refuse a major version they do not know
-SCHEMA_VERSION = "1.0.0"
+SCHEMA_VERSION = "1.1.0"
 SCHEMA_MAJOR = 1
 
 #: zstd level of every chunk (level 3: ~300 MB/s, within a few % of level 9 on weights)
@@ -155,10 +155,14 @@ def _filled(n: int, dtype: str, value: Any) -> np.ndarray:
 
 
 def whole_encoding(ds: xr.Dataset) -> dict[str, dict]:
-    """Encoding that stores every variable (coordinates too) as a single checksummed chunk."""
+    """Encoding that stores every variable (coordinates too) as a single checksummed chunk.
+
+    ``write_empty_chunks`` makes zarr write a chunk even when it equals the fill value (all
+    NaN, all ``""``, all 0): every chunk of the store exists, so a missing one is damage.
+    """
     enc = {}
     for name, var in ds.variables.items():
-        enc[name] = {"compressors": compressors()}
+        enc[name] = {"compressors": compressors(), "write_empty_chunks": True}
         if var.ndim:
             enc[name]["chunks"] = tuple(max(1, s) for s in var.shape)
     return enc

@@ -119,7 +119,8 @@ class _Source:
         self.location = str(location)
         self.remote = is_url(location) or str(location).endswith(".zip")
         self.store = open_store(location, read_only=True)
-        self.root = open_root(self.store, remote=is_url(location))
+        self.root = open_root(self.store, remote=is_url(location), location=self.location)
+        self.store = self.root.store  # the IntegrityStore every read goes through
         self.attrs = dict(self.root.attrs)
         check_schema(self.attrs, self.location)
         self.tasks = [str(t) for t in self.attrs.get("tasks", [])]
@@ -139,7 +140,8 @@ class _Source:
 
     def reopen(self) -> None:
         self.store = open_store(self.location, read_only=True)
-        self.root = open_root(self.store, remote=is_url(self.location))
+        self.root = open_root(self.store, remote=is_url(self.location), location=self.location)
+        self.store = self.root.store
 
 
 class Zoo(AnalysisStore):

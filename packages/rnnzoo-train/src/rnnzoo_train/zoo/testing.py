@@ -244,6 +244,33 @@ def write_synthetic_zoo(
     return plans
 
 
+def missing_chunks(path: str | Path) -> list[str]:
+    """Keys of every chunk of every array of the zoo directory ``path`` that is not on disk.
+
+    A complete zoo (schema >= 1.1) returns ``[]``, even right after its template: every
+    chunk is written, pending networks' rows with fill values (``docs/zoo-format.md``).
+    """
+    import zarr
+
+    from .store import chunk_grid, chunk_key, quiet_zarr
+
+    path = Path(path)
+    with quiet_zarr():
+        root = zarr.open_group(
+            zarr.storage.LocalStore(path, read_only=True),
+            mode="r",
+            zarr_format=3,
+            use_consolidated=False,
+        )
+        arrays = [a for _, a in root.members(max_depth=None) if isinstance(a, zarr.Array)]
+    return [
+        chunk_key(a, c)
+        for a in arrays
+        for c in chunk_grid(a)
+        if not (path / chunk_key(a, c)).is_file()
+    ]
+
+
 #: values that describe a run rather than a network: they legitimately differ between a
 #: resumed or distributed run and an uninterrupted one
 RUN_SPECIFIC = {"index": ("train_seconds", "written_at"), "/": ("created",)}

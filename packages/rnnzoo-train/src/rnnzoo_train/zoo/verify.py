@@ -1,28 +1,37 @@
-"""``verify``: check a zoo's schema, layout, completeness and checksums, per network.
+"""``verify``: check every chunk of every array a zoo promises, and report problems per network.
 
-Checks, in order (a problem names the network or the node it concerns):
+Checks, in order (a problem names the network, or the node and array, it concerns):
 
-1. schema: an rnnzoo zoo, of a schema major version this reader knows;
-2. consolidated metadata: present and equal to the metadata of every node (a stale or
-   missing copy makes a zoo open empty or partial over HTTP);
+1. the root: a zoo (or a separate analysis store) of a schema major version this reader
+   knows; a store that is not one is refused with one line, and so is a path that does not
+   exist or a root ``zarr.json`` that cannot be read;
+2. metadata: every node's ``zarr.json`` is readable, and the consolidated metadata is
+   present and equal to the metadata of every node (a stale or missing copy makes a zoo open
+   empty or partial over HTTP);
 3. layout: every task listed has its index, probe set, search table and one group per
-   configuration group, with every variable at the shape the index implies;
-4. per network: the index status equals the group's status; a network with a finished
-   result (``ok`` or ``diverged``, which a resumed ``generate`` never rewrites) has every
-   per-network chunk, and (unless ``checksums=False``) every chunk decodes, which checks its
-   crc32c; an ``ok`` network also holds finite weights, hidden states and losses;
-5. leftovers: ``*.partial`` files (chunks whose writer was killed before the atomic rename).
+   configuration group, with every variable at the shape the plan implies and the network
+   ids of the plan;
+4. every chunk of every array (index, probe, search, networks, ``analysis``): it exists
+   (schema >= 1.1 writes them all, so a missing chunk is always damage) and, unless
+   ``checksums=False``, it decodes, which checks its crc32c. A chunk of a per-network array
+   (one network per chunk) is reported for its network;
+5. per network: the index status equals the group's status; an ``ok`` network holds finite
+   weights, hidden states and losses;
+6. analyses: interrupted or incomplete analysis commits
+   (:func:`rnnzoo_train.zoo.analyses.analysis_problems`);
+7. leftovers: ``*.partial`` files (chunks whose writer was killed before the atomic rename).
 
-``repair=True`` fixes what can be fixed without retraining: re-consolidates the metadata,
-removes ``*.partial`` leftovers, and marks networks with problems ``failed`` (index and group
-status), so that a resumed ``generate``, which retrains every network that is not finished,
-rewrites them.
+``repair=True`` (:mod:`rnnzoo_train.zoo.repair`) makes the zoo consistent under the writer
+lock, so that a following ``generate`` restores every lost value.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import zipfile
 from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,27 +43,44 @@ from zarr.core.sync import sync
 from rnnzoo_train.records import STATUSES
 
 from . import layout
-from .errors import ZooError
+from .errors import ZooError, ZooIntegrityError, ZooSchemaError
 from .reader import check_schema
 from .store import (
+    LOCK_NAME,
     PARTIAL_SUFFIX,
-    WriterLock,
-    consolidate,
+    IntegrityStore,
+    chunk_grid,
+    chunk_key,
+    every_chunk_written,
     is_url,
     is_zip,
     open_store,
     quiet_zarr,
+    unreadable,
 )
 
+#: root attribute of a separate analysis store (``open_zoo(..., analysis_store=...)``)
+ANALYSES_OF = "rnnzoo_analyses_of"
 _NODES = ("index", "probe", "search", "networks", "analysis")
 
 
 @dataclass(frozen=True)
 class Problem:
-    """One problem: ``where`` (``task/network-id`` or a node path) and ``what``."""
+    """One problem: ``where`` (``task/network-id`` or a node path) and ``what``.
+
+    The other fields say what :mod:`rnnzoo_train.zoo.repair` needs: ``kind`` (``chunk``,
+    ``status``, ``values``, ``metadata``, ``consolidated``, ``leftover``, ``analysis``,
+    ``layout``, ``template``), the ``task``, the ``network`` id, the ``array`` path and the
+    ``chunk`` coordinates.
+    """
 
     where: str
     what: str
+    kind: str = ""
+    task: str = ""
+    network: str = ""
+    array: str = ""
+    chunk: tuple[int, ...] | None = None
 
     def __str__(self) -> str:
         return f"{self.where}: {self.what}"
@@ -68,8 +94,10 @@ class VerifyReport:
     schema_version: str = ""
     status_counts: dict[str, dict[str, int]] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
+    chunks_checked: int = 0
     chunks_read: int = 0
     repaired: list[str] = field(default_factory=list)
+    kind: str = "zoo"
 
     @property
     def ok(self) -> bool:
@@ -79,26 +107,211 @@ class VerifyReport:
         """Problems grouped by ``task/network-id`` (only those about a network)."""
         out: dict[str, list[str]] = {}
         for p in self.problems:
-            task, _, network = p.where.partition("/")
-            if task and network and "/" not in network and network not in _NODES:
-                out.setdefault(p.where, []).append(p.what)
+            if p.task and p.network:
+                out.setdefault(f"{p.task}/{p.network}", []).append(p.what)
         return out
 
+    def add(self, problem: Problem) -> None:
+        self.problems.append(problem)
+
     def format(self) -> str:
-        lines = [f"zoo {self.location} (schema {self.schema_version or '?'})"]
+        what = "analysis store" if self.kind == "analyses" else "zoo"
+        lines = [f"{what} {self.location} (schema {self.schema_version or '?'})"]
         for task, counts in self.status_counts.items():
             parts = ", ".join(f"{counts[s]} {s}" for s in STATUSES if counts.get(s))
             lines.append(f"  {task}: {sum(counts.values())} networks ({parts})")
-        lines.append(f"  {self.chunks_read} chunks read and checksummed")
+        lines.append(
+            f"  {self.chunks_checked} chunks checked, {self.chunks_read} read and checksummed"
+        )
         lines += [f"  repaired: {r}" for r in self.repaired]
         if self.ok:
-            lines.append("OK: schema, layout, completeness and checksums")
+            lines.append("OK: schema, metadata, layout, every chunk and checksums")
         else:
             lines.append(f"{len(self.problems)} problem(s):")
             lines += [f"  {p}" for p in self.problems]
         return "\n".join(lines)
 
 
+# -- the store being checked --------------------------------------------------------------------
+class Target:
+    """A zoo (or analysis store) opened for checking: its metadata, nodes and chunk keys.
+
+    Opening reads the root metadata and refuses, with one line, what cannot be checked: a
+    path that does not exist, a store that is not a zoo, an unreadable root ``zarr.json``.
+    Nothing is created or written.
+    """
+
+    def __init__(self, location: str | os.PathLike):
+        self.location = str(location)
+        self.remote = is_url(location)
+        self.zipped = is_zip(location)
+        self.path: Path | None = None
+        if not self.remote and not self.zipped:
+            self.path = Path(self.location.removeprefix("file://"))
+            if not self.path.exists():
+                raise FileNotFoundError(f"no zoo at {self.location}: the path does not exist")
+            if not self.path.is_dir():
+                raise ZooError(
+                    f"{self.location} is a file, not a zoo; give a zoo directory, a published "
+                    ".zarr.zip or an http(s) URL"
+                )
+        self.raw = open_store(location, read_only=True) if self.path is None else None
+        if self.path is not None:
+            if not (self.path / "zarr.json").is_file():
+                raise ZooSchemaError(
+                    f"{self.location} is not a Zarr v3 store (no zarr.json); is it an rnnzoo zoo?"
+                )
+            self.raw = zarr.storage.LocalStore(self.path, read_only=True)
+        self.root_meta = self._read_root()
+        self.attrs: dict[str, Any] = dict(self.root_meta.get("attributes") or {})
+        self.is_analysis_store = ANALYSES_OF in self.attrs
+        self.schema_version = check_schema(self.attrs, self.location)
+        self.strict = every_chunk_written(self.attrs)
+        self.store = IntegrityStore(self.raw, location=self.location, strict=self.strict)
+        self.consolidated: dict[str, dict] | None = _consolidated(self.root_meta)
+        self.nodes: dict[str, dict] = {}  # path -> metadata, as listed (or consolidated)
+        self.unreadable: dict[str, str] = {}  # path -> why its zarr.json cannot be read
+        self.files: set[str] | None = None  # every key of the store (None: cannot list)
+        self.partials: list[str] = []
+        self._list()
+
+    # -- reading ---------------------------------------------------------------------------------
+    def _read_root(self) -> dict:
+        from zarr.core.buffer import default_buffer_prototype
+
+        try:
+            raw = sync(self.raw.get("zarr.json", default_buffer_prototype()))
+        except Exception as err:  # unreachable server, unreadable zip
+            raise ZooError(unreadable(self.location, err)) from None
+        if raw is None:
+            raise FileNotFoundError(f"no zoo at {self.location} (no zarr.json)")
+        try:
+            meta = json.loads(raw.to_bytes())
+            if not isinstance(meta, dict):
+                raise ValueError("not a JSON object")
+        except (ValueError, UnicodeDecodeError) as err:
+            raise ZooError(
+                f"{self.location}: the root zarr.json cannot be read ({err}); it is truncated "
+                "or not JSON, and nothing in the store can rebuild it: restore it from a copy "
+                "(a published zip holds one per task)"
+            ) from None
+        return meta
+
+    def _list(self) -> None:
+        if self.path is not None:
+            self._list_directory(self.path)
+        elif self.zipped:
+            names = zipfile.ZipFile(self.location).namelist()
+            self.files = set(names)
+            for name in names:
+                if name == "zarr.json" or name.endswith("/zarr.json"):
+                    self._add_node(name.removesuffix("zarr.json").rstrip("/"), self._zip_read(name))
+        else:  # a web server cannot be listed: the consolidated copy is all there is
+            for path, meta in (self.consolidated or {}).items():
+                self.nodes[path] = meta
+
+    def _zip_read(self, name: str) -> bytes:
+        with zipfile.ZipFile(self.location) as zf:
+            return zf.read(name)
+
+    def _list_directory(self, base: Path) -> None:
+        self.files = set()
+        for dirpath, dirnames, filenames in os.walk(base):
+            rel = os.path.relpath(dirpath, base)
+            rel = "" if rel == "." else rel.replace(os.sep, "/")
+            if rel == "":  # the lock, the analyses' staging folder: not Zarr nodes
+                dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+            for name in filenames:
+                key = f"{rel}/{name}" if rel else name
+                if name.endswith(PARTIAL_SUFFIX):
+                    self.partials.append(key)
+                elif not (rel == "" and name == LOCK_NAME):
+                    self.files.add(key)
+            if "zarr.json" in filenames:
+                try:
+                    data = (Path(dirpath) / "zarr.json").read_bytes()
+                except OSError as err:
+                    self.unreadable[rel] = str(err)
+                    continue
+                self._add_node(rel, data)
+
+    def _add_node(self, path: str, data: bytes) -> None:
+        try:
+            meta = json.loads(data)
+            normalised(meta)
+        except Exception as err:
+            self.unreadable[path] = f"{type(err).__name__}: {err}".splitlines()[0]
+            return
+        meta.pop("consolidated_metadata", None)
+        self.nodes[path] = meta
+
+    # -- chunks ----------------------------------------------------------------------------------
+    def exists(self, key: str) -> bool | None:
+        """Whether chunk ``key`` is stored (``None``: cannot tell without reading it)."""
+        if self.files is not None:
+            return key in self.files
+        return None
+
+    def array(self, path: str) -> zarr.Array | None:
+        """The array at ``path``, read through the :class:`IntegrityStore`."""
+        meta = self.nodes.get(path)
+        if meta is None or meta.get("node_type") != "array":
+            return None
+        from zarr.core.array import AsyncArray
+        from zarr.core.metadata.v3 import ArrayV3Metadata
+        from zarr.storage import StorePath
+
+        metadata = ArrayV3Metadata.from_dict(json.loads(json.dumps(meta)))
+        return zarr.Array(AsyncArray(metadata, StorePath(self.store, path)))
+
+    def arrays(self, prefix: str = "") -> list[str]:
+        return sorted(
+            p
+            for p, m in self.nodes.items()
+            if m.get("node_type") == "array" and (not prefix or p.startswith(prefix))
+        )
+
+    def groups(self, prefix: str) -> list[str]:
+        """Names of the child groups of ``prefix``."""
+        depth = prefix.count("/") + 1 if prefix else 0
+        return sorted(
+            p.rsplit("/", 1)[-1]
+            for p, m in self.nodes.items()
+            if m.get("node_type") == "group"
+            and p.startswith(f"{prefix}/" if prefix else "")
+            and p.count("/") == depth
+            and p
+        )
+
+    def group_attrs(self, path: str) -> dict:
+        meta = self.nodes.get(path) or {}
+        return dict(meta.get("attributes") or {})
+
+
+def normalised(meta: dict) -> dict:
+    """Node metadata as zarr normalises it (so that equal metadata compares equal)."""
+    from zarr.core.group import GroupMetadata
+    from zarr.core.metadata.v3 import ArrayV3Metadata
+
+    meta = json.loads(json.dumps(meta))
+    meta.pop("consolidated_metadata", None)
+    if meta.get("node_type") == "array":
+        return ArrayV3Metadata.from_dict(meta).to_dict()
+    if meta.get("node_type") == "group":
+        out = GroupMetadata.from_dict(meta).to_dict()
+        out.pop("consolidated_metadata", None)
+        return out
+    raise ValueError(f"node_type {meta.get('node_type')!r} is not 'array' or 'group'")
+
+
+def _consolidated(root_meta: dict) -> dict[str, dict] | None:
+    cm = root_meta.get("consolidated_metadata")
+    if not isinstance(cm, dict) or not isinstance(cm.get("metadata"), dict):
+        return None
+    return dict(cm["metadata"])
+
+
+# -- the checks ---------------------------------------------------------------------------------
 def verify_zoo(
     location: str | os.PathLike,
     *,
@@ -106,311 +319,373 @@ def verify_zoo(
     repair: bool = False,
     progress: bool = False,
 ) -> VerifyReport:
-    """Check a zoo and report problems per network.
+    """Check a zoo (or a separate analysis store) and report problems per network.
 
     Parameters
     ----------
     location : str or path
-        A zoo directory, a published zip, or a URL.
+        A zoo directory, a published zip, a URL, or an analysis store directory.
     checksums : bool
-        Read (and so checksum) every chunk of every ``ok`` network; ``False`` checks only
-        that the chunks exist.
+        Read (and so checksum) every chunk; ``False`` checks only that every chunk exists.
     repair : bool
-        Re-consolidate the metadata and delete ``*.partial`` leftovers (directories only).
+        Make the zoo consistent (directories only; see :mod:`rnnzoo_train.zoo.repair`):
+        under the writer lock, refused with one line if another process holds it or the
+        zoo cannot be written. The returned report holds the problems left *after* the
+        repair, and ``repaired`` what was done.
     progress : bool
-        Show a progress bar over networks.
+        Show a progress bar over arrays.
 
     Returns
     -------
     VerifyReport
+
+    Raises
+    ------
+    FileNotFoundError, ZooError
+        One line, before anything is read further or written, for a path that does not
+        exist, a store that is not a zoo, an unreadable root ``zarr.json``, or a repair that
+        cannot be done (a zip or URL, a held lock, a read-only zoo).
     """
-    report = VerifyReport(str(location))
-    local_dir = not is_url(location) and not is_zip(location)
-    if repair and not local_dir:
-        raise ZooError(f"cannot repair {location}: only a zoo directory can be repaired")
-    store = open_store(location, read_only=not repair)
-    if local_dir:
-        _check_leftovers(Path(location), report, repair)
-        if repair:
-            consolidate(store)
-            report.repaired.append("re-consolidated the metadata")
-    with quiet_zarr():
-        try:
-            root = zarr.open_group(store, mode="r", zarr_format=3, use_consolidated=False)
-        except FileNotFoundError:
-            report.problems.append(Problem("/", "no Zarr v3 group here"))
-            return report
-    try:
-        report.schema_version = check_schema(dict(root.attrs), str(location))
-    except ZooError as err:
-        report.problems.append(Problem("/", str(err)))
-        return report
-    _check_consolidated(store, root, report, remote=is_url(location))
-    for task in root.attrs.get("tasks", []):
-        _check_task(store, root, str(task), report, checksums, progress)
-    if repair and report.bad_networks():
-        _reset_bad_networks(Path(location), root, report)
-    unlisted = [n for n, _ in root.groups() if n not in root.attrs.get("tasks", [])]
-    for name in unlisted:
-        report.problems.append(
-            Problem(
-                name,
-                "task group without a complete template (an interrupted generate: "
-                "rerun it to rebuild this task)",
-            )
-        )
+    if repair:
+        from .repair import repair_zoo
+
+        return repair_zoo(location, checksums=checksums, progress=progress)
+    return check(Target(location), checksums=checksums, progress=progress)
+
+
+def check(target: Target, *, checksums: bool = True, progress: bool = False) -> VerifyReport:
+    """Every check of :func:`verify_zoo` on an opened :class:`Target` (reads only)."""
+    report = VerifyReport(target.location, schema_version=target.schema_version)
+    report.kind = "analyses" if target.is_analysis_store else "zoo"
+    _check_leftovers(target, report)
+    _check_metadata(target, report)
+    if target.is_analysis_store:
+        tasks = target.groups("")
+    else:
+        tasks = [str(t) for t in target.attrs.get("tasks", [])]
+    statuses: dict[str, dict[str, str]] = {}
+    for task in tasks:
+        if not target.is_analysis_store:
+            statuses[task] = _check_task(target, task, report)
+    _check_chunks(target, report, statuses, checksums, progress)
+    for task in tasks:
+        _check_analyses(target, task, report)
+    if not target.is_analysis_store:
+        for name in target.groups(""):
+            if name not in tasks:
+                report.add(
+                    Problem(
+                        name,
+                        "task group without a complete template (an interrupted generate: "
+                        "rerun it to rebuild this task)",
+                        kind="template",
+                        task=name,
+                    )
+                )
     return report
 
 
-# -- checks -----------------------------------------------------------------------------------
-def _check_leftovers(path: Path, report: VerifyReport, repair: bool) -> None:
-    partial = [p for p in path.rglob(f"*{PARTIAL_SUFFIX}") if p.is_file()]
-    if repair:
-        for p in partial:
-            p.unlink()
-        if partial:
-            report.repaired.append(f"removed {len(partial)} *.partial leftover(s)")
-    elif partial:
-        report.problems.append(
+def _check_leftovers(target: Target, report: VerifyReport) -> None:
+    if target.partials:
+        report.add(
             Problem(
                 "/",
-                f"{len(partial)} *.partial file(s) left by a killed writer (harmless; "
+                f"{len(target.partials)} *.partial file(s) left by a killed writer (harmless; "
                 "`rnnzoo-train verify --repair` removes them)",
+                kind="leftover",
             )
         )
 
 
-def _metadata_dicts(group: zarr.Group) -> dict[str, dict]:
-    out = {}
-    for path, node in group.members(max_depth=None):
-        d = node.metadata.to_dict()
-        d.pop("consolidated_metadata", None)
-        out[path] = d
-    return out
-
-
-def _check_consolidated(store, root: zarr.Group, report: VerifyReport, remote: bool) -> None:
-    with quiet_zarr():
-        try:
-            cons = zarr.open_group(store, mode="r", zarr_format=3, use_consolidated=True)
-        except (ValueError, KeyError):
-            report.problems.append(
-                Problem(
-                    "/",
-                    "no consolidated metadata (the zoo opens EMPTY over HTTP); "
-                    "run `rnnzoo-train verify --repair`",
-                )
+def _check_metadata(target: Target, report: VerifyReport) -> None:
+    for path, why in sorted(target.unreadable.items()):
+        report.add(
+            Problem(
+                path or "/",
+                f"zarr.json cannot be read ({why}); `rnnzoo-train verify --repair` restores it "
+                "from the consolidated metadata",
+                kind="metadata",
+                task=path.split("/")[0],
             )
-            return
-        if remote:
-            return  # a web server cannot be listed; the consolidated copy is all there is
-        listed = _metadata_dicts(root)
-        stored = _metadata_dicts(cons)
-    missing = sorted(set(listed) - set(stored))
-    stale = sorted(p for p in set(listed) & set(stored) if listed[p] != stored[p])
-    extra = sorted(set(stored) - set(listed))
+        )
+    if target.consolidated is None:
+        report.add(
+            Problem(
+                "/",
+                "no consolidated metadata (the zoo opens EMPTY over HTTP); "
+                "run `rnnzoo-train verify --repair`",
+                kind="consolidated",
+            )
+        )
+        return
+    if target.remote:
+        return  # nothing to compare with: the consolidated copy is all there is
+    listed, stored, bad = {}, {}, []
+    for path, meta in target.nodes.items():
+        if path:
+            listed[path] = normalised(meta)
+    for path, meta in target.consolidated.items():
+        try:
+            stored[path] = normalised(meta)
+        except Exception:
+            bad.append(path)
+    missing = sorted(set(listed) - set(stored) - set(target.unreadable))
+    stale = sorted(p for p in set(listed) & set(stored) if listed[p] != stored[p]) + bad
+    extra = sorted(set(stored) - set(listed) - set(target.unreadable))
     if missing or stale or extra:
         detail = "; ".join(
             f"{label}: {', '.join(paths[:3])}{' ...' if len(paths) > 3 else ''}"
             for label, paths in (("missing", missing), ("stale", stale), ("gone", extra))
             if paths
         )
-        report.problems.append(
+        report.add(
             Problem(
                 "/",
                 f"consolidated metadata is out of date ({detail}); "
                 "run `rnnzoo-train verify --repair`",
+                kind="consolidated",
             )
         )
 
 
-def _read(array: zarr.Array, selection: Any, report: VerifyReport) -> tuple[Any, str | None]:
+def _read_column(target: Target, path: str, report: VerifyReport) -> np.ndarray | None:
+    """A whole (index) column, or ``None`` if it cannot be read (the chunk check says why)."""
+    arr = target.array(path)
+    if arr is None:
+        return None
     try:
-        value = array[selection]
-    except Exception as err:  # crc32c mismatch, truncated or undecodable chunk
-        return None, f"{array.basename}: unreadable chunk ({type(err).__name__}: {err})"
-    report.chunks_read += 1
-    return value, None
+        with quiet_zarr():
+            return np.asarray(arr[...])
+    except Exception:
+        return None
 
 
-def _chunk_exists(store, array: zarr.Array, coords: tuple[int, ...]) -> bool:
-    key = f"{array.path}/{array.metadata.encode_chunk_key(coords)}"
-    return bool(sync(store.exists(key)))
-
-
-def _check_task(
-    store,
-    root: zarr.Group,
-    task: str,
-    report: VerifyReport,
-    checksums: bool,
-    progress: bool,
-) -> None:
-    try:
-        tgroup = root[task]
-        index = tgroup["index"]
-        tgroup["probe"]
-        tgroup["search"]
-    except KeyError as err:
-        report.problems.append(Problem(task, f"missing node {err}"))
-        return
-    columns: dict[str, np.ndarray] = {}
-    for name in ("network", "group", "status", "units", "train_loss"):
-        value, err = _read(index[name], slice(None), report)
-        if err:
-            report.problems.append(Problem(f"{task}/index", err))
-            return
-        columns[name] = np.asarray(value)
-    for name in index.array_keys():
-        if name not in columns:
-            _, err = _read(index[name], slice(None), report)
-            if err:
-                report.problems.append(Problem(f"{task}/index", err))
-    plan = tgroup.attrs.get("plan")
-    if plan is not None:
-        expected = layout.plan_from_dict(plan).network_ids()
-        if [str(n) for n in columns["network"]] != expected:
-            report.problems.append(
-                Problem(f"{task}/index", "network ids differ from the plan's networks")
-            )
-    report.status_counts[task] = dict(Counter(str(s) for s in columns["status"]))
-
-    groups: dict[str, zarr.Group] = {}
-    for g in dict.fromkeys(str(x) for x in columns["group"]):
+def _check_task(target: Target, task: str, report: VerifyReport) -> dict[str, str]:
+    """Layout and statuses of one task; returns ``network id -> index status``."""
+    missing = [n for n in ("index", "probe", "search") if f"{task}/{n}" not in target.nodes]
+    if task not in target.nodes or missing:
+        report.add(Problem(task, f"missing node(s) {missing or [task]}", kind="layout", task=task))
+        return {}
+    plan_dict = target.group_attrs(task).get("plan")
+    slots: dict[str, layout.NetworkSlot] = {}
+    if plan_dict is not None:
         try:
-            groups[g] = tgroup[f"networks/{g}"]
-        except KeyError:
-            report.problems.append(Problem(f"{task}/networks/{g}", "group is missing"))
-    group_rows: dict[str, dict[str, int]] = {}
-    group_status: dict[str, np.ndarray] = {}
-    for g, node in groups.items():
-        ids, err = _read(node["network"], slice(None), report)
-        status, err2 = _read(node["status"], slice(None), report)
-        if err or err2:
-            report.problems.append(Problem(f"{task}/networks/{g}", err or err2))
-            continue
-        group_rows[g] = {str(n): i for i, n in enumerate(ids)}
-        group_status[g] = np.asarray(status)
-        _check_group_layout(task, g, node, report)
-
-    rows = range(len(columns["network"]))
-    if progress:
-        from tqdm.auto import tqdm
-
-        rows = tqdm(rows, desc=f"verify {task}", unit="network")
-    for i in rows:
-        nid, g, status = (
-            str(columns["network"][i]),
-            str(columns["group"][i]),
-            str(columns["status"][i]),
-        )
-        where = f"{task}/{nid}"
-        if g not in group_rows:
-            continue
-        row = group_rows[g].get(nid)
-        if row is None:
-            report.problems.append(Problem(where, f"not in group {g}"))
-            continue
-        if str(group_status[g][row]) != status:
-            report.problems.append(
-                Problem(
-                    where,
-                    f"index status {status!r} but group status {group_status[g][row]!r} "
-                    "(interrupted write; a resumed generate retrains it)",
-                )
+            slots = layout.network_slots(layout.plan_from_dict(plan_dict))
+        except Exception as err:
+            report.add(Problem(task, f"unreadable plan attribute ({err})", "layout", task))
+    ids = _read_column(target, f"{task}/index/network", report)
+    status = _read_column(target, f"{task}/index/status", report)
+    if ids is not None and slots and [str(n) for n in ids] != list(slots):
+        report.add(
+            Problem(
+                f"{task}/index",
+                "network ids differ from the plan's networks",
+                kind="layout",
+                task=task,
+                array=f"{task}/index/network",
             )
-        if status == "ok" and not np.isfinite(columns["train_loss"][i]):
-            report.problems.append(Problem(where, "status ok but train_loss is not finite"))
-        if status in layout.FINISHED_STATUSES:  # a resume never rewrites these: check them
-            _check_network(store, groups[g], row, where, report, checksums, status)
+        )
+    names = list(slots) if slots else [str(n) for n in (ids if ids is not None else [])]
+    statuses: dict[str, str] = {}
+    if status is not None and len(status) == len(names):
+        statuses = {n: str(s) for n, s in zip(names, status, strict=True)}
+        report.status_counts[task] = dict(Counter(statuses.values()))
+    train_loss = _read_column(target, f"{task}/index/train_loss", report)
+    if train_loss is not None and statuses and len(train_loss) == len(names):
+        for nid, loss in zip(names, train_loss, strict=True):
+            if statuses[nid] == "ok" and not np.isfinite(loss):
+                report.add(
+                    Problem(
+                        f"{task}/{nid}",
+                        "status ok but train_loss is not finite",
+                        kind="values",
+                        task=task,
+                        network=nid,
+                    )
+                )
+    groups = dict.fromkeys(s.group for s in slots.values())
+    for g in groups:
+        path = layout.group_path(task, g)
+        if path not in target.nodes:
+            report.add(Problem(path, "group is missing", kind="layout", task=task))
+            continue
+        _check_group_layout(target, task, g, report)
+        members = [s.network_id for s in slots.values() if s.group == g]
+        group_status = _read_column(target, f"{path}/status", report)
+        if group_status is None or len(group_status) != len(members) or not statuses:
+            continue
+        for nid, gs in zip(members, group_status, strict=True):
+            if str(gs) != statuses[nid] and str(gs) != "":
+                report.add(
+                    Problem(
+                        f"{task}/{nid}",
+                        f"index status {statuses[nid]!r} but group status {str(gs)!r} "
+                        "(interrupted write; a resumed generate retrains it)",
+                        kind="status",
+                        task=task,
+                        network=nid,
+                    )
+                )
+    return statuses
 
 
-def _check_group_layout(task: str, g: str, node: zarr.Group, report: VerifyReport) -> None:
-    where = f"{task}/networks/{g}"
-    params = list(node.attrs.get("parameters", []))
-    omitted = list(node.attrs.get("omitted", []))
+def _check_group_layout(target: Target, task: str, g: str, report: VerifyReport) -> None:
+    where = layout.group_path(task, g)
+    attrs = target.group_attrs(where)
+    params = list(attrs.get("parameters", []))
+    omitted = list(attrs.get("omitted", []))
     expected = [a for a in layout.GROUP_ARRAYS if a not in omitted] + [
         prefix + p for p in params for prefix in layout.WEIGHT_PREFIXES.values()
     ]
-    present = set(node.array_keys())
+    present = {p.rsplit("/", 1)[-1] for p in target.arrays(f"{where}/")}
     missing = [v for v in expected if v not in present]
     if missing:
-        report.problems.append(Problem(where, f"missing variables {missing}"))
-    units = node.attrs.get("units")
+        report.add(Problem(where, f"missing variables {missing}", kind="layout", task=task))
+    units = attrs.get("units")
     for name in layout.HIDDEN_VARIABLES.values():
-        if name in present and units is not None and node[name].shape[-1] != units:
-            report.problems.append(
-                Problem(where, f"{name} has {node[name].shape[-1]} units, expected {units}")
+        meta = target.nodes.get(f"{where}/{name}")
+        if meta and units is not None and meta["shape"][-1] != units:
+            report.add(
+                Problem(
+                    where,
+                    f"{name} has {meta['shape'][-1]} units, expected {units}",
+                    kind="layout",
+                    task=task,
+                )
             )
 
 
-def _check_network(
-    store,
-    node: zarr.Group,
-    row: int,
-    where: str,
+def _row_networks(target: Target, array: str) -> list[str] | None:
+    """Network ids along the first axis of a per-network array (one network per chunk)."""
+    meta = target.nodes[array]
+    dims = meta.get("dimension_names") or []
+    chunks = meta["chunk_grid"]["configuration"]["chunk_shape"]
+    parts = array.split("/")
+    if not dims or dims[0] != "network" or chunks[0] != 1 or len(parts) < 4:
+        return None
+    if parts[1] != "networks":
+        return None
+    task, group = parts[0], parts[2]
+    plan = target.group_attrs(task).get("plan")
+    if plan is None:
+        return None
+    try:
+        slots = layout.network_slots(layout.plan_from_dict(plan)).values()
+    except Exception:
+        return None
+    return [s.network_id for s in slots if s.group == group]
+
+
+def _check_chunks(
+    target: Target,
+    report: VerifyReport,
+    statuses: dict[str, dict[str, str]],
+    checksums: bool,
+    progress: bool,
+) -> None:
+    arrays = target.arrays()
+    items: Iterable[str] = arrays
+    if progress:
+        from tqdm.auto import tqdm
+
+        items = tqdm(arrays, desc=f"verify {target.location}", unit="array")
+    for path in items:
+        if not target.is_analysis_store and path.split("/")[0] not in statuses:
+            continue  # an unlisted (interrupted) task: reported as a template problem
+        try:
+            arr = target.array(path)
+        except Exception as err:
+            report.add(Problem(path, f"unusable array metadata ({err})", "metadata"))
+            continue
+        if arr is None:
+            continue
+        task = path.split("/")[0]
+        rows = _row_networks(target, path)
+        status = statuses.get(task, {})
+        name = path.rsplit("/", 1)[-1]
+        for coords in chunk_grid(arr):
+            nid = rows[coords[0]] if rows is not None and coords[0] < len(rows) else ""
+            owner = _Owner(task, nid, status.get(nid, ""), name)
+            _check_chunk(target, arr, coords, owner, report, checksums)
+
+
+@dataclass(frozen=True)
+class _Owner:
+    """Whose a chunk is: its task, network (per-network arrays) and status, the array name."""
+
+    task: str
+    network: str
+    status: str
+    name: str
+
+
+def _check_chunk(
+    target: Target,
+    arr: zarr.Array,
+    coords: tuple[int, ...],
+    owner: _Owner,
     report: VerifyReport,
     checksums: bool,
-    status: str = "ok",
 ) -> None:
-    """Chunks of a finished network exist and read back; an ``ok`` one's values are finite."""
-    params = list(node.attrs.get("parameters", []))
-    names = list(layout.GROUP_ARRAYS) + [
-        prefix + p for p in params for prefix in layout.WEIGHT_PREFIXES.values()
-    ]
-    for name in names:
-        if name not in node:
-            continue
-        array = node[name]
-        coords = (row,) + (0,) * (array.ndim - 1)
-        if not _chunk_exists(store, array, coords):
-            report.problems.append(Problem(where, f"{name}: chunk missing (status is {status})"))
-            continue
-        if not checksums:
-            continue
-        value, err = _read(array, row, report)
-        if err:
-            report.problems.append(Problem(where, err))
-        elif status == "ok" and (
-            np.any(np.isnan(value))
-            or (array.dtype != np.float16 and not np.all(np.isfinite(value)))
-        ):  # diverged: NaN allowed; float16 states saturate to +-inf (zoo-format.md section 7)
-            report.problems.append(Problem(where, f"{name}: non-finite values (status is ok)"))
+    task, nid, status, name = owner.task, owner.network, owner.status, owner.name
+    key = chunk_key(arr, coords)
+    chunk = key[len(arr.path) + 1 :]
+    where = f"{task}/{nid}" if nid else arr.path
+    label = f"{name}: chunk {chunk}" if nid else f"chunk {chunk}"
+    hint = ""
+    if f"{task}/analysis/" in f"{arr.path}/":
+        hint = "; rerun the command that wrote this analysis"
 
+    def problem(what: str, kind: str = "chunk") -> None:
+        report.add(Problem(where, what + hint, kind, task, nid, arr.path, coords))
 
-def _reset_bad_networks(path: Path, root: zarr.Group, report: VerifyReport) -> None:
-    """Mark networks with problems ``failed`` so that a resumed ``generate`` retrains them."""
-    lock = WriterLock(path)
-    lock.acquire()
+    report.chunks_checked += 1
+    present = target.exists(key)
+    if present is None and not checksums:
+        present = bool(sync(target.raw.exists(key)))
+    if present is False:
+        if target.strict or status in layout.FINISHED_STATUSES:
+            problem(f"{label} missing" + (f" (status is {status})" if status else ""))
+        return
+    if not checksums:
+        return
     try:
-        store = zarr.storage.LocalStore(path)
         with quiet_zarr():
-            writable = zarr.open_group(store, mode="r+", zarr_format=3, use_consolidated=False)
-        by_task: dict[str, list[tuple[str, str]]] = {}
-        for where, what in report.bad_networks().items():
-            task, _, nid = where.partition("/")
-            by_task.setdefault(task, []).append((nid, "; ".join(what)))
-        for task, bad in by_task.items():
-            index = writable[f"{task}/index"]
-            ids = [str(n) for n in index["network"][:]]
-            groups = [str(g) for g in index["group"][:]]
-            status = layout.as_vlen_str(index["status"][:])
-            message = layout.as_vlen_str(index["message"][:])
-            for nid, what in bad:
-                i = ids.index(nid)
-                status[i] = "failed"
-                message[i] = f"verify: {what}"
-                node = writable[f"{task}/networks/{groups[i]}"]
-                row = [str(n) for n in node["network"][:]].index(nid)
-                node["status"][row] = "failed"
-            index["message"][:] = message  # the message first: status marks the row
-            index["status"][:] = status
-            report.repaired.append(
-                f"{task}: marked {len(bad)} network(s) with problems as failed "
-                "(a resumed generate retrains them)"
-            )
-    finally:
-        lock.release()
+            value = arr.get_block_selection(coords)
+    except ZooIntegrityError as err:
+        what = "missing" if err.reason == "missing" else "corrupt (crc32c mismatch)"
+        problem(f"{label} {what}" + (f" (status is {status})" if status and nid else ""))
+        return
+    except Exception as err:  # truncated or undecodable chunk
+        gist = str(err).splitlines()[0] if str(err) else ""
+        problem(f"{label} unreadable ({type(err).__name__}: {gist})")
+        return
+    report.chunks_read += 1
+    if status == "ok" and nid and name != "status" and _non_finite(value, arr.dtype):
+        problem(f"{name}: non-finite values (status is ok)", kind="values")
 
 
-__all__ = ["Problem", "VerifyReport", "verify_zoo"]
+def _non_finite(value: Any, dtype: Any) -> bool:
+    """NaN anywhere, or +-inf outside float16 (float16 states saturate: zoo-format.md §7)."""
+    value = np.asarray(value)
+    if value.dtype.kind != "f":
+        return False
+    if np.any(np.isnan(value)):
+        return True
+    return np.dtype(dtype) != np.float16 and not np.all(np.isfinite(value))
+
+
+def _check_analyses(target: Target, task: str, report: VerifyReport) -> None:
+    """Interrupted or incomplete analysis commits (local directories only)."""
+    if target.path is None:
+        return
+    from . import analyses
+
+    problems_of: Callable | None = getattr(analyses, "analysis_problems", None)
+    if problems_of is None:  # pragma: no cover - an analyses module without transactions
+        return
+    for where, what in problems_of(target.path, task):
+        report.add(Problem(where, what, kind="analysis", task=task))
+
+
+__all__ = ["Problem", "Target", "VerifyReport", "check", "verify_zoo"]
