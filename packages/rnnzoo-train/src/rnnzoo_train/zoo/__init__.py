@@ -11,6 +11,7 @@ The layout is specified in ``docs/zoo-format.md`` (and :mod:`rnnzoo_train.zoo.la
 from .errors import (
     ZooDownloadError,
     ZooError,
+    ZooIntegrityError,
     ZooKeyError,
     ZooLocationError,
     ZooPlanError,
@@ -27,6 +28,7 @@ __all__ = [
     "Zoo",
     "ZooDownloadError",
     "ZooError",
+    "ZooIntegrityError",
     "ZooKeyError",
     "ZooLocationError",
     "ZooPlanError",
