@@ -1,0 +1,390 @@
+"""Workers end with their parent; SIGTERM stops ``rnnzoo-train generate`` cleanly.
+
+Real processes throughout: the console script runs in a subprocess, its worker processes are
+taken with psutil before the signal, and each must be gone within a few seconds of it.
+
+- SIGKILL of the parent (it cannot clean up): the workers end by the kernel's parent-death
+  signal or, everywhere, by watching their parent (``runners.die_with_parent``).
+- SIGTERM (a batch scheduler's walltime): exit status 143, one line on stderr, every worker
+  stopped, and rerunning the same command gives the zoo of an uninterrupted run, bitwise.
+- A SIGTERM in the middle of writing a unit waits until the unit is written whole.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import psutil
+import pytest
+import zarr
+
+from rnnzoo_train.cli import main
+from rnnzoo_train.generate import generate
+from rnnzoo_train.presets import load_grid
+from rnnzoo_train.runners import ORPHAN_EXIT_STATUS, SerialRunner
+from rnnzoo_train.signals import MESSAGE, exit_on_sigterm
+from rnnzoo_train.zoo import ZarrZooWriter, open_zoo
+from rnnzoo_train.zoo.testing import zoo_differences
+from rnnzoo_train.zoo.verify import verify_zoo
+
+BIN = Path(sys.executable).parent
+RNNZOO_TRAIN = shutil.which("rnnzoo-train", path=str(BIN)) or "rnnzoo-train"
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+#: how long the workers of a killed or terminated command may outlive it
+GONE_WITHIN_S = 5.0
+
+#: work units of minutes each: any moment after the workers have started is mid-unit
+LONG = """
+name = "signal-long"
+base = "tiny"
+[grid]
+arch = ["vanilla", "gru"]
+seeds = 2
+tasks = ["flipflop"]
+[training]
+iterations = 20000
+unit_size = 1
+[search]
+trials = 0
+"""
+
+#: six one-network units of a fraction of a second: a SIGTERM lands between finished ones
+SHORT = """
+name = "signal-short"
+base = "tiny"
+[grid]
+arch = ["vanilla", "gru"]
+seeds = 3
+tasks = ["flipflop"]
+[training]
+iterations = 100
+unit_size = 1
+[search]
+trials = 0
+"""
+
+#: four units of two networks (for a SIGTERM between the two networks of a unit)
+PAIRS = (
+    SHORT.replace("unit_size = 1", "unit_size = 2")
+    .replace("seeds = 3", "seeds = 4")
+    .replace("signal-short", "signal-pairs")
+)
+
+
+@pytest.fixture(scope="module")
+def grids(tmp_path_factory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("grids")
+    out = {}
+    for name, text in (("long", LONG), ("short", SHORT), ("pairs", PAIRS)):
+        out[name] = folder / f"{name}.toml"
+        out[name].write_text(text)
+    return out
+
+
+@pytest.fixture(scope="module")
+def clean_short(grids, tmp_path_factory) -> Path:
+    """SHORT generated without interruption (in this process, serially)."""
+    out = tmp_path_factory.mktemp("clean") / "zoo.zarr"
+    assert (
+        main(["generate", "--config", str(grids["short"]), "--out", str(out), "--no-progress"]) == 0
+    )
+    return out
+
+
+# -- helpers ------------------------------------------------------------------------------
+
+
+def _n_ok(path: Path) -> int:
+    try:
+        status = zarr.open_group(path, mode="r", use_consolidated=False)["flipflop/index/status"]
+        return int(np.sum(status[:] == "ok"))
+    except (FileNotFoundError, KeyError, ValueError):
+        return 0
+
+
+def _workers(proc: subprocess.Popen) -> list[psutil.Process]:
+    """Every process below ``proc`` (pool or cluster workers, multiprocessing's helpers)."""
+    try:
+        return psutil.Process(proc.pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+
+
+def _busy(workers: list[psutil.Process], cpu_s: float) -> bool:
+    """Whether at least two of ``workers`` have each computed ``cpu_s`` seconds."""
+    done = 0
+    for w in workers:
+        try:
+            t = w.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        done += t.user + t.system >= cpu_s
+    return done >= 2
+
+
+def _alive(procs: list[psutil.Process]) -> list[psutil.Process]:
+    out = []
+    for p in procs:
+        try:
+            if p.is_running() and p.status() != psutil.STATUS_ZOMBIE:
+                out.append(p)
+        except psutil.NoSuchProcess:
+            pass
+    return out
+
+
+def _wait_gone(procs: list[psutil.Process], timeout: float = GONE_WITHIN_S) -> list[psutil.Process]:
+    """The processes of ``procs`` still running after ``timeout`` seconds (then killed)."""
+    deadline = time.monotonic() + timeout
+    while _alive(procs) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    left = _alive(procs)
+    for p in left:  # leave nothing behind on failure
+        p.kill()
+    return left
+
+
+def start_then_signal(
+    cmd: list[str],
+    sig: int,
+    ready: Callable[[subprocess.Popen, list[psutil.Process]], bool],
+    stderr: Path,
+    timeout: float = 240,
+) -> tuple[subprocess.Popen, list[psutil.Process], float]:
+    """Start ``cmd``, wait until ``ready(proc, workers)``, send ``sig`` to it alone.
+
+    Returns the process (exited), its worker processes taken just before the signal, and
+    the seconds from the signal to its exit.
+    """
+    with stderr.open("w") as err:
+        proc = subprocess.Popen(cmd, env=ENV, stdout=subprocess.DEVNULL, stderr=err)
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            assert proc.poll() is None, f"exited early ({proc.returncode}): {stderr.read_text()}"
+            assert time.monotonic() < deadline, "never got ready: " + stderr.read_text()
+            workers = _workers(proc)
+            if ready(proc, workers):
+                break
+            time.sleep(0.02)
+        t0 = time.monotonic()
+        proc.send_signal(sig)
+        proc.wait(timeout=60)
+        return proc, workers, time.monotonic() - t0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def _generate(grid: Path, out: Path, *runner: str) -> list[str]:
+    return [
+        RNNZOO_TRAIN,
+        "generate",
+        "--config",
+        str(grid),
+        "--out",
+        str(out),
+        "--no-progress",
+        *runner,
+    ]
+
+
+def _pool_busy(proc, workers) -> bool:
+    return _busy(workers, cpu_s=1.0)
+
+
+# -- SIGKILL: the parent cannot clean up ----------------------------------------------------
+
+
+def test_sigkill_of_generate_ends_every_pool_worker(grids, tmp_path):
+    cmd = _generate(grids["long"], tmp_path / "zoo.zarr", "--processes", "2")
+    proc, workers, _ = start_then_signal(cmd, signal.SIGKILL, _pool_busy, tmp_path / "err")
+    assert proc.returncode == -signal.SIGKILL
+    assert len(workers) >= 2
+    assert _wait_gone(workers) == [], "workers outlived their SIGKILLed parent"
+
+
+def _orphan(script: str, tmp_path: Path) -> tuple[subprocess.Popen, psutil.Process]:
+    """A middle process that starts ``script`` as its child, and that child."""
+    child_file = tmp_path / "child.pid"
+    middle = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import subprocess, sys, time\n"
+            f"c = subprocess.Popen([sys.executable, '-c', {script!r}])\n"
+            f"open({str(child_file)!r}, 'w').write(str(c.pid))\n"
+            "time.sleep(120)\n",
+        ],
+        env=ENV,
+    )
+    deadline = time.monotonic() + 60
+    while not (child_file.exists() and child_file.read_text()):
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    return middle, psutil.Process(int(child_file.read_text()))
+
+
+def test_without_the_kernel_signal_a_worker_notices_its_parent_died(tmp_path):
+    """The portable fallback alone: a thread that watches the parent, also mid-computation."""
+    ready = tmp_path / "ready"
+    script = (
+        "import os, pathlib\n"
+        "from rnnzoo_train.runners import die_with_parent\n"
+        "die_with_parent(os.getppid(), kernel_signal=False)\n"
+        f"pathlib.Path({str(ready)!r}).touch()\n"
+        "while True:\n    sum(range(10000))\n"  # busy, as a training worker is
+    )
+    middle, child = _orphan(script, tmp_path)
+    deadline = time.monotonic() + 60
+    while not ready.exists():
+        assert time.monotonic() < deadline
+        assert child.is_running()
+        time.sleep(0.02)
+    middle.kill()
+    middle.wait()
+    assert _wait_gone([child]) == []
+
+
+def test_a_worker_whose_parent_is_already_gone_ends_at_once():
+    """The start-up race: the parent died before the death signal was set."""
+    not_the_parent = os.getpid()  # this test process is the child's grandparent
+    code = (
+        "import os, sys\n"
+        "from rnnzoo_train.runners import die_with_parent\n"
+        f"die_with_parent({not_the_parent})\n"
+        "print('survived')\n"
+    )
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            f"import subprocess, sys; sys.exit(subprocess.call([sys.executable, '-c', {code!r}]))",
+        ],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=60,
+    )
+    assert out.returncode == ORPHAN_EXIT_STATUS, out.stderr
+    assert "survived" not in out.stdout
+
+
+# -- SIGTERM: stop cleanly, resume identically ------------------------------------------
+
+
+def _check_terminated(proc, workers, seconds: float, stderr: Path, prog: str = "rnnzoo-train"):
+    text = stderr.read_text()
+    assert proc.returncode == 128 + signal.SIGTERM, text
+    assert text.strip().splitlines()[-1] == f"{prog}: {MESSAGE}", text
+    assert "Traceback" not in text, text
+    assert "WARNING" not in text, text
+    assert seconds < 30, f"took {seconds:.1f} s to stop"
+    assert _wait_gone(workers) == [], "workers outlived their terminated parent"
+
+
+@pytest.mark.parametrize("runner", [["--processes", "2"], []], ids=["processes", "serial"])
+def test_sigterm_mid_run_stops_cleanly_and_a_rerun_gives_the_clean_zoo(
+    runner, grids, clean_short, tmp_path, capsys
+):
+    out = tmp_path / "zoo.zarr"
+    total = len(open_zoo(clean_short).index("flipflop"))
+    cmd = _generate(grids["short"], out, *runner)
+    proc, workers, seconds = start_then_signal(
+        cmd, signal.SIGTERM, lambda p, w: _n_ok(out) >= 1, tmp_path / "err"
+    )
+    _check_terminated(proc, workers, seconds, tmp_path / "err")
+    if runner:
+        assert len(workers) >= 2
+    n_before = _n_ok(out)
+    assert 1 <= n_before < total, "the SIGTERM must land in the middle of the seeds phase"
+    assert verify_zoo(out).ok
+
+    assert main(cmd[1:]) == 0  # the same command (here in this process: no start-up cost)
+    skipped = f"{n_before} networks were already complete and were skipped"
+    assert skipped in capsys.readouterr().out
+    assert zoo_differences(out, clean_short) == []
+
+
+class SigtermMidUnit(ZarrZooWriter):
+    """The real zoo writer, sent a real SIGTERM between the two networks of one unit."""
+
+    def __init__(self, path: Path, at_unit: int):
+        super().__init__(path)
+        self.at_unit = at_unit
+        self.units = 0
+
+    def write_results(self, task, results):
+        self.units += 1
+        if self.units != self.at_unit:
+            return super().write_results(task, results)
+        assert len(results) == 2
+        super().write_results(task, results[:1])
+        os.kill(os.getpid(), signal.SIGTERM)
+        super().write_results(task, results[1:])
+
+
+def test_a_sigterm_while_a_unit_is_written_waits_for_the_whole_unit(grids, tmp_path, capsys):
+    preset = load_grid(grids["pairs"])
+    handler = signal.getsignal(signal.SIGTERM)
+    out = tmp_path / "zoo.zarr"
+    writer = SigtermMidUnit(out, at_unit=2)
+
+    @exit_on_sigterm("rnnzoo-train")
+    def run() -> int:
+        generate(preset, ["flipflop"], writer, runner=SerialRunner(), progress=False)
+        return 0
+
+    assert run() == 143
+    assert capsys.readouterr().err.strip() == f"rnnzoo-train: {MESSAGE}"
+    assert writer.units == 2, "the run goes on after the unit it was writing"
+    index = open_zoo(out).index("flipflop")
+    assert (index["status"] == "ok").sum() == 4, "both units written whole, nothing more"
+    assert verify_zoo(out).ok
+    assert signal.getsignal(signal.SIGTERM) is handler  # restored
+
+    clean = tmp_path / "clean.zarr"
+    args = ["generate", "--config", str(grids["pairs"]), "--no-progress", "--out"]
+    assert main([*args, str(clean)]) == 0
+    assert main([*args, str(out)]) == 0
+    assert zoo_differences(out, clean) == []
+
+
+# -- the Dask LocalCluster -------------------------------------------------------------------
+
+
+def _cluster_busy(proc, workers) -> bool:
+    return _busy(workers, cpu_s=1.0)
+
+
+@pytest.mark.network
+def test_sigkill_of_generate_ends_every_local_cluster_worker(grids, tmp_path):
+    cmd = _generate(grids["long"], tmp_path / "zoo.zarr", "--workers", "2")
+    proc, workers, _ = start_then_signal(cmd, signal.SIGKILL, _cluster_busy, tmp_path / "err")
+    assert proc.returncode == -signal.SIGKILL
+    assert len(workers) >= 2
+    assert _wait_gone(workers) == [], "cluster workers outlived their SIGKILLed parent"
+
+
+@pytest.mark.network
+def test_sigterm_of_generate_on_a_local_cluster_stops_it_and_a_rerun_resumes(
+    grids, clean_short, tmp_path
+):
+    out = tmp_path / "zoo.zarr"
+    cmd = _generate(grids["short"], out, "--workers", "2")
+    proc, workers, seconds = start_then_signal(
+        cmd, signal.SIGTERM, lambda p, w: _n_ok(out) >= 1, tmp_path / "err"
+    )
+    _check_terminated(proc, workers, seconds, tmp_path / "err")
+    assert len(workers) >= 2
+    assert main(cmd[1:]) == 0
+    assert zoo_differences(out, clean_short) == []
