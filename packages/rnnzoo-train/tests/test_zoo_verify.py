@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import shutil
+import subprocess
+import sys
 
 import pytest
 
 from rnnzoo_train.tasks import get_task
-from rnnzoo_train.zoo import ZarrZooWriter, open_zoo
+from rnnzoo_train.zoo import ZarrZooWriter, ZooError, open_zoo
 from rnnzoo_train.zoo.testing import small_plan, synthetic_result
 from rnnzoo_train.zoo.verify import verify_zoo
 
@@ -130,3 +134,101 @@ def test_index_and_group_status_disagreeing_is_reported(zoo, clean):
     assert (
         "index status 'ok' but group status 'pending'" in report.bad_networks()[f"{TASK}/{nid}"][0]
     )
+
+
+# -- verify --repair is safe (issue 10 section 3) ----------------------------------------------
+def _snapshot(root):
+    import hashlib
+
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "d"
+        for p in sorted(root.rglob("*"))
+    }
+
+
+@contextlib.contextmanager
+def _immutable(path):
+    """``path`` read-only even for root (``chattr +i``); skips where that is not possible."""
+    if os.geteuid() != 0:
+        path.chmod(0o555)
+    elif subprocess.run(["chattr", "+i", str(path)], capture_output=True).returncode:
+        pytest.skip("chattr +i is not supported here")
+    try:
+        yield
+    finally:
+        if os.geteuid() == 0:
+            subprocess.run(["chattr", "-i", str(path)], capture_output=True)
+        else:
+            path.chmod(0o755)
+
+
+def test_repair_is_refused_while_another_process_holds_the_writer_lock(zoo):
+    (zoo / TASK / "index" / "status" / "c.1234.partial").write_bytes(b"torn")
+    _chunk(zoo, "loss_curve", 0).unlink()
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from rnnzoo_train.zoo.store import WriterLock; "
+            f"lock = WriterLock(__import__('pathlib').Path({str(zoo)!r})); lock.acquire(); "
+            "print('held', flush=True); time.sleep(60)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        before = _snapshot(zoo)
+        with pytest.raises(ZooError, match=f"being written by pid {holder.pid}") as err:
+            verify_zoo(zoo, repair=True)
+        assert "\n" not in str(err.value)
+        assert _snapshot(zoo) == before  # the partial file and the damage are untouched
+    finally:
+        holder.kill()
+        holder.wait()
+    assert not verify_zoo(zoo, repair=True).bad_networks()
+
+
+def test_repair_refuses_a_store_that_is_not_a_zoo_and_touches_nothing(tmp_path):
+    import zarr
+
+    other = tmp_path / "theirs.zarr"
+    zarr.create_group(str(other), zarr_format=3, attributes={"owner": "someone"})
+    (other / "data.partial").write_bytes(b"theirs")
+    before = _snapshot(other)
+    with pytest.raises(ZooError, match="not an rnnzoo zoo"):
+        verify_zoo(other, repair=True)
+    assert _snapshot(other) == before
+
+
+def test_repair_of_a_missing_path_creates_nothing(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        verify_zoo(tmp_path / "nosuch.zarr", repair=True)
+    assert not (tmp_path / "nosuch.zarr").exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_repair_of_a_read_only_zoo_is_refused_before_anything_changes(zoo):
+    _chunk(zoo, "final_W_h", 1).unlink()
+    (zoo / TASK / "index" / "status" / "c.1234.partial").write_bytes(b"torn")
+    before = _snapshot(zoo)
+    with _immutable(zoo / TASK / "index" / "status" / "c"):  # deep inside: found first
+        with pytest.raises(ZooError, match="cannot be written") as err:
+            verify_zoo(zoo, repair=True)
+        assert "nothing was changed" in str(err.value)
+        assert _snapshot(zoo) == before
+    with _immutable(zoo):  # the zoo folder itself: the lock cannot be taken
+        with pytest.raises(ZooError, match="cannot take its writer lock"):
+            verify_zoo(zoo, repair=True)
+        assert _snapshot(zoo) == before
+    assert verify_zoo(zoo, repair=True).ok
+
+
+def test_repair_refuses_a_zip(zoo, tmp_path):
+    from rnnzoo_train.zoo.publish import publish_zoo
+
+    pub = publish_zoo(zoo, tmp_path / "site", allow_incomplete=True, version="1")
+    zipped = pub.files[TASK]
+    with pytest.raises(ZooError, match="a zip or a URL is read-only"):
+        verify_zoo(zipped, repair=True)
+    assert verify_zoo(zipped).ok

@@ -180,6 +180,7 @@ class Target:
         from zarr.core.buffer import default_buffer_prototype
 
         try:
+            sync(self.raw._ensure_open())  # a ZipStore opens its file here
             raw = sync(self.raw.get("zarr.json", default_buffer_prototype()))
         except Exception as err:  # unreachable server, unreadable zip
             raise ZooError(unreadable(self.location, err)) from None
