@@ -158,6 +158,12 @@ def open_writer(path: Path):
 
 
 def _generate_run(args: argparse.Namespace) -> int:
+    from rnnzoo_train.optional import TorchMissingError, require_torch
+
+    try:  # before anything else: training needs torch (an extra of rnnzoo-train)
+        require_torch("rnnzoo-train generate (training networks)")
+    except TorchMissingError as err:
+        raise CLIError(str(err)) from None
     from rnnzoo_train.generate import generate
     from rnnzoo_train.presets import get_preset, load_grid
     from rnnzoo_train.runners import describe_runner, start_runner

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from rnnzoo_train.cells.base import ACTIVATIONS, ARCHITECTURES
+from rnnzoo_train.cells.catalog import ACTIVATIONS, ARCHITECTURES
 from rnnzoo_train.records import Configuration, HyperParameters, TaskPlan
 
 if sys.version_info >= (3, 11):

@@ -5,32 +5,65 @@
 
 See :mod:`rnnzoo_train.cells.base` for the shapes and ``docs/cells-and-tasks.md`` for the
 equations, packed gate orders, the GRU convention and the initialisation scheme.
+
+The cells need torch (``pip install "rnnzoo-train[torch]"``); their names and parameter
+shapes (:mod:`.catalog`) do not.
 """
 
 from __future__ import annotations
 
-from .base import (
-    ACTIVATIONS,
-    ARCHITECTURES,
-    DISPLAY_NAMES,
-    Cell,
-    Params,
-    stack_params,
-    unsqueeze_params,
-)
-from .gru import GRUCell
-from .lstm import LSTMCell
-from .packed import PackedCell
-from .ugrnn import UGRNNCell
-from .vanilla import VanillaCell
+from typing import TYPE_CHECKING
 
-#: the cell class of each architecture
-CELL_CLASSES: dict[str, type[PackedCell]] = {
-    "vanilla": VanillaCell,
-    "ugrnn": UGRNNCell,
-    "gru": GRUCell,
-    "lstm": LSTMCell,
+from rnnzoo_train.optional import require_torch
+
+from .catalog import ACTIVATIONS, ARCHITECTURES, DISPLAY_NAMES, N_GATES, param_shapes
+
+if TYPE_CHECKING:
+    from .base import Cell, Params, stack_params, unsqueeze_params
+    from .gru import GRUCell
+    from .lstm import LSTMCell
+    from .packed import PackedCell
+    from .ugrnn import UGRNNCell
+    from .vanilla import VanillaCell
+
+#: names of this package that need torch, and the module of each: imported on first use,
+#: so that the catalog (names, shapes) is torch-free and importing it never loads torch
+_LAZY = {
+    "Cell": "base",
+    "Params": "base",
+    "stack_params": "base",
+    "unsqueeze_params": "base",
+    "GRUCell": "gru",
+    "LSTMCell": "lstm",
+    "PackedCell": "packed",
+    "UGRNNCell": "ugrnn",
+    "VanillaCell": "vanilla",
 }
+
+
+def __getattr__(name: str):
+    if name == "CELL_CLASSES":
+        value = _cell_classes()
+    elif name in _LAZY:
+        require_torch(f"rnnzoo_train.cells.{name}")
+        import importlib
+
+        value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def _cell_classes() -> dict[str, type[PackedCell]]:
+    """The cell class of each architecture (``CELL_CLASSES``; needs torch)."""
+    require_torch("rnnzoo_train.cells.CELL_CLASSES")
+    from .gru import GRUCell
+    from .lstm import LSTMCell
+    from .ugrnn import UGRNNCell
+    from .vanilla import VanillaCell
+
+    return {"vanilla": VanillaCell, "ugrnn": UGRNNCell, "gru": GRUCell, "lstm": LSTMCell}
 
 
 def get_cell(arch: str, activation: str, n_units: int, n_inputs: int, n_outputs: int) -> Cell:
@@ -51,10 +84,13 @@ def get_cell(arch: str, activation: str, n_units: int, n_inputs: int, n_outputs:
     ------
     ValueError
         For an unknown architecture or activation (the message lists the valid ones).
+    TorchMissingError
+        Where torch is not installed (``pip install "rnnzoo-train[torch]"``).
     """
-    if arch not in CELL_CLASSES:
+    if arch not in ARCHITECTURES:
         raise ValueError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHITECTURES)}")
-    return CELL_CLASSES[arch](n_units, n_inputs, n_outputs, activation)
+    require_torch("a network's cell (rnnzoo_train.cells.get_cell)")
+    return _cell_classes()[arch](n_units, n_inputs, n_outputs, activation)
 
 
 __all__ = [
@@ -62,6 +98,7 @@ __all__ = [
     "ARCHITECTURES",
     "CELL_CLASSES",
     "DISPLAY_NAMES",
+    "N_GATES",
     "Cell",
     "GRUCell",
     "LSTMCell",
@@ -70,6 +107,7 @@ __all__ = [
     "UGRNNCell",
     "VanillaCell",
     "get_cell",
+    "param_shapes",
     "stack_params",
     "unsqueeze_params",
 ]

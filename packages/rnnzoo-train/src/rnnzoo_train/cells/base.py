@@ -29,10 +29,9 @@ from typing import ClassVar
 import torch
 from torch import Tensor
 
-ARCHITECTURES = ("vanilla", "ugrnn", "gru", "lstm")
-ACTIVATIONS = ("tanh", "relu")
-#: display names used in figures and reports (paper's spelling)
-DISPLAY_NAMES = {"vanilla": "Vanilla", "ugrnn": "UGRNN", "gru": "GRU", "lstm": "LSTM"}
+from .catalog import ACTIVATIONS, ARCHITECTURES, DISPLAY_NAMES
+
+__all__ = ["ACTIVATIONS", "ARCHITECTURES", "DISPLAY_NAMES", "Cell", "Params"]
 
 Params = dict[str, Tensor]
 

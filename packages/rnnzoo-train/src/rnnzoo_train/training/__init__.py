@@ -10,11 +10,15 @@ See ``docs/training.md`` for the procedure, divergence handling and determinism.
 
 from __future__ import annotations
 
-from .engine import evaluate, evaluation_set, train_network, train_population
-from .kernels import KERNELS, SequenceKernel, make_kernel
-from .optimiser import PopulationSGD
-from .schedules import exponential_decay
-from .seeding import network_streams
+from rnnzoo_train.optional import require_torch
+
+require_torch("training (rnnzoo_train.training)")  # one line where torch is not installed
+
+from .engine import evaluate, evaluation_set, train_network, train_population  # noqa: E402
+from .kernels import KERNELS, SequenceKernel, make_kernel  # noqa: E402
+from .optimiser import PopulationSGD  # noqa: E402
+from .schedules import exponential_decay  # noqa: E402
+from .seeding import network_streams  # noqa: E402
 
 __all__ = [
     "KERNELS",

@@ -358,7 +358,10 @@ class Zoo(AnalysisStore):
         return {p: ds[prefix + p][row].values for p in ds.attrs.get("parameters", [])}
 
     def cell(self, task: str, group_or_network: str) -> Cell:
-        """The cell of a group (``gru-tanh-u64``) or of a network id."""
+        """The cell of a group (``gru-tanh-u64``) or of a network id (needs torch)."""
+        from rnnzoo_train.optional import require_torch
+
+        require_torch("Zoo.cell")
         from rnnzoo_train.cells import get_cell
 
         index = self._index(task)
@@ -391,8 +394,9 @@ class Zoo(AnalysisStore):
 
         ``dtype`` is a torch dtype (default float32; the dynamics analyses use float64).
         """
-        import torch
+        from rnnzoo_train.optional import require_torch
 
+        torch = require_torch("Zoo.network")
         weights = self.weights(task, network_id, which)
         params = {k: torch.as_tensor(v, dtype=dtype or torch.float32) for k, v in weights.items()}
         return Network(network_id, task, which, self.cell(task, network_id), params)
@@ -423,8 +427,9 @@ class Zoo(AnalysisStore):
         ValueError
             If the networks belong to more than one group.
         """
-        import torch
+        from rnnzoo_train.optional import require_torch
 
+        torch = require_torch("Zoo.population")
         if which not in layout.WEIGHT_PREFIXES:
             raise ValueError(f"which must be 'initial' or 'final', not {which!r}")
         index = self._index(task)
@@ -486,7 +491,11 @@ class Zoo(AnalysisStore):
         self, task: str, group: str, ds: xr.Dataset, members: list[str], var: str
     ) -> xr.Dataset:
         """Hidden states on the probe inputs from the stored weights (float32 ``Cell.run``)."""
-        import torch
+        from rnnzoo_train.optional import require_torch
+
+        torch = require_torch(
+            f"{var} of task {task} (not stored in this zoo: recomputed from the weights)"
+        )
 
         which = "initial" if var == "hidden_untrained" else "final"
         cell, params = self.population(task, members, which=which)

@@ -5,7 +5,8 @@
 - :func:`synthetic_result`: a :class:`NetworkResult` with the exact shapes the trainer
   produces, whose weights are the cell's real initialisation and whose hidden states are
   the cell run on the task's probe inputs (no training), so store tests and size benchmarks
-  handle realistic data without training anything.
+  handle realistic data without training anything (``cells=False``: without torch);
+- :func:`read_only`: paths made read-only for a test, even for root.
 """
 
 from __future__ import annotations
@@ -32,10 +33,15 @@ from rnnzoo_train.tasks.base import Task
 
 @dataclass
 class ServedDirectory:
-    """A running server: its base ``url`` and the request ``log`` (``"GET /path 200"``)."""
+    """A running server: its base ``url`` and the request ``log`` (``"GET /path 200"``).
+
+    ``status`` maps a path (``"/registry.txt"``) to an HTTP error code the server answers
+    for it instead of the file (``{"/registry.txt": 500}``); it can change while serving.
+    """
 
     url: str
     log: list[str] = field(default_factory=list)
+    status: dict[str, int] = field(default_factory=dict)
 
     def requests(self, method: str = "GET") -> list[str]:
         """Paths requested with ``method``."""
@@ -55,6 +61,10 @@ class _NoListingHandler(http.server.SimpleHTTPRequestHandler):
         return None
 
     def send_head(self):
+        forced = self.served.status.get(self.path.split("?", 1)[0])
+        if forced is not None:
+            self.send_error(forced, "forced by the test")
+            return None
         if Path(self.translate_path(self.path)).is_dir():
             self.send_error(404, "directory listing is disabled")
             return None
@@ -88,6 +98,36 @@ def serve_directory(directory: str | Path) -> Iterator[ServedDirectory]:
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+@contextlib.contextmanager
+def read_only(*paths: str | Path) -> Iterator[None]:
+    """Make ``paths`` read-only while the block runs, even for root.
+
+    As root, mode bits stop nothing, so the paths are made immutable (``chattr +i``; raises
+    ``OSError`` where the file system does not support it); otherwise write bits are
+    removed. Restored on exit.
+    """
+    import os
+    import subprocess
+
+    done: list[Path] = []
+    try:
+        for p in map(Path, paths):
+            if os.geteuid() == 0:
+                r = subprocess.run(["chattr", "+i", str(p)], capture_output=True, text=True)
+                if r.returncode != 0:
+                    raise OSError(f"cannot make {p} read-only: {r.stderr.strip()}")
+            else:
+                p.chmod(p.stat().st_mode & ~0o222)
+            done.append(p)
+        yield
+    finally:
+        for p in done:
+            if os.geteuid() == 0:
+                subprocess.run(["chattr", "-i", str(p)], capture_output=True)
+            else:
+                p.chmod(p.stat().st_mode | 0o200)
 
 
 #: a small mix of cells and widths: two groups share one (gru-tanh-u8), as in the paper grid
@@ -130,6 +170,7 @@ def synthetic_result(
     *,
     status: str = "ok",
     hparams: HyperParameters | None = None,
+    cells: bool = True,
 ) -> NetworkResult:
     """A result of network ``network_id`` of ``plan`` with the trainer's exact shapes.
 
@@ -137,11 +178,12 @@ def synthetic_result(
     network's seed, "trained" weights are those plus a seeded perturbation, and the hidden
     states and outputs are the cell run on the task's probe inputs. ``status="diverged"``
     gives a loss curve that becomes NaN half-way; ``"failed"`` a result without arrays.
+
+    ``cells=False`` needs no torch: weights are seeded Gaussian draws of the cell's
+    parameter shapes (:func:`rnnzoo_train.cells.catalog.param_shapes`), hidden states and
+    outputs seeded values in (-1, 1) of the right shapes (not a run of the cell). Such a zoo
+    exercises every reader, ``verify``, ``publish`` and ``download`` without torch.
     """
-    import torch
-
-    from rnnzoo_train.cells import get_cell, unsqueeze_params
-
     config = next(c for c in plan.configurations if network_id.startswith(c.key + "-s"))
     seed = int(network_id.rsplit("-s", 1)[1])
     hp = hparams or HyperParameters(clip=1.0, lr=0.01, decay=0.5, momentum=0.9)
@@ -153,22 +195,8 @@ def synthetic_result(
         iterations=plan.iterations,
         batch_size=plan.batch_size,
     )
-    cell = get_cell(config.arch, config.activation, config.units, task.n_inputs, task.n_outputs)
-    gen = torch.Generator().manual_seed(seed)
-    initial = cell.init_params(gen)
-    # "training" = a 5% relative perturbation (keeps the relu cells' spectral radius < 1)
-    final = {
-        k: v
-        + 0.05 * (float(v.std()) if v.numel() > 1 else 0.0) * torch.randn(v.shape, generator=gen)
-        + 0.002 * torch.randn(v.shape, generator=gen)
-        for k, v in initial.items()
-    }
-    probe = torch.as_tensor(task.probe().inputs)
-    with torch.no_grad():
-        h0 = cell.run(unsqueeze_params(initial), probe[None])[0]
-        h1 = cell.run(unsqueeze_params(final), probe[None])[0]
-        B, T, S = h1.shape
-        y = cell.readout(unsqueeze_params(final), h1.reshape(1, B * T, S)).reshape(B, T, -1)
+    arrays = _cell_arrays if cells else _random_arrays
+    np_, nf, h0, h1, y = arrays(config, task, seed)
     n = plan.n_logged
     its = np.arange(n, dtype=np.int64) * plan.loss_every
     curve = (1.0 / (1.0 + its / max(plan.loss_every, 1))).astype(np.float32)
@@ -178,8 +206,6 @@ def synthetic_result(
         curve[n // 2 :] = np.nan
         last = float(curve[n // 2 - 1]) if n > 1 else float("nan")
         diverged_at = int(its[n // 2])
-    np_ = {k: v.numpy() for k, v in initial.items()}
-    nf = {k: v.numpy() for k, v in final.items()}
     units = config.units
     if status == "failed":
         empty = np.zeros((0,), np.float32)
@@ -209,14 +235,61 @@ def synthetic_result(
         test_loss=last * 1.2,
         performance=0.99 if status == "ok" else 0.0,
         solved=status == "ok",
-        hidden_trained=h1[..., :units].numpy(),
-        hidden_untrained=h0[..., :units].numpy(),
-        outputs_trained=y.numpy(),
+        hidden_trained=h1[..., :units],
+        hidden_untrained=h0[..., :units],
+        outputs_trained=y,
         last_finite_loss=last,
         diverged_at=diverged_at,
         message="" if status == "ok" else f"loss became NaN at iteration {diverged_at}",
         train_seconds=0.0,
     )
+
+
+def _cell_arrays(config: Configuration, task: Task, seed: int) -> tuple:
+    """Weights, hidden states and outputs of the real cell (torch), as NumPy arrays."""
+    import torch
+
+    from rnnzoo_train.cells import get_cell, unsqueeze_params
+
+    cell = get_cell(config.arch, config.activation, config.units, task.n_inputs, task.n_outputs)
+    gen = torch.Generator().manual_seed(seed)
+    initial = cell.init_params(gen)
+    # "training" = a 5% relative perturbation (keeps the relu cells' spectral radius < 1)
+    final = {
+        k: v
+        + 0.05 * (float(v.std()) if v.numel() > 1 else 0.0) * torch.randn(v.shape, generator=gen)
+        + 0.002 * torch.randn(v.shape, generator=gen)
+        for k, v in initial.items()
+    }
+    probe = torch.as_tensor(task.probe().inputs)
+    with torch.no_grad():
+        h0 = cell.run(unsqueeze_params(initial), probe[None])[0]
+        h1 = cell.run(unsqueeze_params(final), probe[None])[0]
+        B, T, S = h1.shape
+        y = cell.readout(unsqueeze_params(final), h1.reshape(1, B * T, S)).reshape(B, T, -1)
+    return (
+        {k: v.numpy() for k, v in initial.items()},
+        {k: v.numpy() for k, v in final.items()},
+        h0.numpy(),
+        h1.numpy(),
+        y.numpy(),
+    )
+
+
+def _random_arrays(config: Configuration, task: Task, seed: int) -> tuple:
+    """Seeded arrays of the shapes :func:`_cell_arrays` gives, without torch."""
+    from rnnzoo_train.cells.catalog import param_shapes
+
+    rng = np.random.default_rng([seed, config.units])
+    shapes = param_shapes(config.arch, config.units, task.n_inputs, task.n_outputs)
+    initial = {k: rng.normal(0, 0.3, s).astype(np.float32) for k, s in shapes.items()}
+    final = {k: (v + rng.normal(0, 0.01, v.shape)).astype(np.float32) for k, v in initial.items()}
+    B, T = task.probe().inputs.shape[:2]
+    S = config.units * (2 if config.arch == "lstm" else 1)
+    h0 = np.tanh(rng.normal(size=(B, T, S))).astype(np.float32)
+    h1 = np.tanh(rng.normal(size=(B, T, S))).astype(np.float32)
+    y = np.tanh(rng.normal(size=(B, T, task.n_outputs))).astype(np.float32)
+    return initial, final, h0, h1, y
 
 
 def write_synthetic_zoo(
@@ -225,10 +298,12 @@ def write_synthetic_zoo(
     *,
     seeds: tuple[int, ...] = (0, 1),
     n_written: int | None = None,
+    cells: bool = True,
 ) -> dict[str, TaskPlan]:
     """Write a zoo of :func:`small_plan` plans with :func:`synthetic_result` networks.
 
     ``n_written`` networks per task are written (default: all); the rest stay pending.
+    ``cells=False`` writes it without torch (see :func:`synthetic_result`).
     Returns the plan of each task.
     """
     from .writer import ZarrZooWriter
@@ -239,7 +314,8 @@ def write_synthetic_zoo(
             plan = small_plan(task, seeds=seeds)
             writer.prepare_task(plan, task)
             ids = plan.network_ids()[:n_written]
-            writer.write_results(task.name, [synthetic_result(plan, task, i) for i in ids])
+            results = [synthetic_result(plan, task, i, cells=cells) for i in ids]
+            writer.write_results(task.name, results)
             plans[task.name] = plan
     return plans
 

@@ -395,7 +395,7 @@ class ZarrZooWriter:
         return storage
 
     def _templates(self, plan: TaskPlan, task: Task) -> dict[str, tuple[xr.Dataset, dict]]:
-        from rnnzoo_train.cells import get_cell
+        from rnnzoo_train.cells.catalog import param_shapes  # no torch needed to write
 
         storage = self._storage_for(plan)
 
@@ -404,13 +404,11 @@ class ZarrZooWriter:
         out = {}
         for group in layout.group_names(plan):
             config = next(c for c in plan.configurations if c.group == group)
-            cell = get_cell(
-                config.arch, config.activation, config.units, task.n_inputs, task.n_outputs
-            )
+            shapes = param_shapes(config.arch, config.units, task.n_inputs, task.n_outputs)
             out[group] = layout.group_template(
                 plan,
                 group,
-                cell.param_shapes(),
+                shapes,
                 n_probe=n_probe,
                 n_steps=n_steps,
                 n_outputs=task.n_outputs,
