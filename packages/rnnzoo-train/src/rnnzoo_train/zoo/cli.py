@@ -95,6 +95,7 @@ def _publish_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--allow-incomplete", action="store_true", help="publish even with pending networks"
     )
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def _publish_run(args: argparse.Namespace) -> int:
@@ -107,9 +108,16 @@ def _publish_run(args: argparse.Namespace) -> int:
             name=args.name,
             version=args.version,
             allow_incomplete=args.allow_incomplete,
+            progress=not args.no_progress,
         )
-    except (ZooError, FileNotFoundError) as err:
-        raise CLIError(str(err)) from None
+    except (ZooError, OSError) as err:
+        raise CLIError(_one_line(err)) from None
+    if pub.unchanged:
+        print(
+            f"{pub.name}@{pub.version} is already published in {args.out} with identical "
+            "content; nothing written"
+        )
+        return 0
     for task, path in pub.files.items():
         print(f"{task}: {path} ({path.stat().st_size:,} bytes) sha256:{pub.sha256[task]}")
     print(f"registry: {pub.registry} (upload {args.out} as it is; then")
@@ -126,25 +134,48 @@ def _download_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _download_run(args: argparse.Namespace) -> int:
-    from .download import download_files
+    import warnings
+
+    from .download import ZooOfflineWarning, download_files
     from .info import format_summary, zoo_summary
     from .reader import open_zoo
 
     tasks = [t.strip() for t in args.task.split(",") if t.strip()] if args.task else None
     try:
-        files = download_files(
-            args.spec, tasks=tasks, url=args.url, cache=args.cache, progress=not args.no_progress
-        )
+        with warnings.catch_warnings(record=True) as notes:
+            warnings.simplefilter("always", ZooOfflineWarning)
+            files = download_files(
+                args.spec,
+                tasks=tasks,
+                url=args.url,
+                cache=args.cache,
+                progress=not args.no_progress,
+            )
+        for note in notes:
+            if issubclass(note.category, ZooOfflineWarning):
+                print(f"{PROG}: note: {note.message}", file=sys.stderr)
+            else:
+                warnings.showwarning(
+                    note.message, note.category, note.filename, note.lineno, note.file
+                )
         with open_zoo(list(files.values())) as zoo:
             summary = zoo_summary(zoo)
-    except (ZooError, FileNotFoundError) as err:
-        raise CLIError(str(err)) from None
+    except (ZooError, OSError) as err:
+        raise CLIError(_one_line(err)) from None
     for task, path in files.items():
         print(f"{task}: {path}", file=sys.stderr)
     print(format_summary(summary))
     paths = ", ".join(repr(str(p)) for p in files.values())
     print(f"\nopen it with: rnnzoo_train.zoo.open_zoo([{paths}])")
     return 0
+
+
+def _one_line(err: BaseException) -> str:
+    """An error as one line (an ``OSError`` such as a full disk names its file)."""
+    if isinstance(err, ZooError) or not getattr(err, "strerror", None):
+        return " ".join(str(err).split()) or type(err).__name__
+    where = f": {err.filename}" if getattr(err, "filename", None) else ""
+    return f"{err.strerror}{where}"
 
 
 register(
