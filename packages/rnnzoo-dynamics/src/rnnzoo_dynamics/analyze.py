@@ -11,11 +11,16 @@
 3. a unit that raises is split into single networks and retried; a network that still fails
    is recorded as ``failed`` with the error message. A network without any fixed or slow
    point is recorded as ``no_fixed_point``. Nothing stops the run;
-4. writes the results into the zoo (``/<task>/analysis/<name>``, via
-   :meth:`Zoo.write_analysis`) every ``flush_seconds`` and at the end, merged with what was
-   already stored: an interrupted run loses at most the work since the last flush, and a
-   rerun skips every network already recorded as ``ok`` or ``no_fixed_point`` (resume).
-   Stored results computed with different options are never mixed with new ones.
+4. writes the results into the zoo (``/<task>/analysis/<name>``) every ``flush_seconds``
+   and at the end, merged with what was already stored, every analysis of the task in ONE
+   transaction (:meth:`Zoo.write_analyses`: all of them or none, whenever the run is
+   killed). The zoo's writer lock (or the analysis store's) is taken before anything is
+   computed and held for the whole run, so a run never computes what it cannot store. An
+   interrupted run loses at most the work since the last flush, and a rerun skips every
+   network that is stored completely: recorded ``ok`` or ``no_fixed_point`` in the summary
+   AND present in every other analysis of the task, with as many fixed points as the
+   summary counts (resume from what is stored, not from the summary alone). Stored results
+   computed with different options are never mixed with new ones.
 
 Analyses written (suffix ``-untrained`` for the initial weights): ``dynamics_summary``,
 ``fixed_points``, and per task ``transition_graph`` (flip-flop), ``sine_frequency`` and
@@ -24,11 +29,13 @@ Analyses written (suffix ``-untrained`` for the initial weights): ``dynamics_sum
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import sys
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -37,13 +44,17 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from rnnzoo_dynamics._checks import check_float, check_int
 from rnnzoo_dynamics.graphs import modal_node_count
-from rnnzoo_dynamics.population import AnalysisOptions, analyze_population
+from rnnzoo_dynamics.population import AnalysisOptions, analysis_names, analyze_population
 from rnnzoo_dynamics.results import NETWORK_COORDS, concat_results, summary_dataset
 
 SUMMARY = "dynamics_summary"
 #: analysis statuses that a rerun does not recompute
 FINAL_STATUSES = ("ok", "no_fixed_point")
+#: most networks per work unit: a unit is one batch of the finder, whose memory grows with
+#: it (P x C x K x S float64 per array); batches gain nothing beyond a few networks
+MAX_UNIT_SIZE = 64
 
 
 class AnalysisError(Exception):
@@ -88,13 +99,14 @@ def run_unit(unit: AnalysisUnit) -> dict[str, xr.Dataset]:
     import torch
 
     from rnnzoo_train.runners import one_thread
+    from rnnzoo_train.zoo import ZooError
 
     one_thread()
     zoo = _open(unit.location, unit.analysis_store)
     ids = list(unit.network_ids)
     try:
         cell, params = zoo.population(unit.task, ids, unit.which, dtype=torch.float64)
-    except (KeyError, OSError, ValueError) as err:
+    except (KeyError, OSError, ValueError, ZooError) as err:
         raise RuntimeError(
             f"cannot read group {unit.group} of task {unit.task} from the zoo "
             f"({type(err).__name__}: {err}); check it with `rnnzoo-train verify`"
@@ -294,13 +306,15 @@ def analyze_zoo(
         ``rnnzoo_train.runners.SerialRunner()`` (default), ``ProcessRunner(n)`` or
         ``rnnzoo_train.distributed.DaskRunner(...)``.
     unit_size : int
-        Networks per work unit (4).
+        Networks per work unit (4; at most :data:`MAX_UNIT_SIZE`).
     analysis_store : str, optional
         Where to write results for a read-only zoo (zips, URL).
     force : bool
-        Recompute every network (and replace results computed with other options).
+        Recompute every network (of ``network_ids``). Stored results computed with other
+        options are replaced entirely (never kept beside results of the new ones).
     flush_seconds : float
-        Write merged results at least this often (300 s) as well as at the end.
+        Write merged results at least this often (300 s; 0: after every work unit) as well
+        as at the end.
     progress : bool
         Progress bar (networks done/total, ETA) on stderr.
 
@@ -311,16 +325,23 @@ def analyze_zoo(
     Raises
     ------
     AnalysisError
-        For user mistakes: unknown task or network, options that differ from stored results.
+        For user mistakes, before anything is computed: unknown task or network, options
+        out of range, options that differ from stored results, a stored analysis that
+        cannot be read, an analysis target that cannot be written or is locked by another
+        writer (the message names it).
     """
-    from rnnzoo_train.runners import SerialRunner, UnitFailed
+    from rnnzoo_train.runners import SerialRunner
+    from rnnzoo_train.zoo import ZooError
 
     started = time.perf_counter()
     opt = options or AnalysisOptions()
     if which not in ("final", "initial"):
         raise AnalysisError(f"which must be 'final' or 'initial', not {which!r}")
-    if unit_size < 1:
-        raise AnalysisError(f"--unit-size must be >= 1, got {unit_size}")
+    try:
+        check_int("--unit-size", unit_size, 1, MAX_UNIT_SIZE)
+        check_float("--flush-seconds", flush_seconds, 0)
+    except ValueError as err:
+        raise AnalysisError(str(err)) from None
     if isinstance(location, str | os.PathLike):
         loc: str | tuple[str, ...] = os.fspath(location)
     else:
@@ -332,7 +353,7 @@ def analyze_zoo(
         )
     suffix = "" if which == "final" else "-untrained"
     index = zoo.index(task)
-    ids = list(index.index) if network_ids is None else list(network_ids)
+    ids = list(index.index) if network_ids is None else list(dict.fromkeys(network_ids))
     unknown = [i for i in ids if i not in index.index]
     if unknown:
         raise AnalysisError(
@@ -340,94 +361,18 @@ def analyze_zoo(
         )
     report = AnalysisReport(task=task)
     opts = options_json(opt)
-
-    # what is stored already (resume), and whether it is compatible
-    summary_name = SUMMARY + suffix
-    stored_summary = None if force else _stored(zoo, task, summary_name)
-    if stored_summary is not None and stored_summary.attrs.get("analysis_options") != opts:
-        raise AnalysisError(
-            f"the stored dynamics analyses of {task!r} were computed with other options; "
-            "rerun with --force to recompute every network with the new ones"
-        )
-    done: set[str] = set()
-    if stored_summary is not None:
-        status = dict(
-            zip(
-                stored_summary["network"].values.astype(str),
-                stored_summary["analysis_status"].values.astype(str),
-                strict=True,
-            )
-        )
-        done = {i for i in ids if status.get(i) in FINAL_STATUSES}
-    report.resumed = len(done)
-
-    rows_extra: list[dict] = []
-    todo = []
-    for nid in ids:
-        if nid in done:
-            continue
-        st = str(index.loc[nid, "status"])
-        if st != "ok":
-            why = f"training status is {st!r}"
-            msg = str(index.loc[nid, "message"]) if "message" in index.columns else ""
-            if msg and msg != "nan":
-                why += f" ({msg})"
-            report.skipped.append((nid, why))
-            rows_extra.append({"network": nid, "analysis_status": "skipped", "message": why})
-        else:
-            todo.append(nid)
-
-    units = [
-        AnalysisUnit(loc, analysis_store, task, g, m, which, opt)
-        for g, m in _plan_units(index, todo, unit_size)
-    ]
-    coords = index[list(NETWORK_COORDS)]
-    results: dict[str, list[xr.Dataset]] = {}
-    recomputed: set[str] = set(todo) | {r["network"] for r in rows_extra}
-    bar = _bar(len(todo), progress, task)
-    last_flush = time.perf_counter()
-
-    def flush() -> None:
-        report.written = _write(zoo, task, suffix, results, rows_extra, recomputed, coords, opts)
-
-    runner = runner or SerialRunner()
-    try:
-        queue = list(units)
-        while queue:
-            retry: list[AnalysisUnit] = []
-            for unit, out in runner.map_unordered(run_unit, queue):
-                if isinstance(out, UnitFailed):
-                    if len(unit.network_ids) > 1:
-                        retry += [
-                            AnalysisUnit(loc, analysis_store, task, unit.group, (n,), which, opt)
-                            for n in unit.network_ids
-                        ]
-                        continue
-                    nid = unit.network_ids[0]
-                    why = f"analysis failed: {out}"
-                    report.failed.append((nid, why))
-                    rows_extra.append({"network": nid, "analysis_status": "failed", "message": why})
-                    bar.update(1)
-                    continue
-                for name, ds in out.items():
-                    results.setdefault(name, []).append(ds)
-                summ = out["summary"]
-                report.analysed += summ.sizes["network"]
-                for nid, st in zip(
-                    summ["network"].values, summ["analysis_status"].values, strict=True
-                ):
-                    if st == "no_fixed_point":
-                        report.no_fixed_point.append(str(nid))
-                bar.update(summ.sizes["network"])
-                bar.set_postfix_str(unit.label, refresh=False)
-                if time.perf_counter() - last_flush > flush_seconds:
-                    flush()
-                    last_flush = time.perf_counter()
-            queue = retry
-    finally:
-        bar.close()
-        if results or rows_extra:
-            flush()
+    names = analysis_names(zoo.task(task))
+    run = _Run(zoo, task, suffix, loc, analysis_store, which, opt, opts, report)
+    with contextlib.ExitStack() as held:
+        try:  # before anything is computed; held until the last result is stored
+            held.enter_context(zoo.writing_analyses(task))
+        except ZooError as err:  # locked by another writer, read-only, not an analysis store
+            raise AnalysisError(str(err)) from None
+        stored = _stored_analyses(zoo, task, suffix, names, opts, force)
+        done = set() if force else _complete_networks(stored, ids)
+        report.resumed = len(done)
+        run.keep_old = {name: ds is not None for name, ds in stored.items()}
+        run.compute(ids, done, index, runner or SerialRunner(), unit_size, flush_seconds, progress)
     graph = "transition_graph" + suffix
     if graph in (report.written or []):
         ds = _stored(zoo, task, graph)
@@ -435,6 +380,182 @@ def analyze_zoo(
         report.modal_nodes, report.non_modal = modal_node_count(ds["graph_n_nodes"].values, ids_all)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _stored_analyses(
+    zoo, task: str, suffix: str, names: list[str], opts: str, force: bool
+) -> dict[str, xr.Dataset | None]:
+    """The task's stored analyses (None where absent), checked against ``opts``.
+
+    Without ``force``: one computed with other options, or that cannot be read, is refused
+    (one line). With ``force``: such analyses count as absent (replaced as a whole).
+    """
+    stored: dict[str, xr.Dataset | None] = {}
+    for name in names:
+        target = (SUMMARY if name == "summary" else name) + suffix
+        try:
+            ds = _stored(zoo, task, target)
+        except AnalysisError:
+            raise
+        except Exception as err:  # a damaged store: zarr, numcodecs and OS errors
+            if not force:
+                raise AnalysisError(
+                    f"the stored analysis {target!r} of task {task!r} cannot be read "
+                    f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}); "
+                    "check the zoo with `rnnzoo-train verify`, or rerun with --force to "
+                    "recompute and replace it"
+                ) from None
+            ds = None
+        if ds is not None and ds.attrs.get("analysis_options") != opts:
+            if not force:
+                raise AnalysisError(
+                    f"the stored dynamics analyses of {task!r} were computed with other "
+                    "options; rerun with --force to recompute every network with the new ones"
+                )
+            ds = None
+        stored[name] = ds
+    return stored
+
+
+def _complete_networks(stored: dict[str, xr.Dataset | None], ids: Sequence[str]) -> set[str]:
+    """Networks of ``ids`` stored completely: nothing to recompute for them.
+
+    Recorded ``ok`` or ``no_fixed_point`` in the summary, with as many rows in
+    ``fixed_points`` as the summary's ``n_fixed + n_slow`` (none for ``no_fixed_point``),
+    and exactly one row in every other analysis of the task.
+    """
+    summary, points = stored.get("summary"), stored.get("fixed_points")
+    if summary is None or points is None:
+        return set()
+    nets = summary["network"].values.astype(str)
+    status = dict(zip(nets, summary["analysis_status"].values.astype(str), strict=True))
+    n_points = summary["n_fixed"].values + summary["n_slow"].values
+    expected = {
+        n: int(k) if st == "ok" else 0
+        for n, st, k in zip(nets, status.values(), n_points, strict=True)
+    }
+    if len(expected) != len(nets):  # a network listed twice: nothing is trusted
+        return set()
+    have = Counter(points["network"].values.astype(str))
+    done = {i for i in ids if status.get(i) in FINAL_STATUSES and have.get(i, 0) == expected[i]}
+    for name, ds in stored.items():
+        if name in ("summary", "fixed_points"):
+            continue
+        if ds is None:
+            return set()
+        rows = Counter(ds["network"].values.astype(str))
+        done = {i for i in done if rows.get(i) == 1}
+    return done
+
+
+@dataclass
+class _Run:
+    """One analysis run of a task (the writer's lock held): computes, merges and flushes."""
+
+    zoo: Any
+    task: str
+    suffix: str
+    loc: str | tuple[str, ...]
+    analysis_store: str | None
+    which: str
+    opt: AnalysisOptions
+    opts: str
+    report: AnalysisReport
+    #: analysis name -> whether its stored rows are kept (False: other options / unreadable
+    #: under --force when the run started, so it is replaced as a whole by the first flush)
+    keep_old: dict[str, bool] = field(default_factory=dict)
+
+    def unit(self, group: str, members: tuple[str, ...]) -> AnalysisUnit:
+        return AnalysisUnit(
+            self.loc, self.analysis_store, self.task, group, members, self.which, self.opt
+        )
+
+    def compute(
+        self,
+        ids: list[str],
+        done: set[str],
+        index: pd.DataFrame,
+        runner: Any,
+        unit_size: int,
+        flush_seconds: float,
+        progress: bool,
+    ) -> None:
+        """Analyse the networks of ``ids`` not ``done``; flush merged results as they come."""
+        from rnnzoo_train.runners import UnitFailed
+
+        report = self.report
+        rows_extra: list[dict] = []
+        todo = []
+        for nid in ids:
+            if nid in done:
+                continue
+            st = str(index.loc[nid, "status"])
+            if st != "ok":
+                why = f"training status is {st!r}"
+                msg = str(index.loc[nid, "message"]) if "message" in index.columns else ""
+                if msg and msg != "nan":
+                    why += f" ({msg})"
+                report.skipped.append((nid, why))
+                rows_extra.append({"network": nid, "analysis_status": "skipped", "message": why})
+            else:
+                todo.append(nid)
+
+        coords = index[list(NETWORK_COORDS)]
+        results: dict[str, list[xr.Dataset]] = {}
+        recomputed: set[str] = set(todo) | {r["network"] for r in rows_extra}
+        bar = _bar(len(todo), progress, self.task)
+        last_flush = time.perf_counter()
+
+        def flush() -> None:
+            report.written = _write(
+                self.zoo,
+                self.task,
+                self.suffix,
+                results,
+                rows_extra,
+                recomputed,
+                coords,
+                self.opts,
+                self.keep_old,
+            )
+            self.keep_old = {}  # what is stored now is this run's
+
+        try:
+            queue = [self.unit(g, m) for g, m in _plan_units(index, todo, unit_size)]
+            while queue:
+                retry: list[AnalysisUnit] = []
+                for unit, out in runner.map_unordered(run_unit, queue):
+                    if isinstance(out, UnitFailed):
+                        if len(unit.network_ids) > 1:
+                            retry += [self.unit(unit.group, (n,)) for n in unit.network_ids]
+                            continue
+                        nid = unit.network_ids[0]
+                        why = f"analysis failed: {out}"
+                        report.failed.append((nid, why))
+                        rows_extra.append(
+                            {"network": nid, "analysis_status": "failed", "message": why}
+                        )
+                        bar.update(1)
+                        continue
+                    for name, ds in out.items():
+                        results.setdefault(name, []).append(ds)
+                    summ = out["summary"]
+                    report.analysed += summ.sizes["network"]
+                    for nid, st in zip(
+                        summ["network"].values, summ["analysis_status"].values, strict=True
+                    ):
+                        if st == "no_fixed_point":
+                            report.no_fixed_point.append(str(nid))
+                    bar.update(summ.sizes["network"])
+                    bar.set_postfix_str(unit.label, refresh=False)
+                    if time.perf_counter() - last_flush >= flush_seconds:
+                        flush()
+                        last_flush = time.perf_counter()
+                queue = retry
+        finally:
+            bar.close()
+            if results or rows_extra:
+                flush()
 
 
 class _NoBar:
@@ -467,19 +588,26 @@ def _write(
     recomputed: set[str],
     coords: pd.DataFrame,
     opts: str,
+    keep_old: dict[str, bool],
 ) -> list[str]:
-    """Merge new results with the stored ones (replacing recomputed networks) and write."""
+    """Merge new results with the stored ones (replacing recomputed networks) and write.
+
+    Every analysis is written in one transaction (:meth:`Zoo.write_analyses`): all or none.
+
+    ``keep_old[name]`` is False for an analysis stored with other options (or unreadable)
+    when the run started: none of its rows is kept (it is replaced as a whole).
+    """
     new = dict(results)
     names = set(new) | {"summary"}
     if rows_extra:
         new.setdefault("summary", []).append(
             summary_dataset(rows_extra, coords.loc[[r["network"] for r in rows_extra]])
         )
-    written = []
+    merged: dict[str, xr.Dataset] = {}
     for name in sorted(names):
         target = (SUMMARY if name == "summary" else name) + suffix
         parts = list(new.get(name, []))
-        old = _stored(zoo, task, target)
+        old = _stored(zoo, task, target) if keep_old.get(name, True) else None
         if old is not None:
             parts.insert(0, _drop_networks(old, recomputed))
         parts = [p for p in parts if p is not None and _n_rows(p) > 0] or parts[:1]
@@ -489,9 +617,9 @@ def _write(
         ds.attrs["analysis_options"] = opts
         ds.attrs["rnnzoo_dynamics_version"] = _version()
         ds.attrs["task"] = task
-        zoo.write_analysis(task, target, ds)
-        written.append(target)
-    return written
+        merged[target] = ds
+    zoo.write_analyses(task, merged)
+    return sorted(merged)
 
 
 def _n_rows(ds: xr.Dataset) -> int:

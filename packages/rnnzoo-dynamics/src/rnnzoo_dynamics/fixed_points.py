@@ -42,6 +42,7 @@ from scipy.spatial import cKDTree
 from torch import Tensor
 
 from rnnzoo_dynamics._batch import Packing, n_networks, params_as, select_networks
+from rnnzoo_dynamics._checks import check_float, check_int
 from rnnzoo_train.cells.base import Cell, Params
 
 #: labels of the ``kind`` of a reported point
@@ -133,15 +134,28 @@ class FinderOptions:
     max_block_elements: int = 2**25
 
     def __post_init__(self) -> None:
-        if self.q_tol <= 0:
-            raise ValueError(f"q_tol must be positive, got {self.q_tol}")
+        check_int("gradient_steps", self.gradient_steps, 0)
+        check_int("polish_steps", self.polish_steps, 0)
+        check_int("check_every", self.check_every, 1)
+        check_int("max_block_elements", self.max_block_elements, 1)
+        check_float("learning_rate", self.learning_rate, 0, low_open=True)
+        check_float("gradient_q_stop", self.gradient_q_stop, 0)
+        check_float("gradient_stall", self.gradient_stall, 0, 1, low_open=True)
+        check_float("polish_q_stop", self.polish_q_stop, 0)
+        check_float("damping", self.damping, 0, low_open=True)
+        check_float("max_damping", self.max_damping, 0, low_open=True)
+        check_float("q_tol", self.q_tol, 0, low_open=True)
+        check_float("dedup_tol", self.dedup_tol, 0, low_open=True)
+        check_float("slow_dedup_tol", self.slow_dedup_tol, 0, low_open=True)
+        check_float("polish_rtol", self.polish_rtol, 0)
+        for name in ("slow_q_tol", "premerge_tol", "escape"):
+            if getattr(self, name) is not None:
+                check_float(name, getattr(self, name), 0, low_open=True)
         if self.slow_q_tol is not None and self.slow_q_tol <= self.q_tol:
             raise ValueError(
                 f"slow_q_tol ({self.slow_q_tol}) must be larger than q_tol ({self.q_tol}); "
                 "use slow_q_tol=None to keep fixed points only"
             )
-        if self.gradient_steps < 0 or self.polish_steps < 0:
-            raise ValueError("gradient_steps and polish_steps must be >= 0")
 
 
 @dataclass

@@ -52,6 +52,7 @@ import xarray as xr
 from scipy.spatial import cKDTree
 
 from rnnzoo_dynamics._batch import Packing, params_as, select_networks
+from rnnzoo_dynamics._checks import check_float, check_int
 from rnnzoo_dynamics.fixed_points import FIXED, FixedPoints, _population_params
 from rnnzoo_dynamics.linearize import Linearization
 from rnnzoo_train.cells.base import Cell, Params
@@ -69,6 +70,15 @@ class TransitionOptions:
     readout_decimals: int = 1
     seed: int = 0
     dtype: torch.dtype = torch.float64
+
+    def __post_init__(self) -> None:
+        check_int("n_perturbations", self.n_perturbations, 1)
+        check_int("max_steps", self.max_steps, 1)
+        check_int("check_every", self.check_every, 1)
+        check_int("readout_decimals", self.readout_decimals, 0)
+        check_int("seed", self.seed, 0)
+        check_float("perturbation", self.perturbation, 0, low_open=True)
+        check_float("landing", self.landing, 0, low_open=True)
 
 
 @dataclass

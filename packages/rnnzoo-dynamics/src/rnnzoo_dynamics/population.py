@@ -28,6 +28,7 @@ import pandas as pd
 import torch
 import xarray as xr
 
+from rnnzoo_dynamics._checks import check_float, check_int
 from rnnzoo_dynamics.basins import BOUNDARY_CAP, add_boundary_points
 from rnnzoo_dynamics.cdi import cdi_analysis, line_attractor_points, readout_weights
 from rnnzoo_dynamics.fixed_points import FIXED, SLOW, FinderOptions, find_fixed_points
@@ -56,6 +57,13 @@ from rnnzoo_train.tasks.base import ProbeSet, Task
 #: fixed points; sine one point per command frequency; cdi a line of points per context
 DEFAULT_STARTS = {"flipflop": 1024, "sine": 64, "cdi": 256}
 FALLBACK_STARTS = 256
+#: most initial states per condition: 16x the largest default (flip-flop's 27 fixed points
+#: are all found from 1,024). The finder holds about ten arrays of P x C x K x S float64
+#: per work unit; at this bound a default unit of 4 networks of a 128-unit LSTM (S = 256)
+#: with cdi's 2 conditions needs 268 MB per array, ~2.7 GB in all.
+MAX_STARTS = 16_384
+#: largest seed (stored in the options' JSON as a 64-bit integer)
+MAX_SEED = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -109,7 +117,13 @@ class AnalysisOptions:
         give 247).
     seed : int
         Seeds the initial states (with a hash of the network id, so results do not depend on
-        which networks share a batch).
+        which networks share a batch); ``0 <= seed <= 2**63 - 1``.
+
+    Raises
+    ------
+    ValueError
+        An option out of its range (one line naming it); ``n_starts`` is at most
+        :data:`MAX_STARTS`.
     """
 
     n_starts: int | None = None
@@ -130,6 +144,47 @@ class AnalysisOptions:
     attractor_distance: float = 0.25
     attractor_growth: float = 4.0
     orbit_distance: float = 2.0
+
+    def __post_init__(self) -> None:
+        if self.n_starts is not None:
+            check_int("n_starts (--starts)", self.n_starts, 1, MAX_STARTS)
+        check_int("seed (--seed)", self.seed, 0, MAX_SEED)
+        check_float("noise_scale", self.noise_scale, 0)
+        check_float("stability_eps", self.stability_eps, 0, 1, high_open=True)
+        check_int("n_vectors", self.n_vectors, -1)
+        check_int("line_nodes", self.line_nodes, 2)
+        check_int("knn", self.knn, 1)
+        if self.horizon is not None:
+            check_int("horizon", self.horizon, 1)
+        check_int("boundary_cap", self.boundary_cap, 0)
+        check_int("flow_steps", self.flow_steps, 0)
+        check_int("flow_states", self.flow_states, 1)
+        check_float("attractor_distance", self.attractor_distance, 0, low_open=True)
+        check_float("attractor_growth", self.attractor_growth, 1)
+        check_float("orbit_distance", self.orbit_distance, 0, low_open=True)
+        for name, cls in (("finder", FinderOptions), ("transition", TransitionOptions)):
+            if not isinstance(getattr(self, name), cls):
+                raise ValueError(f"{name} must be a {cls.__name__}")
+
+
+def analysis_names(task: Task) -> list[str]:
+    """Names of the analyses :func:`analyze_population` returns for ``task`` (sorted).
+
+    ``summary`` (stored as ``dynamics_summary``) and ``fixed_points`` for every task;
+    ``transition_graph`` for a single-condition task (flip-flop); ``sine_frequency`` and
+    ``sine_graph`` for sine; ``cdi_linear`` and ``line_attractor_graph-context<c>`` per
+    context for cdi. A network analysed (``ok`` or ``no_fixed_point``) has a row in each of
+    them, ``fixed_points`` aside (one row per point, none without points).
+    """
+    n_conditions = len(task.fixed_point_conditions().inputs)
+    names = ["fixed_points", "summary"]
+    if n_conditions == 1:
+        names.append("transition_graph")
+    if task.name == "sine":
+        names += ["sine_frequency", "sine_graph"]
+    if task.name == "cdi":
+        names += ["cdi_linear"] + [f"line_attractor_graph-context{c}" for c in range(n_conditions)]
+    return sorted(names)
 
 
 def network_rng(seed: int, network_id: str) -> np.random.Generator:
