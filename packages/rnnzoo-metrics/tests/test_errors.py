@@ -194,3 +194,19 @@ def test_debiased_cka_on_too_few_samples_says_what_to_do():
     x[0] = 1.0  # one active sample: the unbiased self-HSIC is not positive
     with pytest.raises(rm.InputError, match="network '1': debiased HSIC .* use 'cka'"):
         rm.pairwise([good(6, 1), x], "cka-debiased", progress=False)
+
+
+def test_a_tree_of_several_tasks_names_them_and_says_how_to_pick_one():
+    xr = pytest.importorskip("xarray")
+
+    def task(samples):
+        h = np.random.default_rng(samples).normal(size=(2, samples, 3))
+        return xr.Dataset(
+            {"hidden_trained": (("network", "sample", "unit"), h)},
+            coords={"network": ["net-a", "net-b"]},
+        )
+
+    tree = xr.DataTree.from_dict({"flipflop/g": task(20), "cdi/g": task(12)})
+    with pytest.raises(rm.InputError, match=r"2 groups \(cdi, flipflop\).*--group cdi"):
+        rm.pairwise(tree, "cka", progress=False)
+    assert rm.pairwise(tree["flipflop"], "cka", progress=False).shape == (2, 2)
