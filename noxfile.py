@@ -5,6 +5,7 @@
 ``nox -s lint``   ruff check and ruff format --check
 ``nox -s bench``  side-by-side speed benchmarks (``nox -s bench -- metrics`` runs one)
 ``nox -s isolated-metrics``  rnnzoo-metrics alone in a fresh environment: no torch, no zarr
+``nox -s isolated-zoo``  rnnzoo-train without its torch extra: download, verify, info, open
 
 Every environment installs with ``-c constraints.txt`` so torch resolves to the pinned CPU
 build and never to a multi-GB CUDA wheel.
@@ -31,7 +32,7 @@ THREADS = {
 # Installable parts of the monorepo, in dependency order, with the extras each session needs.
 PACKAGES = {
     "metrics": ("packages/rnnzoo-metrics", "[all,test]"),
-    "train": ("packages/rnnzoo-train", "[test]"),
+    "train": ("packages/rnnzoo-train", "[torch,test]"),
     "dynamics": ("packages/rnnzoo-dynamics", "[test]"),
     "paper": ("paper", "[test]"),
 }
@@ -107,6 +108,36 @@ def isolated_metrics(session: nox.Session) -> None:
     session.run(
         "pytest",
         str(ROOT / "packages/rnnzoo-metrics/tests"),
+        "-p",
+        "no:cacheprovider",
+        "--rootdir",
+        str(ROOT),
+        env=THREADS,
+    )
+
+
+@nox.session(name="isolated-zoo")
+def isolated_zoo(session: nox.Session) -> None:
+    """Install rnnzoo-train without torch; download, verify, inspect and open zoos there.
+
+    A plain ``pip install rnnzoo-train`` (no ``[torch]`` extra) must not pull torch in, and
+    reading a zoo must work without it; torch-only features must say what to install.
+    """
+    session.install(*CONSTRAINTS, f"{ROOT / 'packages/rnnzoo-train'}[test]")
+    session.run(
+        "python",
+        "-c",
+        "import importlib.util as u, sys; "
+        "bad = [m for m in ('torch',) if u.find_spec(m)]; "
+        "sys.exit(f'rnnzoo-train without [torch] pulled in {bad}') if bad "
+        "else print('rnnzoo-train installed without torch: ok')",
+    )
+    tests = ROOT / "packages/rnnzoo-train/tests"
+    session.run(
+        "pytest",
+        str(tests / "test_without_torch.py"),
+        str(tests / "test_download.py"),
+        str(tests / "test_publish.py"),
         "-p",
         "no:cacheprovider",
         "--rootdir",

@@ -5,10 +5,14 @@ Every fenced block under "## User stories" runs, story by story, in a scratch fo
 - a block whose first line is ``# file: PATH`` is written to ``PATH``;
 - ``bash`` blocks run with ``bash -e``; ``python`` blocks run with the Python of the story's
   environment;
-- ``pip install rnnzoo-...`` must name a package of this repository (the test environment
-  already has them, editable); every other ``pip install`` (the plugin of story 2) runs for
-  real, in a virtual environment of the story's own that sees the test environment's
-  packages through a ``.pth`` file, so the shared environment is never modified;
+- ``pip install rnnzoo-...`` (quoted or not, with extras or not: ``"rnnzoo-train[torch]"``)
+  must name a package of this repository and extras that its ``pyproject.toml`` declares
+  (the test environment already has them, editable); every other ``pip install`` (the plugin
+  of story 2) runs for real, in a virtual environment of the story's own that sees the test
+  environment's packages through a ``.pth`` file, so the shared environment is never
+  modified;
+- a ``python`` block whose first line starts with ``# no torch`` must run without importing
+  torch (reading a zoo needs none);
 - the port of story 1's local web server is replaced by a free one, so parallel runs of the
   suite do not collide.
 
@@ -28,7 +32,14 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-REPO_PACKAGES = {"rnnzoo-train", "rnnzoo-metrics", "rnnzoo-dynamics", "rnnzoo-paper"}
+#: the packages of this repository, and where each one's pyproject.toml is
+REPO_PACKAGES = {
+    "rnnzoo-train": "packages/rnnzoo-train",
+    "rnnzoo-metrics": "packages/rnnzoo-metrics",
+    "rnnzoo-dynamics": "packages/rnnzoo-dynamics",
+    "rnnzoo-paper": "paper",
+}
+REQUIREMENT = re.compile(r"""^(["']?)(?P<name>[A-Za-z0-9_.\-]+)(\[(?P<extras>[^\]]*)\])?\1$""")
 FENCE = re.compile(r"^```(\w+)\n(.*?)^```", re.S | re.M)
 
 
@@ -103,11 +114,43 @@ def _story_env(tmp_path: Path) -> tuple[Path, dict[str, str]]:
     return venv / "bin" / "python", env
 
 
+def repo_requirement(arg: str) -> tuple[str, list[str]] | None:
+    """``(package, extras)`` if ``arg`` names a package of this repository, else ``None``.
+
+    Raises AssertionError for an extra that the package does not declare.
+    """
+    import tomllib
+
+    m = REQUIREMENT.match(arg)
+    if m is None or m["name"] not in REPO_PACKAGES:
+        return None
+    extras = [e.strip() for e in (m["extras"] or "").split(",") if e.strip()]
+    meta = tomllib.loads((ROOT / REPO_PACKAGES[m["name"]] / "pyproject.toml").read_text())
+    declared = meta["project"].get("optional-dependencies", {})
+    unknown = [e for e in extras if e not in declared]
+    assert not unknown, f"{arg}: {m['name']} declares no extra {unknown} (it has {list(declared)})"
+    return m["name"], extras
+
+
+def test_pip_install_lines_name_this_repository_and_its_extras():
+    assert repo_requirement("rnnzoo-train") == ("rnnzoo-train", [])
+    assert repo_requirement('"rnnzoo-train[torch]"') == ("rnnzoo-train", ["torch"])
+    assert repo_requirement("'rnnzoo-metrics[plot,zoo]'") == ("rnnzoo-metrics", ["plot", "zoo"])
+    assert repo_requirement("./my-metric") is None
+    assert repo_requirement("numpy") is None
+    with pytest.raises(AssertionError, match="declares no extra"):
+        repo_requirement('"rnnzoo-train[cuda]"')
+    text = (ROOT / "README.md").read_text()
+    found = [repo_requirement(a) for a in re.findall(r"pip install (\S+)", text)]
+    assert ("rnnzoo-train", ["torch"]) in found
+    assert ("rnnzoo-train", []) in found
+
+
 def _bash(body: str, python: Path) -> str:
     lines = []
     for line in body.splitlines():
         m = re.match(r"\s*pip install (\S+)(.*)$", line)
-        if m and m.group(1) in REPO_PACKAGES:
+        if m and repo_requirement(m.group(1)) is not None:
             lines.append(f"# (installed already) {line.strip()}")
             continue
         if m:
@@ -132,7 +175,7 @@ def _run_story(title: str, tmp_path: Path, check_no_torch: bool = False) -> list
             cmd = ["bash", "-e", "-c", _bash(body, python)]
         elif lang == "python":
             code = body
-            if check_no_torch:
+            if check_no_torch or first.startswith("# no torch"):
                 code += "\nimport sys\nassert 'torch' not in sys.modules, 'torch was imported'\n"
             cmd = [str(python), "-c", code]
         else:
@@ -154,8 +197,10 @@ def test_story_generate_or_download_a_zoo(tmp_path):
     assert (tmp_path / "my-zoo.zarr" / "zarr.json").is_file()
     assert (tmp_path / "site" / "registry.txt").is_file()
     assert list((tmp_path / "zoo-cache").rglob("*.zip"))
-    assert "gru-tanh" in out[-1]  # the selection printed by the Python example
-    assert "torch.Size([" in out[-1]
+    assert "OK: " in out[1]  # verify of the downloaded zip
+    assert "gru-tanh" in out[2]  # the selection printed by the torch-free Python example
+    assert "'W_h'" in out[2]
+    assert "torch.Size([" in out[3]
 
 
 @pytest.mark.slow

@@ -44,7 +44,7 @@ READ_A_ZOO = textwrap.dedent(
     from rnnzoo_train.cli import main
     from rnnzoo_train.tasks import get_task
     from rnnzoo_train.zoo import open_zoo
-    from rnnzoo_train.zoo.download import download_zoo
+    from rnnzoo_train.zoo.download import download_files, download_zoo
     from rnnzoo_train.zoo.publish import publish_zoo
     from rnnzoo_train.zoo.testing import serve_directory, write_synthetic_zoo
 
@@ -63,7 +63,9 @@ READ_A_ZOO = textwrap.dedent(
         text = cli("download", "demo", "--url", srv.url, "--cache", "cache", "--no-progress")
         assert "flipflop" in text and "cdi" in text, text
         zoo = download_zoo("demo@1", url=srv.url, cache="cache")
+        zips = download_files("demo@1", url=srv.url, cache="cache")
     assert "OK" in cli("verify", "zoo.zarr", "--no-progress")
+    assert "OK" in cli("verify", str(zips["cdi"]), "--no-progress")
     assert "flipflop" in cli("info", "zoo.zarr")
     original = open_zoo("zoo.zarr")
     assert sorted(zoo.tasks) == ["cdi", "flipflop"]
