@@ -11,7 +11,7 @@ uncompressed zip can be read in place by ``zarr.storage.ZipStore`` (``open_zoo(z
 without unpacking. Zip members are written in sorted order with a fixed timestamp, so
 publishing the same zoo twice gives byte-identical zips (and the same sha256).
 
-Safety rules (``docs/zoo-format.md``, "Publishing"):
+Safety rules (``docs/zoo-format.md`` section 12, "Published zoos"):
 
 - a published version is immutable: publishing different content under an existing
   ``name@version`` is refused (publish a new ``--version``); publishing identical content
