@@ -312,7 +312,7 @@ def test_cli_analyze_summary_plot(zoo_copy, tmp_path, capsys):
             ["analyze", "{zoo}", "--processes", "2", "--scheduler", "tcp://127.0.0.1:9"],
             "exclude each other; give only one",
         ),
-        (["analyze", "{zoo}", "--starts", "0"], "--starts must be >= 1"),
+        (["analyze", "{zoo}", "--starts", "0"], "--starts must be between 1 and 16,384"),
         (["analyze", "{zoo}", "--network", "nobody"], "no network(s) nobody"),
         (["summary", "{zoo}", "--task", "cdi"], "run `rnnzoo-dynamics analyze"),
     ],
@@ -326,6 +326,7 @@ def test_cli_user_mistakes_are_one_line_errors(zoo_copy, tmp_path, capsys, argv,
     assert len(err.splitlines()) == 1
 
 
-def test_cli_plot_reports_missing_analyses_without_crashing(zoo_copy, tmp_path, capsys):
-    assert main(["plot", str(zoo_copy), "--task", "cdi", "--out", str(tmp_path / "f")]) == 1
+def test_cli_plot_refuses_a_task_without_analyses_before_writing(zoo_copy, tmp_path, capsys):
+    assert main(["plot", str(zoo_copy), "--task", "cdi", "--out", str(tmp_path / "f")]) == 2
     assert "no dynamics analysis stored" in capsys.readouterr().err
+    assert not (tmp_path / "f").exists()

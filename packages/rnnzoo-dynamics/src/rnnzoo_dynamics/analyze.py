@@ -44,7 +44,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from rnnzoo_dynamics._checks import check_float, check_int
+from rnnzoo_dynamics._checks import MAX_UNIT_SIZE, check_float, check_int
 from rnnzoo_dynamics.graphs import modal_node_count
 from rnnzoo_dynamics.population import AnalysisOptions, analysis_names, analyze_population
 from rnnzoo_dynamics.results import NETWORK_COORDS, concat_results, summary_dataset
@@ -52,9 +52,6 @@ from rnnzoo_dynamics.results import NETWORK_COORDS, concat_results, summary_data
 SUMMARY = "dynamics_summary"
 #: analysis statuses that a rerun does not recompute
 FINAL_STATUSES = ("ok", "no_fixed_point")
-#: most networks per work unit: a unit is one batch of the finder, whose memory grows with
-#: it (P x C x K x S float64 per array); batches gain nothing beyond a few networks
-MAX_UNIT_SIZE = 64
 
 
 class AnalysisError(Exception):

@@ -28,7 +28,7 @@ import pandas as pd
 import torch
 import xarray as xr
 
-from rnnzoo_dynamics._checks import check_float, check_int
+from rnnzoo_dynamics._checks import MAX_SEED, MAX_STARTS, check_float, check_int
 from rnnzoo_dynamics.basins import BOUNDARY_CAP, add_boundary_points
 from rnnzoo_dynamics.cdi import cdi_analysis, line_attractor_points, readout_weights
 from rnnzoo_dynamics.fixed_points import FIXED, SLOW, FinderOptions, find_fixed_points
@@ -57,13 +57,6 @@ from rnnzoo_train.tasks.base import ProbeSet, Task
 #: fixed points; sine one point per command frequency; cdi a line of points per context
 DEFAULT_STARTS = {"flipflop": 1024, "sine": 64, "cdi": 256}
 FALLBACK_STARTS = 256
-#: most initial states per condition: 16x the largest default (flip-flop's 27 fixed points
-#: are all found from 1,024). The finder holds about ten arrays of P x C x K x S float64
-#: per work unit; at this bound a default unit of 4 networks of a 128-unit LSTM (S = 256)
-#: with cdi's 2 conditions needs 268 MB per array, ~2.7 GB in all.
-MAX_STARTS = 16_384
-#: largest seed (stored in the options' JSON as a 64-bit integer)
-MAX_SEED = 2**63 - 1
 
 
 @dataclass(frozen=True)
