@@ -50,7 +50,8 @@ def test_scalar_tanh_population_all_found_none_spurious():
         mine = fp.network == i
         found = np.sort(fp.state[mine, 0])
         assert len(found) == len(truth), (w, found)
-        np.testing.assert_allclose(found, truth, atol=1e-12)
+        # polish stop q < 1e-24: |F(h)-h| < 1.41e-12 over |1-λ| >= 0.2: 7.1e-12; truth: xtol 2e-12
+        np.testing.assert_allclose(found, truth, rtol=0, atol=1e-11)
         assert (fp.kind[mine] == "fixed").all()
         assert fp.q[mine].max() < 1e-24
         # stability: 0 is unstable for w > 1 (lambda = w), the outer points are stable
@@ -61,7 +62,8 @@ def test_scalar_tanh_population_all_found_none_spurious():
             assert list(labels) == ["stable", "unstable", "stable"]
             np.testing.assert_allclose(lam[1], w, rtol=1e-12)
             hp = truth[2]
-            np.testing.assert_allclose(lam[[0, 2]], w * (1 - hp**2), rtol=1e-10)
+            # δλ/λ = 2 w h₊ (λ·1.41e-12/|1-λ| + 2e-12 truth's xtol)/λ <= 4.0e-10 (w = 3, λ = 0.03)
+            np.testing.assert_allclose(lam[[0, 2]], w * (1 - hp**2), rtol=5e-10)
         else:
             assert list(labels) == ["stable"]
     assert fp.stats["n_fixed"].tolist() == [3, 1, 3, 3]
@@ -151,7 +153,8 @@ def test_slow_point_is_labelled_and_fixed_points_are_not_confused():
     np.testing.assert_allclose(ghost.q[0], 0.5e-8, rtol=1e-6)
     two = fp.select(fp.network == 1)
     assert sorted(two.kind) == ["fixed", "fixed"]
-    np.testing.assert_allclose(np.sort(two.state[:, 0]), [-0.1, 0.1], atol=1e-12)
+    # polish stop |F(h)-h| < 1.41e-12 over |1-λ| = 2|h| = 0.2: 7.1e-12
+    np.testing.assert_allclose(np.sort(two.state[:, 0]), [-0.1, 0.1], rtol=0, atol=1e-11)
     # without slow points the ghost network has nothing
     strict = find_fixed_points(Ghost(), params, [0.0], starts, FinderOptions(slow_q_tol=None))
     assert (strict.network == 0).sum() == 0
@@ -228,7 +231,9 @@ def test_population_and_per_network_inputs_match_single_networks():
     xx = torch.as_tensor(together.x_of_points()).unsqueeze(1)
     pp = {k: v[torch.as_tensor(together.network)] for k, v in params.items()}
     q = speed(cells, pp, h, xx)[:, 0].numpy()
-    assert q.max() < 1e-12
+    # q < q_tol in the finder's batch; recomputed in another layout q = ½|r|² (|r| < 1.41e-6)
+    # moves by |r|·|δr| <~ 1.41e-6 · 1e-13 = 1.4e-19, far below 1e-6 · q_tol
+    assert q.max() < (1 + 1e-6) * 1e-12
 
 
 def test_block_size_does_not_change_the_answer():
@@ -240,7 +245,10 @@ def test_block_size_does_not_change_the_answer():
     big = find_fixed_points(cell, params, [0.0], starts)
     small = find_fixed_points(cell, params, [0.0], starts, FinderOptions(max_block_elements=50))
     assert len(big) == len(small) == 27
-    np.testing.assert_allclose(np.sort(big.state, axis=0), np.sort(small.state, axis=0), atol=1e-13)
+    # each run stops within |F(h)-h|/min|1-λ| < 1.41e-12/0.589 = 2.4e-12 of the true point
+    np.testing.assert_allclose(
+        np.sort(big.state, axis=0), np.sort(small.state, axis=0), rtol=0, atol=5e-12
+    )
 
 
 def test_packing_round_trip():
@@ -304,8 +312,9 @@ def test_premerge_polishes_each_cluster_once_and_keeps_counts():
     every = find_fixed_points(cell, params, [0.0], starts, FinderOptions(premerge_tol=None))
     assert len(merged) == len(every) == 27
     assert merged.n_merged.sum() == every.n_merged.sum() == 512
+    # each run stops within |F(h)-h|/min|1-λ| < 1.41e-12/0.589 = 2.4e-12 of the true point
     np.testing.assert_allclose(
-        np.sort(merged.state, axis=0), np.sort(every.state, axis=0), atol=1e-13
+        np.sort(merged.state, axis=0), np.sort(every.state, axis=0), rtol=0, atol=5e-12
     )
 
 
@@ -354,7 +363,9 @@ def test_every_cell_type_gets_true_fixed_points(arch, activation):
     h = torch.as_tensor(fixed.state)[:, None]
     xx = torch.as_tensor(fixed.x_of_points())[:, None]
     pp = {k: v[torch.as_tensor(fixed.network)] for k, v in params.items()}
-    assert speed(cell, pp, h, xx).max() < 1e-12
+    # q < q_tol = 1e-12 in the finder's batch; recomputed here in another batch layout
+    # q = ½|r|² (|r| < 1.41e-6) moves by |r|·|δr| <~ 1.41e-6 · 1e-13 = 1.4e-19 << 1e-6 · q_tol
+    assert speed(cell, pp, h, xx).max() < (1 + 1e-6) * 1e-12
     lin = linearize(cell, params, fixed)
     assert np.isfinite(lin.eig.eigenvalues).all()
     assert lin.eig.eigenvalues.shape == (len(fixed), cell.state_size)
@@ -450,4 +461,5 @@ def test_dedup_resolution_keeps_distinct_close_fixed_points():
         fixed = np.sort(fp.state[fp.kind == FIXED, 0])
         assert len(fixed) == n_expected, (d, fixed)
         if n_expected == 2:
-            np.testing.assert_allclose(fixed, [-d / 2, d / 2], rtol=1e-9)
+            # polish stop |F(h)-h| < 1.41e-12 over |1-λ| = d = 3e-4: 4.7e-9
+            np.testing.assert_allclose(fixed, [-d / 2, d / 2], rtol=0, atol=5e-9)
