@@ -128,7 +128,9 @@ def analysis_problems(path: Path, task: str) -> list[tuple[str, str]]:
                     "it is completed); `verify --repair` completes it",
                 )
             )
-    problems += _commit_set_problems(path, task)
+    # analyses of an unfinished commit are incomplete because of it: reported above only
+    pending = {n for journal in _pending(path, task) for n in journal["analyses"]}
+    problems += _commit_set_problems(path, task, skip=pending)
     return problems
 
 
@@ -418,7 +420,9 @@ def _live_commits(target: Path, task: str) -> dict[str, dict | None]:
     return out
 
 
-def _commit_set_problems(target: Path, task: str) -> list[tuple[str, str]]:
+def _commit_set_problems(
+    target: Path, task: str, skip: set[str] = frozenset()
+) -> list[tuple[str, str]]:
     commits = _live_commits(target, task)
     problems = []
     for name, commit in commits.items():
@@ -426,7 +430,7 @@ def _commit_set_problems(target: Path, task: str) -> list[tuple[str, str]]:
         if commit is None:
             problems.append((where, "its zarr.json cannot be read; rerun the analysis"))
             continue
-        if not commit:
+        if not commit or name in skip or set(commit.get("analyses", [])) & skip:
             continue
         for other in commit.get("analyses", []):
             if other == name:
