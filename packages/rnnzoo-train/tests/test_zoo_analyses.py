@@ -342,3 +342,23 @@ def test_a_read_only_target_is_refused_before_anything_is_written(zoo_path, tmp_
             subprocess.run(["chattr", "-i", str(folder)], capture_output=True)
         assert not (path / STAGING_DIR).exists()
         assert open_zoo(path).analyses(TASK) == []
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("chattr"), reason="needs chattr")
+def test_a_swap_that_fails_half_way_puts_the_old_analyses_back(zoo_path, tmp_path):
+    path = tmp_path / "zoo.zarr"
+    shutil.copytree(zoo_path, path)
+    ids = list(open_zoo(path).index(TASK).index)
+    open_zoo(path).write_analyses(TASK, _analyses(ids, 1.0))
+    old = _state(path)
+    locked = path / TASK / "analysis" / "summary"  # swapped last: graph and points go first
+    if subprocess.run(["chattr", "+i", str(locked)], capture_output=True).returncode:
+        pytest.skip("chattr +i is not supported here")
+    try:
+        with pytest.raises(ZooLocationError, match="nothing was changed"):
+            open_zoo(path).write_analyses(TASK, _analyses(ids, 2.0))
+    finally:
+        subprocess.run(["chattr", "-i", str(locked)], capture_output=True)
+    assert _state(path) == old
+    assert analysis_problems(path, TASK) == []
+    assert not (path / STAGING_DIR).exists()

@@ -212,9 +212,18 @@ def transaction(target: Path, task: str, analyses: dict, location: str) -> None:
         raise
     try:
         _roll_forward(target, tx, consolidate_after=True)
-    except Exception:
-        _undo(target, tx)  # if even that fails, the journal stays: the next writer rolls forward
-        raise
+    except OSError as err:  # e.g. a read-only analysis folder: put the old analyses back
+        undone = _undo(target, tx)
+        _tidy_staging(target)
+        why = f"{err.strerror or err} ({err.filename or target})"
+        if undone:
+            raise ZooLocationError(
+                f"cannot write analyses into {target}: {why}; nothing was changed"
+            ) from err
+        raise ZooError(
+            f"{target}: an analysis commit of task {task!r} failed half-way: {why}; fix "
+            f"that, then run `rnnzoo-train verify --repair {target}`"
+        ) from err
     _finish(tx)
     _tidy_staging(target)
 
