@@ -115,9 +115,13 @@ def test_chunks_of_the_population_give_the_same_numbers(arch, act):
     _, hs_all, grads_all = _kernel(*problem, chunk=P)
     for chunk in (1, 2):
         _, hs, grads = _kernel(*problem, chunk=chunk)
-        torch.testing.assert_close(hs, hs_all, rtol=0, atol=1e-14)
+        # chunks of 1, 2, 3 networks may take other BLAS kernels: per step sums of N+M+1 = 11
+        # terms (sum|terms| <= 11.1) differ by <= 11·u·11.1 = 1.4e-14, amplified over T = 9
+        # steps by sum_s prod_t |J_t| <= 93 (tanh LSTM): <= 1.3e-12; the weight gradients sum
+        # T·B = 45 rows carrying such errors: <= 1e-11
+        torch.testing.assert_close(hs, hs_all, rtol=0, atol=2e-12)
         for name in grads_all:
-            torch.testing.assert_close(grads[name], grads_all[name], rtol=0, atol=1e-14)
+            torch.testing.assert_close(grads[name], grads_all[name], rtol=0, atol=1e-11)
 
 
 @needs_native
