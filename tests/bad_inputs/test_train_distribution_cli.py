@@ -174,7 +174,7 @@ PUBLISH = [
     ),
     row(
         ["publish", "zoo.zarr", "--out", "zoo.zarr", "--version", "1"],
-        ["zoo.zarr", "Zarr store"],
+        ["zoo.zarr", "itself"],
         id="publish-out-the-zoo-itself",
     ),
     row(

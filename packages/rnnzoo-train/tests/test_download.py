@@ -12,6 +12,7 @@ from rnnzoo_train.tasks import get_task
 from rnnzoo_train.zoo import ZooDownloadError, open_zoo
 from rnnzoo_train.zoo.download import (
     ZooOfflineWarning,
+    cached_files,
     download_files,
     download_zoo,
     parse_spec,
@@ -184,6 +185,7 @@ def test_latest_follows_the_server_and_falls_back_to_the_cache_only_offline(
     assert "using zoo@2" in notes[0]
     assert "zoo/2/" in err
     assert "Traceback" not in err
+    assert "/zoo/2/" in str(cached_files("zoo", url=url, cache=cache)["flipflop"])
     # nothing cached for that server and name: the plain error
     with pytest.raises(ZooDownloadError, match="cannot reach the zoo server"):
         download_zoo("other", url=url, cache=cache)

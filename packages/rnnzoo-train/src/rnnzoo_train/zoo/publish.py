@@ -148,6 +148,7 @@ def publish_zoo(
         check_name("name", name, "--name")
     if version is not None:
         check_name("version", version, "--version")
+    _check_outside(path, Path(out))  # before the writability probe, which writes a file
     out = check_output_dir(out, what="the publication directory", option="--out")
     registry_path = out / REGISTRY_NAME
     _load_registry(registry_path)  # a malformed registry is refused before any work
@@ -160,7 +161,7 @@ def publish_zoo(
         created = str(zoo.attrs.get("created", ""))[:10].replace("-", ".")
         version = version or check_name("version", created, "--version")
         target = out / name / version
-        _check_apart(path, out, target)
+        _check_apart(path, target)
         _check_not_being_written(path)
         report = verify_zoo(path, progress=progress)
         if not report.ok:
@@ -209,21 +210,27 @@ def _open_source(path: Path):
         raise ZooError(str(err)) from None
 
 
-def _check_apart(zoo: Path, out: Path, target: Path) -> None:
-    """Refuse an output inside the zoo, or a target directory that holds the zoo."""
-    zoo_abs = Path(os.path.realpath(zoo))
-    for p, what in ((out, "--out"), (target, "the target directory")):
-        p_abs = Path(os.path.realpath(p))
-        if p_abs == zoo_abs or p_abs.is_relative_to(zoo_abs):
-            raise ZooError(
-                f"{what} {str(p)!r} is inside the zoo {str(zoo)!r}; publish to a directory "
-                "outside it"
-            )
-        if zoo_abs.is_relative_to(p_abs) and p is target:
-            raise ZooError(
-                f"the zoo {str(zoo)!r} lies inside the target directory {str(p)!r}; choose "
-                "another --out, --name or --version"
-            )
+def _check_outside(zoo: Path, out: Path) -> None:
+    """Refuse an output directory that is the zoo or lies inside it."""
+    zoo_abs, out_abs = Path(os.path.realpath(zoo)), Path(os.path.realpath(out))
+    if out_abs == zoo_abs:
+        raise ZooError(
+            f"--out {str(out)!r} is the zoo {str(zoo)!r} itself; publish to a directory outside it"
+        )
+    if out_abs.is_relative_to(zoo_abs):
+        raise ZooError(
+            f"--out {str(out)!r} is inside the zoo {str(zoo)!r}; publish to a directory outside it"
+        )
+
+
+def _check_apart(zoo: Path, target: Path) -> None:
+    """Refuse a target directory (``OUT/NAME/VERSION``) that holds the zoo or lies in it."""
+    zoo_abs, target_abs = Path(os.path.realpath(zoo)), Path(os.path.realpath(target))
+    if zoo_abs.is_relative_to(target_abs) or target_abs.is_relative_to(zoo_abs):
+        raise ZooError(
+            f"the zoo {str(zoo)!r} and the target directory {str(target)!r} overlap; choose "
+            "another --out, --name or --version"
+        )
 
 
 def _check_not_being_written(zoo: Path) -> None:
