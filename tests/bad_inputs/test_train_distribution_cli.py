@@ -222,6 +222,11 @@ PUBLISH = [
         id="publish-out-being-published-into",
         setup=both(file("site/keep.txt", "x"), locked("site")),
     ),
+    row(
+        ["publish", "zoo.zarr", "--out", "", "--version", "1"],
+        ["--out is empty"],
+        id="publish-out-empty",
+    ),
     # immutability: a published version never changes
     row(
         ["publish", "other.zarr", "--out", "site", "--name", "zoo", "--version", "1"],
@@ -331,6 +336,16 @@ DOWNLOAD = [
             "bad-port": "http://127.0.0.1:port",
         }.items()
     ],
+    row(
+        ["download", "zoo", "--url", "", "--cache", "cache"],
+        ["--url is empty"],
+        id="download-url-empty",
+    ),
+    row(
+        ["download", "zoo", "--url", URL + "/ok", "--cache", ""],
+        ["--cache is empty"],
+        id="download-cache-empty",
+    ),
     row(
         ["download", "zoo", "--url", "http://127.0.0.1:9", "--cache", "cache"],
         ["cannot reach the zoo server"],

@@ -64,6 +64,8 @@ def base_url(override: str | None = None) -> str:
     ZooDownloadError
         If it is not an ``http(s)://host/...`` URL.
     """
+    if override is not None and not override.strip():
+        raise ZooDownloadError("--url is empty; give the http(s):// address of a zoo server")
     url = (override or os.environ.get(URL_ENV) or DEFAULT_BASE_URL).strip().rstrip("/")
     try:
         parts = urlsplit(url)
@@ -82,6 +84,8 @@ def base_url(override: str | None = None) -> str:
 def cache_dir(override: str | os.PathLike | None = None) -> Path:
     """The local cache: ``override``, ``$RNNZOO_CACHE`` or the user cache directory."""
     if override is not None:
+        if not str(override).strip():
+            raise ZooDownloadError("--cache is empty; give a directory for downloaded zoos")
         return Path(override)
     if os.environ.get(CACHE_ENV):
         return Path(os.environ[CACHE_ENV])

@@ -148,6 +148,8 @@ def publish_zoo(
         check_name("name", name, "--name")
     if version is not None:
         check_name("version", version, "--version")
+    if not str(out).strip():
+        raise ZooError("--out is empty; give the directory to publish into")
     _check_outside(path, Path(out))  # before the writability probe, which writes a file
     out = check_output_dir(out, what="the publication directory", option="--out")
     registry_path = out / REGISTRY_NAME
