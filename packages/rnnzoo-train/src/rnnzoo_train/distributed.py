@@ -30,7 +30,6 @@ from __future__ import annotations
 import atexit
 import contextlib
 import importlib.util
-import logging
 import os
 import signal
 import uuid
@@ -189,11 +188,15 @@ class DaskRunner:
     def close(self) -> None:
         """Disconnect (and stop the LocalCluster this runner started).
 
-        After a ``map_unordered`` that was left with units in flight, the LocalCluster's
-        worker processes are killed first: their units are abandoned (a rerun computes them
-        again), and the cluster closes at once and quietly.
+        After a ``map_unordered`` that was left with units in flight, or once the command
+        received SIGTERM (:mod:`rnnzoo_train.signals`), the LocalCluster's worker processes
+        are killed first: their units are abandoned (a rerun computes them again), and the
+        cluster closes at once (a graceful close waits up to 4 s for each worker, then kills
+        it anyway, and logs warnings from the workers and their nannies).
         """
-        if self._abandoned and self._cluster is not None:
+        from rnnzoo_train.signals import termination_requested
+
+        if (self._abandoned or termination_requested()) and self._cluster is not None:
             self._kill_local_workers()
         if self._client is not None:
             self._client.close()
@@ -204,8 +207,6 @@ class DaskRunner:
 
     def _kill_local_workers(self) -> None:
         """SIGKILL the LocalCluster's worker processes; their nannies do not restart them."""
-        quiet = logging.getLogger("distributed")
-        quiet.setLevel(logging.CRITICAL)  # the cluster is going away: no warnings about it
         for nanny in list(getattr(self._cluster, "workers", {}).values()):
             pid = getattr(nanny, "pid", None)
             close_gracefully = getattr(nanny, "close_gracefully", None)
