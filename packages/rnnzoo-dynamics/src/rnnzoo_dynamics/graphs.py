@@ -42,6 +42,7 @@ Graph Datasets follow ``docs/architecture.md`` §5 (``graph_weight``, ``graph_no
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -137,6 +138,18 @@ def lexicographic_order(readout: np.ndarray, decimals: int | None = 1) -> np.nda
     return np.lexsort(keys)
 
 
+def network_rng(seed: int, network_id: str, purpose: str | None = None) -> np.random.Generator:
+    """The random generator of one network's analysis (independent of batch composition).
+
+    Seeded by the run's ``seed`` and a CRC-32 of the network id; ``purpose`` (e.g.
+    ``"transition_graph"``) gives an independent stream for another use of randomness.
+    """
+    key = [seed, zlib.crc32(network_id.encode())]
+    if purpose is not None:
+        key.append(zlib.crc32(purpose.encode()))
+    return np.random.default_rng(key)
+
+
 def _scales(states: np.ndarray) -> np.ndarray:
     """Distance from each point to its nearest other point (``max(1, ‖h‖)`` if alone)."""
     if len(states) == 1:
@@ -157,6 +170,7 @@ def transition_graphs(
     lin: Linearization,
     condition: int = 0,
     options: TransitionOptions | None = None,
+    network_ids: Sequence[str] | None = None,
 ) -> list[Graph]:
     """Transition graph of every network of a population (paper §3.1).
 
@@ -172,6 +186,11 @@ def transition_graphs(
     condition : int
         Which static input ``x*`` (flip-flop has one).
     options : TransitionOptions, optional
+    network_ids : sequence of str, optional
+        The networks' ids. Each network's perturbations are drawn from its own generator,
+        seeded by ``options.seed`` and its id (:func:`network_rng`), so its graph does not
+        depend on the other networks of the population or its position among them. Without
+        ids, the network's position stands in for its id.
 
     Returns
     -------
@@ -183,7 +202,9 @@ def transition_graphs(
     params = params_as(_population_params(cell, params), opt.dtype)
     P = points.n_networks
     S = cell.state_size
-    rng = np.random.default_rng(opt.seed)
+    ids = [str(i) for i in range(P)] if network_ids is None else [str(i) for i in network_ids]
+    if len(ids) != P:
+        raise ValueError(f"network_ids: {len(ids)} ids for {P} networks")
     nodes: list[np.ndarray] = []
     for i in range(P):
         rows = np.nonzero(
@@ -206,6 +227,7 @@ def transition_graphs(
             continue
         st = points.state[rows]
         d = _scales(st)
+        rng = network_rng(opt.seed, ids[i], "transition_graph")
         delta = _random_directions(rng, len(rows) * K, S) * np.repeat(d, K)[:, None]
         h[i, : len(rows) * K] = torch.as_tensor(np.repeat(st, K, 0) + opt.perturbation * delta)
         active[i, : len(rows) * K] = True

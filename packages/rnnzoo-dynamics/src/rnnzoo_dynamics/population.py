@@ -19,7 +19,6 @@ Every point gets its flow distance (:mod:`rnnzoo_dynamics.flow`), stored in
 from __future__ import annotations
 
 import time
-import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -39,6 +38,7 @@ from rnnzoo_dynamics.graphs import (
     graphs_to_dataset,
     line_attractor_graph,
     nearest_neighbour_graph,
+    network_rng,
     transition_graphs,
 )
 from rnnzoo_dynamics.initial_states import (
@@ -180,11 +180,6 @@ def analysis_names(task: Task) -> list[str]:
     return sorted(names)
 
 
-def network_rng(seed: int, network_id: str) -> np.random.Generator:
-    """The random generator of one network's analysis (independent of batch composition)."""
-    return np.random.default_rng([seed, zlib.crc32(network_id.encode())])
-
-
 def cued_channels(task: Task) -> list[int]:
     """Input channel of the stream each cdi context cues (contexts first, then streams)."""
     K = int(getattr(task, "n_contexts", task.n_inputs // 2))
@@ -262,13 +257,14 @@ def analyze_population(
     graphs: list[Graph] = []
     n_refined = np.zeros(P, dtype=np.int64)
     if C == 1:
-        graphs = transition_graphs(cell, params, points, lin, 0, opt.transition)
+        ids = list(network_ids)
+        graphs = transition_graphs(cell, params, points, lin, 0, opt.transition, ids)
         if opt.refine and any(len(g.unresolved_states) for g in graphs):
             before = points.stats["n_fixed"].copy()
             points = points.merge(_refine(cell, params, x_star, points, graphs, opt))
             n_refined = points.stats["n_fixed"] - before
             lin = linearize(cell, params, points, opt.stability_eps)
-            graphs = transition_graphs(cell, params, points, lin, 0, opt.transition)
+            graphs = transition_graphs(cell, params, points, lin, 0, opt.transition, ids)
         graphs = _localise(graphs, points)
     flow = probe_flow(cell, params, traj, points, groups, opt.flow_steps, opt.flow_states)
     per_point: dict[str, np.ndarray] = {"flow_distance": flow.distance}
