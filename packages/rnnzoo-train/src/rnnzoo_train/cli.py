@@ -109,18 +109,28 @@ def resolve_tasks(spec: str, default: Sequence[str]) -> list[str]:
 
 
 def check_writable(path: Path) -> None:
-    """Raise CLIError unless ``path`` is, or can be created as, a directory we may write."""
+    """Raise CLIError unless ``path`` is, or can be created as, a directory we may write.
+
+    The test is an actual write: a file is created (and removed) in ``path``, or in its
+    nearest existing ancestor, since mode bits do not stop root and a read-only file system
+    or an immutable folder (``chattr +i``) refuses it anyway. Nothing is left behind.
+    """
     if path.exists() and not path.is_dir():
         raise CLIError(f"output {str(path)!r} exists and is not a directory; choose another --out")
     ancestor = path
-    while not ancestor.exists():
+    while not ancestor.exists() and ancestor != ancestor.parent:
         ancestor = ancestor.parent
     if not ancestor.is_dir():
         raise CLIError(f"cannot create output {str(path)!r}: {str(ancestor)!r} is not a directory")
-    if not os.access(ancestor, os.W_OK | os.X_OK):
+    probe = ancestor / f".rnnzoo-write-test-{os.getpid()}"
+    try:
+        probe.touch(exist_ok=False)
+        probe.unlink()
+    except OSError as err:
+        reason = err.strerror or type(err).__name__
         raise CLIError(
-            f"cannot write to {str(ancestor)!r} (permission denied); choose another --out"
-        )
+            f"cannot write to {str(ancestor)!r} ({reason}); choose another --out"
+        ) from None
 
 
 def make_runner(args: argparse.Namespace):
@@ -157,6 +167,26 @@ def open_writer(path: Path):
     return ZarrZooWriter(path)
 
 
+def check_output(writer, preset, tasks: Sequence[str]) -> None:
+    """Raise CLIError for an output ``generate`` cannot use, reading only.
+
+    A path that is not a zoo, a zoo of another plan or version, a damaged index or search
+    table: refused with one line before anything is printed, started or written.
+    """
+    from rnnzoo_train.tasks import get_task
+    from rnnzoo_train.zoo.errors import ZooError
+
+    check = getattr(writer, "check", None)
+    if check is None:
+        return
+    for name in tasks:
+        plan = preset.plan(name)
+        try:
+            check(plan, get_task(name, **plan.task_config.get("params", {})))
+        except (ValueError, ZooError) as err:
+            raise CLIError(str(err)) from None
+
+
 def _generate_run(args: argparse.Namespace) -> int:
     from rnnzoo_train.optional import TorchMissingError, require_torch
 
@@ -167,6 +197,7 @@ def _generate_run(args: argparse.Namespace) -> int:
     from rnnzoo_train.generate import generate
     from rnnzoo_train.presets import get_preset, load_grid
     from rnnzoo_train.runners import describe_runner, start_runner
+    from rnnzoo_train.zoo.errors import ZooError
 
     preset = load_grid(args.config) if args.config else get_preset(args.preset or "demo")
     tasks = resolve_tasks(args.task, preset.tasks)
@@ -174,11 +205,12 @@ def _generate_run(args: argparse.Namespace) -> int:
     check_writable(out)
     runner = make_runner(args)
     check_device(args.device, local=not args.scheduler)
+    writer = open_writer(out)
+    check_output(writer, preset, tasks)  # not a zoo, another plan, damaged: one line, now
     try:
         # start the local cluster (or connect to the scheduler) before anything is written;
         # an unreachable scheduler is a RunnerOptionError (a ValueError)
         start_runner(runner)
-        writer = open_writer(out)
         print(preset.summary(), file=sys.stderr)
         print(f"tasks: {', '.join(tasks)}; output: {out}", file=sys.stderr)
         print(f"runner: {describe_runner(runner)}", file=sys.stderr, flush=True)
@@ -190,7 +222,7 @@ def _generate_run(args: argparse.Namespace) -> int:
             progress=not args.no_progress,
             device=args.device,
         )
-    except ValueError as err:  # e.g. the store holds a different plan
+    except (ValueError, ZooError) as err:  # a different plan, a damaged zoo (one line each)
         raise CLIError(str(err)) from None
     finally:  # disconnect from a Dask scheduler / stop the local cluster now, not at exit
         close = getattr(runner, "close", None)
@@ -248,6 +280,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         status = args._run(args)
+        sys.stdout.flush()  # a closed pipe shows here, not at exit
+    except BrokenPipeError:  # `rnnzoo-train info | head`: the reader left; end quietly
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # no second error when Python flushes at exit
+        return 141  # 128 + SIGPIPE, what a shell reports for a Unix tool in this case
     except (CLIError, PresetError) as err:
         print(f"{PROG}: error: {err}", file=sys.stderr)
         return 2

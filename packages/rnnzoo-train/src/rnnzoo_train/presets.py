@@ -50,6 +50,26 @@ SEARCH_RANGES: dict[str, tuple[float, float, bool]] = {
 DEFAULT_HPARAMS = HyperParameters(clip=1.0, lr=0.05, decay=0.3, momentum=0.95)
 
 
+#: upper bounds no sensible grid reaches (the paper's values are far below them), so that a
+#: typo such as ``units = 100000000`` is refused at once instead of failing hours later (or
+#: filling the disk): units 4,096 is 16x the paper's widest network, 10 million iterations
+#: 500x its training length
+LIMITS: dict[str, int | float] = {
+    "units": 4096,
+    "iterations": 10_000_000,
+    "search_iterations": 10_000_000,
+    "loss_every": 10_000_000,
+    "batch_size": 65_536,
+    "eval_trials": 1_000_000,
+    "unit_size": 100_000,
+    "n_trials": 10_000,
+    "seeds": 100_000,  # seeds per configuration
+    "seed": 2**31 - 1,
+    "l2": 1.0,
+    "n_steps": 100_000,  # time steps of a task's trials
+}
+
+
 class PresetError(ValueError):
     """A preset or grid file is invalid (the message is one line saying what and how to fix)."""
 
@@ -225,30 +245,52 @@ def _validate(p: Preset) -> None:
         if len(set(values)) != len(values):
             raise _fail(where, f"{name} has duplicates: {list(values)}")
     for u in p.units:
-        if not isinstance(u, int) or u < 1:
+        if not _is_int(u) or u < 1:
             raise _fail(where, f"units must be positive integers, got {u!r}")
+        _at_most(where, "units", u, LIMITS["units"])
     for x in p.l2:
-        if not isinstance(x, (int, float)) or not math.isfinite(x) or x < 0:
+        if not _is_number(x) or not math.isfinite(x) or x < 0:
             raise _fail(where, f"l2 must be non-negative numbers, got {x!r}")
+        _at_most(where, "l2", x, LIMITS["l2"])
+    _at_most(where, "seeds per configuration", len(p.seeds), LIMITS["seeds"])
     for s in p.seeds:
-        if not isinstance(s, int) or s < 0:
+        if not _is_int(s) or s < 0:
             raise _fail(where, f"seeds must be non-negative integers, got {s!r}")
+        _at_most(where, "seeds: a seed", s, LIMITS["seed"])
     positive = ("iterations", "batch_size", "loss_every", "eval_trials", "unit_size")
     for name in positive:
         v = getattr(p, name)
-        if not isinstance(v, int) or v < 1:
+        if not _is_int(v) or v < 1:
             raise _fail(where, f"{name} must be a positive integer, got {v!r}")
+        _at_most(where, name, v, LIMITS[name])
     for name in ("n_trials", "search_iterations"):
         v = getattr(p, name)
-        if not isinstance(v, int) or v < 0:
+        if not _is_int(v) or v < 0:
             raise _fail(where, f"{name} must be a non-negative integer, got {v!r}")
+        _at_most(where, name, v, LIMITS[name])
     if p.n_trials and p.search_iterations < 1:
         raise _fail(where, "a search (trials > 0) needs search iterations > 0")
     for task, v in p.task_iterations.items():
-        if not isinstance(v, int) or v < 1:
+        if not _is_int(v) or v < 1:
             raise _fail(where, f"iterations for task {task!r} must be a positive integer")
+        _at_most(where, f"iterations for task {task!r}", v, LIMITS["iterations"])
     for key, hp in p.hparams.items():
         check_hparams(hp, f"{where}: hparams {key!r}")
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _at_most(where: str, what: str, value: int | float, limit: int | float) -> None:
+    if value > limit:
+        raise _fail(
+            where, f"{what} = {value:,} is more than {limit:,}, far beyond the paper (a typo?)"
+        )
 
 
 def check_hparams(hp: HyperParameters, where: str) -> None:
@@ -261,7 +303,7 @@ def check_hparams(hp: HyperParameters, where: str) -> None:
     )
     for name, ok in checks:
         value = getattr(hp, name)
-        if not (isinstance(value, (int, float)) and math.isfinite(value) and ok):
+        if not (_is_number(value) and math.isfinite(value) and ok):
             raise PresetError(
                 f"{where}: {name} = {value!r} is out of range "
                 "(clip > 0, lr > 0, 0 < decay <= 1, 0 <= momentum < 1)"
@@ -431,8 +473,11 @@ def preset_from_dict(data: Mapping[str, Any], source: str = "grid") -> Preset:
             where = f"{source}: {section}.{key}"
             if attr in kinds:
                 if attr == "seeds" and isinstance(value, int) and not isinstance(value, bool):
-                    if value < 1:
-                        raise PresetError(f"{where}: the number of seeds must be >= 1")
+                    if not 1 <= value <= LIMITS["seeds"]:
+                        raise PresetError(
+                            f"{where}: the number of seeds must be from 1 to {LIMITS['seeds']}, "
+                            f"got {value}"
+                        )
                     changes[attr] = tuple(range(value))
                     continue
                 vals = _as_tuple(where, value, kinds[attr])
@@ -493,9 +538,15 @@ def _check_tasks(preset: Preset, source: str) -> None:
 
     for name in dict.fromkeys([*preset.tasks, *preset.task_params, *preset.task_iterations]):
         try:
-            get_task(name, **dict(preset.task_params.get(name, {})))
+            task = get_task(name, **dict(preset.task_params.get(name, {})))
         except (TypeError, ValueError, LookupError) as err:
             raise PresetError(f"{source}: task {name!r}: {err}") from None
+        n_steps = getattr(task, "n_steps", 1)
+        if _is_int(n_steps) and n_steps > LIMITS["n_steps"]:
+            raise PresetError(
+                f"{source}: task {name!r}: n_steps = {n_steps} is more than "
+                f"{LIMITS['n_steps']:,} time steps per trial"
+            )
 
 
 def load_grid(path: str | Path) -> Preset:
@@ -533,10 +584,20 @@ def load_grid(path: str | Path) -> Preset:
         One line naming the file and the bad key or value.
     """
     path = Path(path)
+    if path.exists() and not path.is_file():
+        raise PresetError(f"grid file {str(path)!r} is not a file; give a TOML grid file")
     if not path.is_file():
         raise PresetError(f"grid file {str(path)!r} does not exist")
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
-        raise PresetError(f"{path}: not valid TOML ({err})") from None
+        gist = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise PresetError(f"{path}: not valid TOML ({gist})") from None
+    except OSError as err:
+        raise PresetError(f"grid file {str(path)!r} cannot be read ({err.strerror})") from None
+    if not data:
+        raise PresetError(
+            f"{path}: the grid file is empty; give at least one of [grid], [training], "
+            "[search], [hparams] (docs/training.md), or use --preset"
+        )
     return preset_from_dict(data, source=str(path))

@@ -54,7 +54,7 @@ import zarr
 
 from . import layout
 from .errors import ZooError, ZooLocationError
-from .store import PARTIAL_SUFFIX, WriterLock, consolidate, quiet_zarr
+from .store import PARTIAL_SUFFIX, WriterLock, consolidate, is_url, is_zip, quiet_zarr
 from .verify import Problem, Target, VerifyReport, check
 
 #: index columns that the plan alone fixes (rewritten without retraining anything)
@@ -116,13 +116,14 @@ def repair_zoo(
         One line, with nothing written: the path does not exist, is not a zoo, is a zip or
         a URL, is being written by another process, or cannot be written.
     """
-    target = Target(location)  # refuses a missing path, a non-zoo, an unreadable root
-    if target.path is None:
+    if is_url(location) or is_zip(location):
         raise ZooError(
             f"cannot repair {location}: a zip or a URL is read-only; repair the original zoo "
             "directory and publish it again"
         )
+    target = Target(location)  # refuses a missing path, a non-zoo, an unreadable root
     path = target.path
+    assert path is not None
     lock = WriterLock(path)
     try:
         lock.acquire()

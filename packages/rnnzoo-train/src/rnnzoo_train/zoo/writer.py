@@ -191,6 +191,8 @@ class ZarrZooWriter:
         task_config = layout._jsonable(task.config())
 
         self._fresh_dir = not self.path.exists()
+        if not self._plans:
+            self._refuse_foreign()  # before the lock, whose file would be a write
         self._lock.acquire()
         try:
             self._open_task(plan, task, plan_dict, task_config, templates, index, search, probe)
@@ -205,6 +207,39 @@ class ZarrZooWriter:
             g: {n: tuple(v.shape[1:]) for n, v in ds.data_vars.items() if n not in omitted}
             for g, (ds, _) in templates.items()
         }
+
+    def check(self, plan: TaskPlan, task: Task) -> None:
+        """Raise what :meth:`prepare_task` would raise for this output, reading only.
+
+        ``rnnzoo-train generate`` calls it for every task before it prints or starts
+        anything: a path that is not a zoo, a zoo of another plan or version, a damaged
+        index or search table (:class:`ZooIntegrityError`) are refused with one line, and
+        nothing is written (not even the writer lock). A new zoo or task passes.
+        """
+        if plan.task != task.name:
+            raise ZooPlanError(f"plan is for task {plan.task!r} but the task is {task.name!r}")
+        layout.network_slots(plan)
+        templates = self._templates(plan, task)
+        self._refuse_foreign()
+        if not (self.path / "zarr.json").is_file():
+            return
+        attrs = self._root_attrs()
+        self._check_generator(attrs)
+        if plan.task not in attrs.get(_TEMPLATE_ATTR, []):
+            return
+        plan_dict, task_config = layout.plan_to_dict(plan), layout._jsonable(task.config())
+        try:
+            self._storage[plan.task] = self._storage_for(plan)
+            try:
+                self._check_existing(plan, plan_dict, task_config, templates)
+            except ZooError:
+                raise
+            except Exception as err:  # a damaged node
+                raise self._unreadable(f"task {plan.task!r}", err) from None
+            self._load_tables(plan.task)
+        finally:  # prepare_task reads them again, under the lock
+            for table in (self._storage, self._index, self._search, self._search_rows):
+                table.pop(plan.task, None)
 
     def _open_task(
         self,
@@ -228,7 +263,12 @@ class ZarrZooWriter:
             self._check_generator(root_attrs)
         self._storage[plan.task] = self._storage_for(plan)
         if root_attrs is not None and plan.task in root_attrs.get(_TEMPLATE_ATTR, []):
-            self._check_existing(plan, plan_dict, task_config, templates)
+            try:
+                self._check_existing(plan, plan_dict, task_config, templates)
+            except ZooError:
+                raise
+            except Exception as err:  # a damaged node: never guess, never overwrite
+                raise self._unreadable(f"task {plan.task!r}", err) from None
         else:
             try:
                 self._write_template(
@@ -500,17 +540,40 @@ class ZarrZooWriter:
                 (self.path / "zarr.json").unlink(missing_ok=True)
 
     # -- existing zoos -----------------------------------------------------------------------
+    def _refuse_foreign(self) -> None:
+        """Refuse a path that is not a zoo (or cannot be read as one) without writing to it."""
+        if not self.path.exists():
+            return
+        if not self.path.is_dir():
+            raise ZooLocationError(f"{self.path} is a file, not a zoo; choose a new output path")
+        if (self.path / "zarr.json").is_file():
+            self._root_attrs()  # not a zoo, another schema, unreadable: one line each
+        elif any(self._foreign_entries()):
+            raise ZooLocationError(
+                f"{self.path} exists and is not an rnnzoo zoo; choose a new output path"
+            )
+
+    def _unreadable(self, what: str, err: BaseException) -> ZooIntegrityError:
+        gist = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        return ZooIntegrityError(
+            f"{self.path}: cannot read {what} ({type(err).__name__}: {gist[:120]}); a damaged "
+            f"zarr.json or chunk: run `rnnzoo-train verify {self.path}`"
+        )
+
     def _foreign_entries(self):
         return (p for p in self.path.iterdir() if p.name != ".rnnzoo-writer.lock")
 
     def _root_attrs(self) -> dict[str, Any]:
         with quiet_zarr():
-            root = zarr.open_group(
-                zarr.storage.LocalStore(self.path, read_only=True),
-                mode="r",
-                zarr_format=3,
-                use_consolidated=False,
-            )
+            try:
+                root = zarr.open_group(
+                    zarr.storage.LocalStore(self.path, read_only=True),
+                    mode="r",
+                    zarr_format=3,
+                    use_consolidated=False,
+                )
+            except Exception as err:  # a truncated root zarr.json
+                raise self._unreadable("the root zarr.json", err) from None
         attrs = dict(root.attrs)
         version_ = attrs.get("rnnzoo_schema_version")
         if version_ is None:
@@ -590,11 +653,7 @@ class ZarrZooWriter:
                 except ZooError:
                     raise
                 except Exception as err:  # e.g. a truncated zarr.json of a column
-                    raise ZooIntegrityError(
-                        f"{self.path}: cannot read {path} ({type(err).__name__}: "
-                        f"{str(err).splitlines()[0] if str(err) else ''}); "
-                        f"run `rnnzoo-train verify {self.path}`"
-                    ) from None
+                    raise self._unreadable(path, err) from None
             cols = {}
             for name, var in ds.variables.items():
                 if var.dims != (dim,):
