@@ -114,6 +114,17 @@ class ArrayFacts:
     chunks: tuple[int, ...]
 
     @classmethod
+    def from_array_metadata(cls, meta: Any) -> ArrayFacts:
+        """From zarr's ``ArrayV3Metadata`` (no ``to_dict``: a few attribute reads)."""
+        from zarr.codecs import Crc32cCodec
+
+        return cls(
+            crc32c_last=bool(meta.codecs) and isinstance(meta.codecs[-1], Crc32cCodec),
+            dims=tuple(str(d) for d in meta.dimension_names or ()),
+            chunks=tuple(int(c) for c in meta.chunk_grid.chunk_shape),
+        )
+
+    @classmethod
     def from_metadata(cls, meta: Mapping[str, Any]) -> ArrayFacts:
         codecs = meta.get("codecs") or [{}]
         last = codecs[-1] if isinstance(codecs[-1], Mapping) else {"name": codecs[-1]}
@@ -166,11 +177,12 @@ class IntegrityStore(zarr.storage.WrapperStore):
         self.location = location or store_location(store)
         self.strict = strict
         self._facts: dict[str, ArrayFacts | None] = {}
+        self._listed: dict[str, Any] = {}  # path -> metadata, from consolidated metadata
         self._ids: dict[str, list[str]] = {}
 
     def _with_store(self, store: Any) -> IntegrityStore:
         other = type(self)(store, location=self.location, strict=self.strict)
-        other._facts = self._facts
+        other._facts, other._listed = self._facts, self._listed
         return other
 
     def __repr__(self) -> str:
@@ -180,16 +192,18 @@ class IntegrityStore(zarr.storage.WrapperStore):
         return str(self._store)
 
     def learn(self, root: zarr.Group) -> None:
-        """Record the facts of every array listed in ``root``'s consolidated metadata."""
+        """Use ``root``'s consolidated metadata for array facts (looked up when first read)."""
         cm = getattr(root.metadata, "consolidated_metadata", None)
         if cm is None:
             return
         prefix = f"{root.path}/" if root.path else ""
-        for path, meta in cm.flattened_metadata.items():
-            if getattr(meta, "node_type", None) == "array":
-                self._facts[prefix + path] = ArrayFacts.from_metadata(meta.to_dict())
+        self._listed.update({prefix + p: m for p, m in cm.flattened_metadata.items()})
 
     async def _array_facts(self, array: str) -> ArrayFacts | None:
+        if array not in self._facts and array in self._listed:
+            meta = self._listed[array]
+            if getattr(meta, "node_type", None) == "array":
+                self._facts[array] = ArrayFacts.from_array_metadata(meta)
         if array not in self._facts:
             facts = None
             with contextlib.suppress(Exception):
@@ -237,7 +251,7 @@ class IntegrityStore(zarr.storage.WrapperStore):
         array = match["array"] if match else key
         task, _, rel = array.partition("/")
         named = [f"task {task}"] if rel else []
-        facts = self._facts.get(array)
+        facts = await self._array_facts(array)
         coords = [int(c) for c in match["coords"].split("/")[1:]] if match else []
         if facts and coords and facts.dims[:1] == ("network",) and facts.chunks[:1] == (1,):
             named.append(f"network {await self._network_id(array, coords[0])}")
