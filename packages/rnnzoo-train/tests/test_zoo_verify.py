@@ -232,3 +232,52 @@ def test_repair_refuses_a_zip(zoo, tmp_path):
     with pytest.raises(ZooError, match="a zip or a URL is read-only"):
         verify_zoo(zipped, repair=True)
     assert verify_zoo(zipped).ok
+
+
+def test_repair_completes_an_analysis_commit_interrupted_by_a_kill(zoo, tmp_path):
+    """A writer SIGKILLed in the middle of swapping analyses in: verify finds, repair completes."""
+    import pickle
+    import signal
+
+    import numpy as np
+    import xarray as xr
+
+    from rnnzoo_train.zoo.analyses import FAULT_ENV, TRACE_ENV
+
+    ids = list(open_zoo(zoo).index(TASK).index)
+    data = {
+        name: xr.Dataset({"v": ("network", np.arange(len(ids)) + k)}, coords={"network": ids})
+        for k, name in enumerate(("fixed_points", "graph"))
+    }
+    pickled = tmp_path / "analyses.pkl"
+    pickled.write_bytes(pickle.dumps(data))
+    child = (
+        "import os, pickle, sys; from rnnzoo_train.zoo import open_zoo; "
+        f"open_zoo({str(zoo)!r}).write_analyses({TASK!r}, "
+        f"pickle.loads(open({str(pickled)!r}, 'rb').read()))"
+    )
+
+    def write(env: dict[str, str]) -> int:
+        return subprocess.run([sys.executable, "-c", child], env={**os.environ, **env}).returncode
+
+    trial = tmp_path / "trial.zarr"
+    shutil.copytree(zoo, trial)
+    trace = tmp_path / "trace.txt"
+    child_trial = child.replace(str(zoo), str(trial))
+    assert (
+        subprocess.run(
+            [sys.executable, "-c", child_trial], env={**os.environ, TRACE_ENV: str(trace)}
+        ).returncode
+        == 0
+    )
+    labels = [line.split(" ", 1)[1] for line in trace.read_text().splitlines()]
+    step = next(k for k, label in enumerate(labels, 1) if label.startswith("rename-new"))
+    assert write({FAULT_ENV: str(step + 1)}) == -signal.SIGKILL  # one analysis swapped in
+    report = verify_zoo(zoo)
+    assert any("interrupted analysis commit" in p.what for p in report.problems), report.format()
+    repaired = verify_zoo(zoo, repair=True)
+    assert repaired.ok, repaired.format()
+    assert any("analysis commits" in r for r in repaired.repaired)
+    z = open_zoo(zoo)
+    assert z.analyses(TASK) == ["fixed_points", "graph"]
+    assert list(z.analysis(TASK, "graph")["v"].values) == list(np.arange(len(ids)) + 1)
