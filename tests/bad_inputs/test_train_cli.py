@@ -331,6 +331,12 @@ CASES += [
         id="verify-finds-damage",
     ),
     pytest.param(
+        [RT, "verify", ZOO],
+        ("1 problem", "--repair"),
+        {"setup": _corrupt(f"networks/{GROUP}/hidden_trained"), "subprocess": True},
+        id="verify-piped-stderr-no-bar",
+    ),
+    pytest.param(
         [RT, "verify", "--no-progress", "--quick", ZOO],
         ("problem",),
         {"setup": _delete(f"networks/{GROUP}/final_W_h")},

@@ -40,7 +40,8 @@ def _verify_run(args: argparse.Namespace) -> int:
             args.path,
             checksums=not args.quick,
             repair=args.repair,
-            progress=not args.no_progress,
+            # a bar only on a terminal: piped stderr gets the one-line verdict alone
+            progress=not args.no_progress and sys.stderr.isatty(),
         )
     except (ZooError, FileNotFoundError) as err:
         raise CLIError(str(err)) from None
