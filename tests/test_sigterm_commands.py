@@ -90,10 +90,13 @@ def _still_running_after(procs: list[psutil.Process], timeout: float) -> list[ps
 
 
 def _run_until_busy_then(cmd: list[str], sig: int, stderr: Path) -> tuple[int, list]:
-    """Start ``cmd``; once two workers computed 1 s each, send ``sig`` to ``cmd`` alone.
+    """Start ``cmd``; once it printed its runner line and then two of its workers computed
+    1 s each, send ``sig`` to ``cmd`` alone (a LocalCluster's workers are busy starting
+    before that line, a pool's start after it: either way the signal lands mid-unit).
 
     Returns its exit status and the processes below it, taken before the signal.
     """
+    start: dict[int, float] = {}
     with stderr.open("w") as err:
         proc = subprocess.Popen(cmd, env=ENV, stdout=subprocess.DEVNULL, stderr=err)
     deadline = time.monotonic() + 240
@@ -101,12 +104,15 @@ def _run_until_busy_then(cmd: list[str], sig: int, stderr: Path) -> tuple[int, l
         while True:
             assert proc.poll() is None, f"exited early ({proc.returncode}): {stderr.read_text()}"
             assert time.monotonic() < deadline, "workers never got busy: " + stderr.read_text()
+            if "runner:" not in stderr.read_text():
+                time.sleep(0.02)
+                continue
             try:
                 workers = psutil.Process(proc.pid).children(recursive=True)
-                busy = sum(sum(w.cpu_times()[:2]) >= 1.0 for w in workers)
+                cpu = {w.pid: sum(w.cpu_times()[:2]) for w in workers}
             except psutil.NoSuchProcess:
                 continue
-            if busy >= 2:
+            if sum(c - start.setdefault(pid, c) >= 1.0 for pid, c in cpu.items()) >= 2:
                 break
             time.sleep(0.02)
         proc.send_signal(sig)

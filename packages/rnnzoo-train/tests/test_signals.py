@@ -118,16 +118,29 @@ def _workers(proc: subprocess.Popen) -> list[psutil.Process]:
         return []
 
 
-def _busy(workers: list[psutil.Process], cpu_s: float) -> bool:
-    """Whether at least two of ``workers`` have each computed ``cpu_s`` seconds."""
-    done = 0
-    for w in workers:
-        try:
-            t = w.cpu_times()
-        except psutil.NoSuchProcess:
-            continue
-        done += t.user + t.system >= cpu_s
-    return done >= 2
+class Computing:
+    """Readiness: the command printed its runner line, then two workers computed 1 s more.
+
+    A LocalCluster's workers are busy starting (imports) before that line; a pool's are
+    spawned after it. Either way the signal then lands in the middle of a unit.
+    """
+
+    def __init__(self, stderr: Path, cpu_s: float = 1.0):
+        self.stderr = stderr
+        self.cpu_s = cpu_s
+        self.start: dict[int, float] = {}
+
+    def __call__(self, proc: subprocess.Popen, workers: list[psutil.Process]) -> bool:
+        if "runner:" not in self.stderr.read_text():
+            return False
+        progressed = 0
+        for w in workers:
+            try:
+                cpu = sum(w.cpu_times()[:2])
+            except psutil.NoSuchProcess:
+                continue
+            progressed += cpu - self.start.setdefault(w.pid, cpu) >= self.cpu_s
+        return progressed >= 2
 
 
 def _alive(procs: list[psutil.Process]) -> list[psutil.Process]:
@@ -198,16 +211,13 @@ def _generate(grid: Path, out: Path, *runner: str) -> list[str]:
     ]
 
 
-def _pool_busy(proc, workers) -> bool:
-    return _busy(workers, cpu_s=1.0)
-
-
 # -- SIGKILL: the parent cannot clean up ----------------------------------------------------
 
 
 def test_sigkill_of_generate_ends_every_pool_worker(grids, tmp_path):
     cmd = _generate(grids["long"], tmp_path / "zoo.zarr", "--processes", "2")
-    proc, workers, _ = start_then_signal(cmd, signal.SIGKILL, _pool_busy, tmp_path / "err")
+    err = tmp_path / "err"
+    proc, workers, _ = start_then_signal(cmd, signal.SIGKILL, Computing(err), err)
     assert proc.returncode == -signal.SIGKILL
     assert len(workers) >= 2
     assert _wait_gone(workers) == [], "workers outlived their SIGKILLed parent"
@@ -362,14 +372,11 @@ def test_a_sigterm_while_a_unit_is_written_waits_for_the_whole_unit(grids, tmp_p
 # -- the Dask LocalCluster -------------------------------------------------------------------
 
 
-def _cluster_busy(proc, workers) -> bool:
-    return _busy(workers, cpu_s=1.0)
-
-
 @pytest.mark.network
 def test_sigkill_of_generate_ends_every_local_cluster_worker(grids, tmp_path):
     cmd = _generate(grids["long"], tmp_path / "zoo.zarr", "--workers", "2")
-    proc, workers, _ = start_then_signal(cmd, signal.SIGKILL, _cluster_busy, tmp_path / "err")
+    err = tmp_path / "err"
+    proc, workers, _ = start_then_signal(cmd, signal.SIGKILL, Computing(err), err)
     assert proc.returncode == -signal.SIGKILL
     assert len(workers) >= 2
     assert _wait_gone(workers) == [], "cluster workers outlived their SIGKILLed parent"

@@ -19,10 +19,10 @@ reports it and goes on (rerunning the same command retrains it).
 Stopping: a LocalCluster's worker processes end with this process, even when it is
 SIGKILLed (Dask's nanny gives each worker a pipe from its parent and the worker exits when
 the pipe closes; ``docs/scaling.md`` has the measurement). A ``map_unordered`` left early
-(SIGTERM, Ctrl-C, an error in the caller) cancels its units, and the following
-:meth:`DaskRunner.close` then kills the LocalCluster's worker processes instead of waiting
-for the units they are computing (Dask's graceful close waits 4 s, then kills them anyway,
-and logs warnings on the way).
+cancels its units. After a SIGTERM (:mod:`rnnzoo_train.signals`), :meth:`DaskRunner.close`
+kills the LocalCluster's worker processes instead of waiting for the units they are
+computing (Dask's graceful close waits up to 4 s per busy worker, then kills it anyway, and
+logs warnings on the way).
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import importlib.util
+import logging
 import os
 import signal
 import uuid
@@ -107,7 +108,6 @@ class DaskRunner:
         self.dashboard_address = dashboard_address
         self._cluster = None
         self._client = None
-        self._abandoned = False  # the last map_unordered was left with units in flight
 
     # -- the cluster -------------------------------------------------------------------------
     @property
@@ -188,15 +188,14 @@ class DaskRunner:
     def close(self) -> None:
         """Disconnect (and stop the LocalCluster this runner started).
 
-        After a ``map_unordered`` that was left with units in flight, or once the command
-        received SIGTERM (:mod:`rnnzoo_train.signals`), the LocalCluster's worker processes
-        are killed first: their units are abandoned (a rerun computes them again), and the
-        cluster closes at once (a graceful close waits up to 4 s for each worker, then kills
-        it anyway, and logs warnings from the workers and their nannies).
+        Once the command received SIGTERM (:mod:`rnnzoo_train.signals`), the LocalCluster's
+        worker processes are killed first: their units are abandoned (a rerun computes them
+        again), and the cluster closes at once (a graceful close waits up to 4 s for each
+        busy worker, then kills it anyway, and logs warnings from the workers and nannies).
         """
         from rnnzoo_train.signals import termination_requested
 
-        if (self._abandoned or termination_requested()) and self._cluster is not None:
+        if termination_requested() and self._cluster is not None:
             self._kill_local_workers()
         if self._client is not None:
             self._client.close()
@@ -206,7 +205,14 @@ class DaskRunner:
             self._cluster = None
 
     def _kill_local_workers(self) -> None:
-        """SIGKILL the LocalCluster's worker processes; their nannies do not restart them."""
+        """SIGKILL the LocalCluster's worker processes; their nannies do not restart them.
+
+        Only for a terminating command: Dask's and asyncio's loggers are silenced for the
+        rest of the process, since the scheduler then reports the connections this breaks
+        (errors and tracebacks about our own deliberate stop, not something to act on).
+        """
+        for name in ("distributed", "asyncio"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
         for nanny in list(getattr(self._cluster, "workers", {}).values()):
             pid = getattr(nanny, "pid", None)
             close_gracefully = getattr(nanny, "close_gracefully", None)
@@ -215,7 +221,6 @@ class DaskRunner:
             if pid:
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.kill(pid, getattr(signal, "SIGKILL", signal.SIGTERM))
-        self._abandoned = False
 
     def __enter__(self) -> DaskRunner:
         return self
@@ -242,7 +247,6 @@ class DaskRunner:
         keys = [f"{getattr(fn, '__name__', 'unit')}-{run}-{i}" for i in range(len(units))]
         futures = client.map(fn, units, key=keys, pure=False, retries=self.retries)
         unit_of = {f.key: u for f, u in zip(futures, units, strict=True)}
-        self._abandoned = False
         try:
             for future in as_completed(futures):
                 unit = unit_of[future.key]
@@ -252,10 +256,7 @@ class DaskRunner:
                     yield unit, future.result()
                 future.release()
         finally:
-            unfinished = [f for f in futures if not f.done()]
-            if unfinished:  # left early: close() kills a LocalCluster's busy workers
-                self._abandoned = True
-                client.cancel(unfinished)
+            client.cancel([f for f in futures if not f.done()])
 
 
 __all__ = ["DaskRunner", "OneThreadPlugin", "SchedulerUnreachable"]
