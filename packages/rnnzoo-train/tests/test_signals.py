@@ -32,6 +32,7 @@ from rnnzoo_train.presets import load_grid
 from rnnzoo_train.runners import ORPHAN_EXIT_STATUS, SerialRunner
 from rnnzoo_train.signals import MESSAGE, exit_on_sigterm
 from rnnzoo_train.zoo import ZarrZooWriter, open_zoo
+from rnnzoo_train.zoo.store import LOCK_NAME
 from rnnzoo_train.zoo.testing import zoo_differences
 from rnnzoo_train.zoo.verify import verify_zoo
 
@@ -396,3 +397,30 @@ def test_sigterm_of_generate_on_a_local_cluster_stops_it_and_a_rerun_resumes(
     # resumed here, serially (the runner does not change the zoo; no second cluster to start)
     assert main(_generate(grids["short"], out)[1:]) == 0
     assert zoo_differences(out, clean_short) == []
+
+
+class SigtermInPrepare(ZarrZooWriter):
+    """The real zoo writer, sent a real SIGTERM while it writes a task's template."""
+
+    def prepare_task(self, plan, task):
+        os.kill(os.getpid(), signal.SIGTERM)
+        super().prepare_task(plan, task)
+
+
+def test_a_sigterm_while_the_template_is_written_leaves_a_whole_closed_zoo(grids, tmp_path, capsys):
+    out = tmp_path / "zoo.zarr"
+
+    @exit_on_sigterm("rnnzoo-train")
+    def run() -> int:
+        writer = SigtermInPrepare(out)
+        generate(load_grid(grids["short"]), ["flipflop"], writer, progress=False)
+        return 0
+
+    assert run() == 143
+    assert capsys.readouterr().err.strip() == f"rnnzoo-train: {MESSAGE}"
+    assert not (out / LOCK_NAME).exists(), "the writer was closed"
+    index = open_zoo(out).index("flipflop")  # the template is whole: every network pending
+    assert set(index["status"]) == {"pending"}
+    assert (
+        main(["generate", "--config", str(grids["short"]), "--out", str(out), "--no-progress"]) == 0
+    )

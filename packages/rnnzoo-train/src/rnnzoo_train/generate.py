@@ -263,12 +263,17 @@ def generate(
     report = GenerationReport()
     plans: dict[str, TaskPlan] = {}
     task_objs = {}
-    for name in tasks:
-        plan = preset.plan(name)
-        task = get_task(name, **plan.task_config.get("params", {}))
-        with deferred_termination():  # a SIGTERM never cuts a template in half
-            writer.prepare_task(plan, task)
-        plans[name], task_objs[name] = plan, task
+    try:
+        for name in tasks:
+            plan = preset.plan(name)
+            task = get_task(name, **plan.task_config.get("params", {}))
+            with deferred_termination():  # a SIGTERM never cuts a template in half
+                writer.prepare_task(plan, task)
+            plans[name], task_objs[name] = plan, task
+    except BaseException:  # a refused plan, SIGTERM, Ctrl-C: release the zoo's lock now
+        with deferred_termination():
+            writer.close()
+        raise
 
     # -- phase 1: hyper-parameters (fixed, recorded, or searched) ---------------------------
     chosen: dict[str, dict[Configuration, HyperParameters]] = {t: {} for t in tasks}
