@@ -122,12 +122,14 @@ def build_parser() -> argparse.ArgumentParser:
 @exit_on_sigterm("rnnzoo-paper")  # SIGTERM: workers stopped, one line, status 143
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``rnnzoo-paper`` console script."""
+    from rnnzoo_train.zoo import ZooError
+
     from .outdir import OutputError
 
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (MetricsError, PipelineError, OutputError) as exc:
+    except (MetricsError, PipelineError, OutputError, ZooError) as exc:
         print(f"rnnzoo-paper: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
