@@ -172,14 +172,18 @@ def start_then_signal(
     ready: Callable[[subprocess.Popen, list[psutil.Process]], bool],
     stderr: Path,
     timeout: float = 240,
+    group: bool = False,
 ) -> tuple[subprocess.Popen, list[psutil.Process], float]:
-    """Start ``cmd``, wait until ``ready(proc, workers)``, send ``sig`` to it alone.
+    """Start ``cmd``, wait until ``ready(proc, workers)``, send ``sig`` to it alone (or, with
+    ``group``, to its whole process group, as a batch scheduler does at walltime).
 
     Returns the process (exited), its worker processes taken just before the signal, and
     the seconds from the signal to its exit.
     """
     with stderr.open("w") as err:
-        proc = subprocess.Popen(cmd, env=ENV, stdout=subprocess.DEVNULL, stderr=err)
+        proc = subprocess.Popen(
+            cmd, env=ENV, stdout=subprocess.DEVNULL, stderr=err, start_new_session=group
+        )
     deadline = time.monotonic() + timeout
     try:
         while True:
@@ -190,7 +194,10 @@ def start_then_signal(
                 break
             time.sleep(0.02)
         t0 = time.monotonic()
-        proc.send_signal(sig)
+        if group:
+            os.killpg(proc.pid, sig)
+        else:
+            proc.send_signal(sig)
         proc.wait(timeout=60)
         return proc, workers, time.monotonic() - t0
     finally:
@@ -324,6 +331,22 @@ def test_sigterm_mid_run_stops_cleanly_and_a_rerun_gives_the_clean_zoo(
     skipped = f"{n_before} networks were already complete and were skipped"
     assert skipped in capsys.readouterr().out
     assert zoo_differences(out, clean_short) == []
+
+
+@pytest.mark.parametrize(
+    "runner",
+    [
+        pytest.param(["--processes", "2"], id="processes"),
+        pytest.param(["--workers", "2"], id="local-cluster", marks=pytest.mark.network),
+    ],
+)
+def test_sigterm_to_the_whole_process_group_stops_cleanly(runner, grids, tmp_path):
+    """SLURM's walltime SIGTERM reaches every process of the job, the workers too."""
+    err = tmp_path / "err"
+    cmd = _generate(grids["long"], tmp_path / "zoo.zarr", *runner)
+    proc, workers, seconds = start_then_signal(cmd, signal.SIGTERM, Computing(err), err, group=True)
+    _check_terminated(proc, workers, seconds, err)
+    assert "failed" not in err.read_text()  # no unit reported failed for its killed worker
 
 
 class SigtermMidUnit(ZarrZooWriter):

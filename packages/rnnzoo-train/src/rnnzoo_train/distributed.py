@@ -144,6 +144,10 @@ class DaskRunner:
                 self.n_workers, timeout=parse_timedelta(self.connect_timeout)
             )
         self._client.register_plugin(OneThreadPlugin(), name=OneThreadPlugin.name)
+        if self._cluster is not None:
+            from rnnzoo_train.signals import on_termination
+
+            on_termination(self._expect_the_end)
         atexit.register(self.close)
 
     def start(self) -> None:
@@ -204,20 +208,27 @@ class DaskRunner:
             self._cluster.close()
             self._cluster = None
 
-    def _kill_local_workers(self) -> None:
-        """SIGKILL the LocalCluster's worker processes; their nannies do not restart them.
+    def _expect_the_end(self) -> None:
+        """On SIGTERM (called in the signal handler): prepare the LocalCluster to stop.
 
-        Only for a terminating command: Dask's and asyncio's loggers are silenced for the
-        rest of the process, since the scheduler then reports the connections this breaks
-        (errors and tracebacks about our own deliberate stop, not something to act on).
+        Its nannies stop restarting workers (a batch scheduler's SIGTERM often reaches the
+        workers too, and a nanny would restart them, with a warning), and Dask's and
+        asyncio's loggers are silenced for the rest of the process: stopping breaks the
+        cluster's connections, which the scheduler would report as errors with tracebacks
+        about our own deliberate stop, nothing a user can act on.
         """
         for name in ("distributed", "asyncio"):
             logging.getLogger(name).setLevel(logging.CRITICAL)
         for nanny in list(getattr(self._cluster, "workers", {}).values()):
-            pid = getattr(nanny, "pid", None)
             close_gracefully = getattr(nanny, "close_gracefully", None)
             if callable(close_gracefully):
                 close_gracefully()  # marks the nanny as closing: no restart of its worker
+
+    def _kill_local_workers(self) -> None:
+        """SIGKILL the LocalCluster's worker processes (after :meth:`_expect_the_end`)."""
+        self._expect_the_end()
+        for nanny in list(getattr(self._cluster, "workers", {}).values()):
+            pid = getattr(nanny, "pid", None)
             if pid:
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.kill(pid, getattr(signal, "SIGKILL", signal.SIGTERM))

@@ -27,6 +27,7 @@ import functools
 import signal
 import sys
 import threading
+import weakref
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
@@ -68,12 +69,30 @@ class _State:
 
 
 _state = _State()
+_callbacks: list[weakref.WeakMethod] = []
+
+
+def on_termination(callback: Callable[[], None]) -> None:
+    """Call the bound method ``callback`` the moment a SIGTERM arrives (held weakly).
+
+    It runs inside the signal handler, in the main thread, before anything unwinds: for
+    quick preparations only (a Dask LocalCluster stops restarting workers that the same
+    SIGTERM may have ended, and silences its loggers). Errors in it are ignored.
+    """
+    _callbacks.append(weakref.WeakMethod(callback))  # type: ignore[arg-type]
 
 
 def _handler(signum: int, frame: Any) -> None:
     if _state.received is not None:
         return  # already stopping: let the cleanup finish
     _state.received = signum
+    for ref in list(_callbacks):
+        callback = ref()
+        if callback is None:
+            _callbacks.remove(ref)
+            continue
+        with contextlib.suppress(Exception):  # a preparation must not stop the stopping
+            callback()
     if _state.deferring == 0:
         _state.raised = True
         raise Terminated(signum)
@@ -166,5 +185,6 @@ __all__ = [
     "Terminated",
     "deferred_termination",
     "exit_on_sigterm",
+    "on_termination",
     "termination_requested",
 ]
