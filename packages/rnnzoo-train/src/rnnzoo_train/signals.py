@@ -14,7 +14,8 @@ and exits with status 143 (128 + SIGTERM, the shell's convention). Writes that m
 cut in the middle run inside :func:`deferred_termination`: a SIGTERM that arrives there
 takes effect when the block ends. A second SIGTERM while the command is already stopping is
 ignored, so cleanup is not cut short (SIGKILL still ends everything, and every store is safe
-against SIGKILL too).
+against SIGKILL too). :func:`on_termination` lets a runner prepare the moment the signal
+arrives (a Dask LocalCluster stops restarting the workers the same SIGTERM may have ended).
 
 Worker processes do not rely on any of this: they end with their parent even when it is
 SIGKILLed (:func:`rnnzoo_train.runners.die_with_parent`).
