@@ -64,7 +64,7 @@ def scalar_tanh_fixed_points(w: float) -> np.ndarray:
     """The fixed points of ``h' = tanh(w h)``, ascending (one for ``w ≤ 1``, three else)."""
     if w <= 1:
         return np.zeros(1)
-    hp = brentq(lambda h: np.tanh(w * h) - h, 1e-9, 1.0 + 1e-9)
+    hp = brentq(lambda h: np.tanh(w * h) - h, 1e-9, 1.0 + 1e-9, xtol=1e-15)
     return np.array([-hp, 0.0, hp])
 
 
