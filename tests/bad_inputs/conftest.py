@@ -132,24 +132,18 @@ def _usage_dropped(stderr: str) -> list[str]:
 
 @contextlib.contextmanager
 def immutable(paths: Sequence[Path]) -> Iterator[None]:
-    """Make ``paths`` read-only: ``chattr +i`` as root (mode bits do not stop root)."""
-    done: list[Path] = []
+    """``rnnzoo_train.zoo.testing.read_only`` (``chattr +i`` as root), or skip the row."""
+    from rnnzoo_train.zoo.testing import read_only
+
     try:
-        for p in paths:
-            if os.geteuid() == 0:
-                r = subprocess.run(["chattr", "+i", str(p)], capture_output=True, text=True)
-                if r.returncode != 0:
-                    pytest.skip(f"cannot make {p} read-only as root here: {r.stderr.strip()}")
-            else:
-                p.chmod(p.stat().st_mode & ~0o222)
-            done.append(p)
+        ctx = read_only(*paths)
+        ctx.__enter__()
+    except OSError as err:
+        pytest.skip(f"cannot make a path read-only here: {err}")
+    try:
         yield
     finally:
-        for p in done:
-            if os.geteuid() == 0:
-                subprocess.run(["chattr", "-i", str(p)], capture_output=True)
-            else:
-                p.chmod(p.stat().st_mode | 0o200)
+        ctx.__exit__(None, None, None)
 
 
 def _tiny_zoo(path: Path) -> None:

@@ -11,9 +11,9 @@ command's output (``.rnnzoo-paper``), so a rerun recognises it.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
+
+from rnnzoo_train.zoo.targets import unwritable
 
 #: the file that marks a folder as the output of an ``rnnzoo-paper`` command
 MARKER = ".rnnzoo-paper"
@@ -33,16 +33,6 @@ def _marked_as(path: Path) -> str | None:
         return str(json.loads((path / MARKER).read_text()).get("command"))
     except (OSError, ValueError, AttributeError):
         return None
-
-
-def _writable(directory: Path) -> bool:
-    try:
-        fd, name = tempfile.mkstemp(prefix=".rnnzoo-write-test-", dir=directory)
-    except OSError:
-        return False
-    os.close(fd)
-    os.unlink(name)
-    return True
 
 
 def check_out(out: Path, command: str) -> None:
@@ -79,8 +69,9 @@ def check_out(out: Path, command: str) -> None:
             target = target.parent
         if not target.is_dir():
             raise OutputError(f"cannot create --out {str(out)!r}: {str(target)!r} is a file")
-    if not _writable(target):
-        raise OutputError(f"cannot write to {str(target)!r}; give a writable --out folder")
+    reason = unwritable(target)
+    if reason is not None:
+        raise OutputError(f"cannot write to {str(target)!r} ({reason}); give a writable --out")
 
 
 def make_out(out: Path, command: str) -> None:

@@ -122,15 +122,11 @@ def check_writable(path: Path) -> None:
         ancestor = ancestor.parent
     if not ancestor.is_dir():
         raise CLIError(f"cannot create output {str(path)!r}: {str(ancestor)!r} is not a directory")
-    probe = ancestor / f".rnnzoo-write-test-{os.getpid()}"
-    try:
-        probe.touch(exist_ok=False)
-        probe.unlink()
-    except OSError as err:
-        reason = err.strerror or type(err).__name__
-        raise CLIError(
-            f"cannot write to {str(ancestor)!r} ({reason}); choose another --out"
-        ) from None
+    from rnnzoo_train.zoo.targets import unwritable
+
+    reason = unwritable(ancestor)
+    if reason is not None:
+        raise CLIError(f"cannot write to {str(ancestor)!r} ({reason}); choose another --out")
 
 
 def make_runner(args: argparse.Namespace):

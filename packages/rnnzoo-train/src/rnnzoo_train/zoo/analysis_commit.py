@@ -53,6 +53,7 @@ import zarr.storage
 from . import layout
 from .errors import ZooError, ZooLocationError
 from .store import LOCK_NAME, consolidate, quiet_zarr
+from .targets import unwritable
 
 #: folder (inside an analysis target, outside the Zarr hierarchy) holding transactions
 STAGING_DIR = ".rnnzoo-staging"
@@ -512,15 +513,12 @@ def task_folders(target: Path, task: str | None) -> list[Path]:
 
 def check_writable(folder: Path) -> None:
     """Try to create (and remove) a file in ``folder``: mode bits do not stop root."""
-    probe = folder / f".rnnzoo-write-test-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    try:
-        probe.touch(exist_ok=False)
-        probe.unlink()
-    except OSError as err:
+    reason = unwritable(folder)
+    if reason is not None:
         raise ZooLocationError(
-            f"cannot write analyses into {folder}: {err.strerror or err}; make it writable or "
+            f"cannot write analyses into {folder}: {reason}; make it writable or "
             "store analyses elsewhere (--analysis-store PATH)"
-        ) from None
+        )
 
 
 def missing_ancestors(target: Path) -> list[Path]:

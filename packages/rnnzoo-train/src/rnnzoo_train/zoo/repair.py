@@ -55,6 +55,7 @@ import zarr
 from . import layout
 from .errors import ZooError, ZooLocationError
 from .store import PARTIAL_SUFFIX, WriterLock, consolidate, is_url, is_zip, quiet_zarr
+from .targets import unwritable
 from .verify import Problem, Target, VerifyReport, check
 
 #: index columns that the plan alone fixes (rewritten without retraining anything)
@@ -355,13 +356,13 @@ def _plain(values: Any) -> np.ndarray:
 
 def _statuses(target: Target, task: str, slots: dict[str, layout.NetworkSlot]) -> dict[str, str]:
     """Index status per network; where the index status is lost, the group's status."""
-    index = _read(target, f"{task}/index/status")
+    index = target.values(f"{task}/index/status")
     if index is not None and len(index) == len(slots):
         return {nid: str(s) for nid, s in zip(slots, index, strict=True)}
     out = {}
     for g in dict.fromkeys(s.group for s in slots.values()):
         members = [s.network_id for s in slots.values() if s.group == g]
-        values = _read(target, f"{layout.group_path(task, g)}/status")
+        values = target.values(f"{layout.group_path(task, g)}/status")
         if values is None or len(values) != len(members):
             values = []
             for row in range(len(members)):
@@ -373,17 +374,6 @@ def _statuses(target: Target, task: str, slots: dict[str, layout.NetworkSlot]) -
                     values.append("pending")
         out.update({nid: str(v) or "pending" for nid, v in zip(members, values, strict=True)})
     return out
-
-
-def _read(target: Target, path: str) -> np.ndarray | None:
-    arr = target.array(path)
-    if arr is None:
-        return None
-    try:
-        with quiet_zarr():
-            return np.asarray(arr[...])
-    except Exception:
-        return None
 
 
 def _writable(target: Target, path: str) -> zarr.Array:
@@ -459,7 +449,7 @@ def _mark(plan: _Plan, task: str) -> Action:
                 for s in todo:
                     arr[s.group_row] = new_status[s.network_id]
             index = f"{task}/index"
-            message = _read(target, f"{index}/message")
+            message = target.values(f"{index}/message")
             if message is None or len(message) != len(slots):
                 message = [""] * len(slots)
             message = layout.as_vlen_str(message)
@@ -505,15 +495,12 @@ def _check_writable(actions: list[Action], location: str | os.PathLike) -> None:
             if folder in seen:
                 continue
             seen.add(folder)
-            probe = folder / f".rnnzoo-write-test-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-            try:
-                probe.touch(exist_ok=False)
-                probe.unlink()
-            except OSError as err:
+            reason = unwritable(folder)
+            if reason is not None:
                 raise ZooLocationError(
                     f"cannot repair {location}: {folder} cannot be written "
-                    f"({err.strerror or err}); nothing was changed"
-                ) from None
+                    f"({reason}); nothing was changed"
+                )
 
 
 def _write_atomic(file: Path, data: bytes) -> None:

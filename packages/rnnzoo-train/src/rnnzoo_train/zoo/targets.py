@@ -67,17 +67,29 @@ def check_output_dir(
         )
     if not probe:
         return path
-    try:
-        fd, probe_file = tempfile.mkstemp(prefix=".rnnzoo-probe-", dir=ancestor)
-    except OSError as err:
-        reason = err.strerror or type(err).__name__
+    reason = unwritable(ancestor)
+    if reason is not None:
         raise ZooError(
             f"cannot write {what} {str(path)!r}: {str(ancestor)!r} is not writable "
             f"({reason}); choose another {option}"
-        ) from None
+        )
+    return path
+
+
+def unwritable(folder: str | os.PathLike) -> str | None:
+    """Why no file can be created in ``folder`` (``None``: one can).
+
+    The test is an actual write: a temporary file is created in ``folder`` and removed at
+    once. Mode bits (``os.access``) are not enough: as root they say yes even for an
+    immutable folder (``chattr +i``) or a read-only mount.
+    """
+    try:
+        fd, probe_file = tempfile.mkstemp(prefix=".rnnzoo-write-test-", dir=folder)
+    except OSError as err:
+        return err.strerror or type(err).__name__
     os.close(fd)
     os.unlink(probe_file)
-    return path
+    return None
 
 
 def make_dirs(path: Path) -> list[Path]:

@@ -265,6 +265,17 @@ class Target:
         metadata = ArrayV3Metadata.from_dict(json.loads(json.dumps(meta)))
         return zarr.Array(AsyncArray(metadata, StorePath(self.store, path)))
 
+    def values(self, path: str) -> np.ndarray | None:
+        """The whole array at ``path``; ``None`` if unreadable (the chunk check says why)."""
+        arr = self.array(path)
+        if arr is None:
+            return None
+        try:
+            with quiet_zarr():
+                return np.asarray(arr[...])
+        except Exception:
+            return None
+
     def arrays(self, prefix: str = "") -> list[str]:
         return sorted(
             p
@@ -449,18 +460,6 @@ def _check_metadata(target: Target, report: VerifyReport) -> None:
         )
 
 
-def _read_column(target: Target, path: str) -> np.ndarray | None:
-    """A whole (index) column, or ``None`` if it cannot be read (the chunk check says why)."""
-    arr = target.array(path)
-    if arr is None:
-        return None
-    try:
-        with quiet_zarr():
-            return np.asarray(arr[...])
-    except Exception:
-        return None
-
-
 def _check_task(target: Target, task: str, report: VerifyReport) -> dict[str, str]:
     """Layout and statuses of one task; returns ``network id -> index status``."""
     missing = [n for n in ("index", "probe", "search") if f"{task}/{n}" not in target.nodes]
@@ -474,8 +473,8 @@ def _check_task(target: Target, task: str, report: VerifyReport) -> dict[str, st
             slots = layout.network_slots(layout.plan_from_dict(plan_dict))
         except Exception as err:
             report.add(Problem(task, f"unreadable plan attribute ({err})", "layout", task))
-    ids = _read_column(target, f"{task}/index/network")
-    status = _read_column(target, f"{task}/index/status")
+    ids = target.values(f"{task}/index/network")
+    status = target.values(f"{task}/index/status")
     if ids is not None and slots and [str(n) for n in ids] != list(slots):
         report.add(
             Problem(
@@ -491,7 +490,7 @@ def _check_task(target: Target, task: str, report: VerifyReport) -> dict[str, st
     if status is not None and len(status) == len(names):
         statuses = {n: str(s) for n, s in zip(names, status, strict=True)}
         report.status_counts[task] = dict(Counter(statuses.values()))
-    train_loss = _read_column(target, f"{task}/index/train_loss")
+    train_loss = target.values(f"{task}/index/train_loss")
     if train_loss is not None and statuses and len(train_loss) == len(names):
         for nid, loss in zip(names, train_loss, strict=True):
             if statuses[nid] == "ok" and not np.isfinite(loss):
@@ -512,7 +511,7 @@ def _check_task(target: Target, task: str, report: VerifyReport) -> dict[str, st
             continue
         _check_group_layout(target, task, g, report)
         members = [s.network_id for s in slots.values() if s.group == g]
-        group_status = _read_column(target, f"{path}/status")
+        group_status = target.values(f"{path}/status")
         if group_status is None or len(group_status) != len(members) or not statuses:
             continue
         for nid, gs in zip(members, group_status, strict=True):
