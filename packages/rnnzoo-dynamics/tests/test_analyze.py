@@ -156,6 +156,32 @@ class FailingRunner(SerialRunner):
         yield from super().map_unordered(maybe_fail, units)
 
 
+class ReversedRunner(SerialRunner):
+    """Units finish in the opposite order (as they may on a cluster)."""
+
+    def map_unordered(self, fn, units):
+        yield from super().map_unordered(fn, list(units)[::-1])
+
+
+def test_what_is_stored_does_not_depend_on_the_order_units_finish(zoo_copy, tmp_path):
+    import shutil
+
+    other = tmp_path / "other.zarr"
+    shutil.copytree(zoo_copy, other)
+    for path, runner in ((zoo_copy, SerialRunner()), (other, ReversedRunner())):
+        analyze_zoo(
+            path, "flipflop", options=FAST, network_ids=FOUR, runner=runner, unit_size=1,
+            progress=False,
+        )  # fmt: skip
+    index = list(open_zoo(zoo_copy).index("flipflop").index)
+    for name in ("dynamics_summary", "fixed_points", "transition_graph"):
+        a, b = _load(zoo_copy, "flipflop", name), _load(other, "flipflop", name)
+        ids = list(dict.fromkeys(a["network"].values.astype(str)))
+        assert ids == [i for i in index if i in FOUR], name  # the index order
+        a, b = (ds.drop_vars("seconds", errors="ignore").drop_attrs() for ds in (a, b))
+        xr.testing.assert_identical(a, b)
+
+
 def test_a_failing_network_is_recorded_and_the_run_goes_on(zoo_copy):
     bad = "gru-tanh-u8-l2_1e-04-s000"
     report = analyze_zoo(

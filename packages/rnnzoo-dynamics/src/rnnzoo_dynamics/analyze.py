@@ -601,6 +601,7 @@ def _write(
             summary_dataset(rows_extra, coords.loc[[r["network"] for r in rows_extra]])
         )
     merged: dict[str, xr.Dataset] = {}
+    position = {str(n): i for i, n in enumerate(coords.index)}
     for name in sorted(names):
         target = (SUMMARY if name == "summary" else name) + suffix
         parts = list(new.get(name, []))
@@ -610,13 +611,32 @@ def _write(
         parts = [p for p in parts if p is not None and _n_rows(p) > 0] or parts[:1]
         if not parts:
             continue
-        ds = _merge(name, parts)
+        ds = _in_index_order(_merge(name, parts), position)
         ds.attrs["analysis_options"] = opts
         ds.attrs["rnnzoo_dynamics_version"] = _version()
         ds.attrs["task"] = task
         merged[target] = ds
     zoo.write_analyses(task, merged)
     return sorted(merged)
+
+
+def _in_index_order(ds: xr.Dataset, position: dict[str, int]) -> xr.Dataset:
+    """Rows of ``ds`` with the networks in the task's index order (a stable sort).
+
+    Work units finish in whatever order the workers take (a Dask cluster, a process pool),
+    and results are merged as they arrive; sorting makes what is stored independent of
+    that order, so that two runs of the same analysis store the same Datasets (and the
+    permutation tests of downstream statistics, which follow the row order, see the same
+    input). Rows of one network (its fixed points) keep their order.
+    """
+    dim = next((d for d in ("fixed_point", "network") if d in ds.dims), None)
+    if dim is None or "network" not in ds.variables:
+        return ds
+    keys = np.array([position.get(str(n), len(position)) for n in ds["network"].values])
+    order = np.argsort(keys, kind="stable")
+    if (order == np.arange(len(order))).all():
+        return ds
+    return ds.isel({dim: order})
 
 
 def _n_rows(ds: xr.Dataset) -> int:
