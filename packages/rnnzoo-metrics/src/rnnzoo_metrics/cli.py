@@ -1,7 +1,10 @@
 """The ``rnnzoo-metrics`` command line: ``list``, ``pairwise``, ``embed``, ``plot``.
 
 User mistakes print one line ``rnnzoo-metrics: error: ...`` and exit with status 2,
-without a traceback.
+without a traceback. SIGTERM (a batch scheduler's walltime) stops a command with the one
+line ``rnnzoo-metrics: terminated; rerun the same command to resume`` and status 143; its
+worker processes are stopped, and finished tiles stay in ``--store``
+(:mod:`rnnzoo_metrics.stopping`).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import warnings
 from pathlib import Path
 
 from .errors import MetricsError, require
+from .stopping import Terminated, exit_on_sigterm, termination_requested
 
 
 def _params(items: list[str]) -> dict[str, str]:
@@ -240,16 +244,16 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+@exit_on_sigterm("rnnzoo-metrics")  # SIGTERM: workers stopped, one line, status 143
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``rnnzoo-metrics`` console script."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except MetricsError as exc:
-        print(f"rnnzoo-metrics: error: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:  # e.g. the disk filled up, or a path changed while computing
+    except (MetricsError, OSError) as exc:  # OSError: e.g. the disk filled up
+        if termination_requested():  # e.g. a worker ended by the same SIGTERM (process group)
+            raise Terminated() from None
         print(f"rnnzoo-metrics: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

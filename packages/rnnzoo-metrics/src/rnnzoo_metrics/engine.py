@@ -5,16 +5,22 @@ cut into square tiles; a tile is computed by ``metric.block`` (one stacked GEMM 
 CCA/CKA/Procrustes family), serially, over worker processes (``n_jobs``), or on a Dask
 cluster (``client``). With ``store=`` every finished tile is written to a Zarr store whose
 chunks are the tiles, so an interrupted run resumes where it stopped.
+
+Worker processes end with this process, even when it is SIGKILLed, and a pool left early
+(an error, Ctrl-C, SIGTERM) kills its workers at once instead of waiting for their running
+tiles (:mod:`rnnzoo_metrics.stopping`). A SIGTERM under the command line never cuts a tile
+store write in half.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import multiprocessing as mp
 import warnings
 from collections.abc import Iterator
-from concurrent.futures import FIRST_COMPLETED, BrokenExecutor, ProcessPoolExecutor, wait
+from concurrent.futures import BrokenExecutor
 from typing import Any
 
 import numpy as np
@@ -24,6 +30,7 @@ from .errors import InputError, MetricsError, PluginError
 from .inputs import Networks, as_networks
 from .metric import Metric
 from .registry import get_metric, registry
+from .stopping import deferred_termination, wait_any, worker_pool
 
 #: memory for one tile's stacked product and stacked caches (bytes)
 TILE_BUDGET = 256 * 2**20
@@ -71,24 +78,15 @@ def _compute_tile(metric: Metric, caches_a: list, caches_b: list | None) -> np.n
     return block
 
 
-def _worker_init() -> None:
-    try:
-        from threadpoolctl import threadpool_limits
-
-        threadpool_limits(1)
-    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
-        pass
-
-
 def _forked_tile(r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
     metric, caches = _SHARED  # type: ignore[misc]
     rows = caches[r0:r1]
     return _compute_tile(metric, rows, None if (r0, r1) == (c0, c1) else caches[c0:c1])
 
 
-def _forked_prepare(i: int) -> Any:
+def _forked_prepare(idx: list[int]) -> list[tuple[Any, int | None]]:
     metric, source = _SHARED  # type: ignore[misc]
-    return _prepare_one(metric, source, i)
+    return [_prepare_one(metric, source, i) for i in idx]
 
 
 def _check_finite(m: Metric, nets: Networks, block: np.ndarray, r0: int, c0: int) -> None:
@@ -228,23 +226,29 @@ def pairwise(
     )
     _prepare(m, nets, caches, samples, [k for k in needed if caches[k] is None], n_jobs, progress)
     if tstore is not None:  # created only once every network passed its checks
-        tstore.ensure(tile)
+        with deferred_termination():  # a SIGTERM never leaves half a template
+            tstore.ensure(tile)
 
     out = np.full((n, n), np.nan)
     if tstore is not None:
         tstore.read_into(out)
     total_pairs = sum(_pairs_in(ti, tj, tile, n) for ti, tj in todo)
     bar = _progress(total_pairs, f"{m.name} pairs", progress, "pair")
+    # closed on any exit, so that a pool left early kills its workers now (not when the
+    # generator is garbage collected, after the tiles in flight)
+    running = contextlib.closing(_run_tiles(m, caches, todo, tile, n, n_jobs, client))
     try:
-        for (ti, tj), block in _run_tiles(m, caches, todo, tile, n, n_jobs, client):
-            r0, r1 = ti * tile, min(n, (ti + 1) * tile)
-            c0, c1 = tj * tile, min(n, (tj + 1) * tile)
-            _check_finite(m, nets, block, r0, c0)
-            out[r0:r1, c0:c1] = block
-            out[c0:c1, r0:r1] = block.T
-            if tstore is not None:
-                tstore.write(ti, tj, out)
-            bar.update(_pairs_in(ti, tj, tile, n))
+        with running as finished_tiles:
+            for (ti, tj), block in finished_tiles:
+                r0, r1 = ti * tile, min(n, (ti + 1) * tile)
+                c0, c1 = tj * tile, min(n, (tj + 1) * tile)
+                _check_finite(m, nets, block, r0, c0)
+                out[r0:r1, c0:c1] = block
+                out[c0:c1, r0:r1] = block.T
+                if tstore is not None:
+                    with deferred_termination():  # values and mark: the whole tile, or none
+                        tstore.write(ti, tj, out)
+                bar.update(_pairs_in(ti, tj, tile, n))
     except (MetricsError, MemoryError):
         raise
     except BrokenExecutor:
@@ -263,7 +267,8 @@ def pairwise(
     iu = np.triu_indices(n, 1)
     out[(iu[1], iu[0])] = out[iu]
     if tstore is not None:
-        tstore.finish(out)
+        with deferred_termination():
+            tstore.finish(out)
     return _as_dataarray(xr, out, m, nets)
 
 
@@ -295,7 +300,7 @@ def _prepare(
     """Prepare networks ``idx``, filling ``caches`` and ``samples`` in place.
 
     Stops at the first error, including a sample count that differs from a network
-    prepared before, and cancels the work not yet started.
+    prepared before, and kills the workers (the work not yet done is abandoned).
     """
     global _SHARED
     _check_samples(nets, samples)
@@ -320,20 +325,21 @@ def _prepare(
                 done(i, _prepare_one(m, nets, i))
             return
         _SHARED = (m, nets)
-        ex = ProcessPoolExecutor(
-            n_jobs, mp_context=mp.get_context("fork"), initializer=_worker_init
-        )
         try:
-            chunk = max(1, len(idx) // (8 * n_jobs))
-            for i, res in zip(idx, ex.map(_forked_prepare, idx, chunksize=chunk), strict=True):
-                done(i, res)
+            # leaving the pool early (an error, Ctrl-C, SIGTERM) kills its workers at once.
+            # Not Executor.map: left early, it cancels its futures, and CPython 3.11's pool
+            # then prints an InvalidStateError traceback when it finds its workers killed.
+            with worker_pool(n_jobs) as ex:
+                size = max(1, len(idx) // (8 * n_jobs))
+                chunks = [idx[k : k + size] for k in range(0, len(idx), size)]
+                futures = [ex.submit(_forked_prepare, chunk) for chunk in chunks]
+                for chunk, fut in zip(chunks, futures, strict=True):  # in order
+                    while not wait_any([fut]):
+                        pass
+                    for i, res in zip(chunk, fut.result(), strict=True):
+                        done(i, res)
         except BrokenExecutor:
-            ex.shutdown(wait=True, cancel_futures=True)
             raise MetricsError(_WORKER_DIED.replace(" or a smaller tile", "")) from None
-        except BaseException:
-            ex.shutdown(wait=True, cancel_futures=True)  # do not prepare the rest first
-            raise
-        ex.shutdown(wait=True)
     finally:
         _SHARED = None
         bar.close()
@@ -373,8 +379,9 @@ def _run_tiles(
     global _SHARED
     _SHARED = (m, caches)
     try:
-        ctx = mp.get_context("fork")
-        with ProcessPoolExecutor(n_jobs, mp_context=ctx, initializer=_worker_init) as ex:
+        # left early (an error, Ctrl-C, SIGTERM, or the caller closing this generator): the
+        # workers are killed at once, their tiles in flight abandoned
+        with worker_pool(n_jobs) as ex:
             pending = {}
             it = iter(todo)
             for t in it:  # keep 2 tiles per worker in flight: bounded memory
@@ -382,8 +389,7 @@ def _run_tiles(
                 if len(pending) >= 2 * n_jobs:
                     break
             while pending:
-                done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for fut in done:
+                for fut in wait_any(pending):
                     t = pending.pop(fut)
                     yield t, fut.result()
                     nxt = next(it, None)
