@@ -341,8 +341,10 @@ def test_sigterm_of_pairwise_stops_it_and_every_worker(group, long_folder, tmp_p
 
 
 def _blocked_in_pipe_write(proc: Proc) -> bool:
+    """Whether ``proc`` waits in the kernel to write to a full pipe (``pipe_write``, or
+    ``anon_pipe_write`` on newer kernels; an idle worker waits in ``*pipe_read``)."""
     try:
-        return "pipe" in Path(f"/proc/{proc.pid}/wchan").read_text()
+        return "pipe_write" in Path(f"/proc/{proc.pid}/wchan").read_text()
     except OSError:
         return False
 
