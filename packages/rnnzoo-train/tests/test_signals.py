@@ -12,6 +12,7 @@ taken with psutil before the signal, and each must be gone within a few seconds 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -447,3 +448,78 @@ def test_a_sigterm_while_the_template_is_written_leaves_a_whole_closed_zoo(grids
     assert (
         main(["generate", "--config", str(grids["short"]), "--out", str(out), "--no-progress"]) == 0
     )
+
+
+#: a command whose two workers each return 16 MB (a pipe holds 64 KB): a worker stopped
+#: while it sends leaves half a message in the pool's result pipe
+HALF_SENT = """
+import sys, time
+from rnnzoo_train.runners import ProcessRunner
+from rnnzoo_train.signals import exit_on_sigterm
+
+def big(unit):
+    time.sleep(0.3)
+    return b"x" * 16_000_000
+
+@exit_on_sigterm("half-sent")
+def main():
+    for _ in ProcessRunner(2).map_unordered(big, range(8)):
+        pass
+    return 0
+
+if __name__ == "__main__":
+    sys.exit(main())
+"""
+
+
+def _blocked_in_pipe_write(pid: int) -> bool:
+    """Whether ``pid`` waits in the kernel to write to a full pipe (``*pipe_write``)."""
+    try:
+        return "pipe_write" in Path(f"/proc/{pid}/wchan").read_text()
+    except OSError:
+        return False
+
+
+def test_a_sigterm_while_a_worker_sends_its_result_still_stops_at_once(tmp_path):
+    """The command is stopped (SIGSTOP) until a worker blocks half-way through writing its
+    result, that worker is stopped too, and the command continued and sent SIGTERM: the
+    pool's reader would wait forever for the rest of the message unless the pool's own copy
+    of the pipe's write end is closed when its workers are killed."""
+    script = tmp_path / "half_sent.py"
+    script.write_text(HALF_SENT)
+    proc = subprocess.Popen(
+        [sys.executable, str(script)], env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    workers: list[psutil.Process] = []
+    try:
+        deadline = time.monotonic() + 60
+        sending: list[psutil.Process] = []
+        while not sending:
+            assert proc.poll() is None
+            assert time.monotonic() < deadline, "no worker ever blocked writing its result"
+            workers = [
+                c for c in psutil.Process(proc.pid).children(recursive=True) if c.pid != proc.pid
+            ]
+            if any(_blocked_in_pipe_write(w.pid) for w in workers):
+                os.kill(proc.pid, signal.SIGSTOP)
+                time.sleep(0.05)
+                sending = [w for w in workers if _blocked_in_pipe_write(w.pid)]
+                if not sending:
+                    os.kill(proc.pid, signal.SIGCONT)
+            time.sleep(0.005)
+        os.kill(sending[0].pid, signal.SIGSTOP)  # half a message stays in the pipe
+        os.kill(proc.pid, signal.SIGCONT)
+        time.sleep(0.2)
+        os.kill(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:  # failed: leave nothing behind
+            proc.kill()
+            proc.wait()
+        for w in workers:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                w.kill()
+    stderr = proc.stderr.read().decode()
+    assert proc.returncode == 143, stderr
+    assert "Traceback" not in stderr, stderr
+    assert stderr.strip().splitlines()[-1] == f"half-sent: {MESSAGE}", stderr

@@ -176,8 +176,22 @@ def _init_worker(parent_pid: int) -> None:
 _LIVE_POOLS: weakref.WeakSet[ProcessPoolExecutor] = weakref.WeakSet()
 
 
+#: longest wait of the main thread for a unit, so that a signal is handled promptly
+WAKE_SECONDS = 0.2
+
+
 def _kill_pool(pool: ProcessPoolExecutor) -> None:
-    """Kill a pool's worker processes now (abandoning their units) and shut it down."""
+    """Kill a pool's worker processes now (abandoning their units) and shut it down.
+
+    A worker killed while it sends a result (a unit's networks and hidden states are
+    megabytes) leaves half a message in the result pipe, and the pool's manager thread
+    would wait forever for the rest (the shutdown, and the interpreter's exit, with it).
+    This process's copy of the pipe's write end is closed, so that the read ends (EOF, a
+    broken pool) once the killed workers are gone. The futures are not cancelled: the
+    manager thread marks them broken, and cancelling them as well makes it print an
+    ``InvalidStateError`` traceback (CPython 3.11). The twin of
+    ``rnnzoo_metrics.stopping.kill_pool`` (rnnzoo-metrics cannot depend on rnnzoo-train).
+    """
     _LIVE_POOLS.discard(pool)
     kill = getattr(pool, "kill_workers", None)  # Python >= 3.14
     if callable(kill):  # pragma: no cover - newer Python
@@ -187,7 +201,11 @@ def _kill_pool(pool: ProcessPoolExecutor) -> None:
     for p in processes:
         with contextlib.suppress(Exception):  # already gone
             p.kill()
-    pool.shutdown(wait=True, cancel_futures=True)
+    writer = getattr(getattr(pool, "_result_queue", None), "_writer", None)
+    if writer is not None:
+        with contextlib.suppress(OSError):
+            writer.close()
+    pool.shutdown(wait=True)
     for p in processes:
         with contextlib.suppress(Exception):
             p.join(timeout=5)
@@ -267,7 +285,9 @@ class ProcessRunner:
             try:
                 pending: dict[Future, Any] = {pool.submit(fn, u): u for u in units}
                 while pending:
-                    done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                    # at most WAKE_SECONDS at a time: a SIGTERM the kernel handed to one of
+                    # the pool's threads is acted on only when this thread runs Python again
+                    done, _ = wait(pending, timeout=WAKE_SECONDS, return_when=FIRST_COMPLETED)
                     for fut in done:
                         unit = pending.pop(fut)
                         err = fut.exception()
