@@ -3,6 +3,7 @@
     rnnzoo-dynamics analyze ZOO --task flipflop [--workers 2 | --processes 2 | --scheduler ADDR]
     rnnzoo-dynamics summary ZOO --task flipflop
     rnnzoo-dynamics plot ZOO --task sine --out figures/
+    rnnzoo-dynamics place --zoo ZOO --task flipflop --model my_rnn.py:make --out placed/
 
 ``--workers N`` (N > 1) runs the analyses on a Dask LocalCluster of N single-threaded worker
 processes, ``--processes N`` in a plain pool of N processes, ``--scheduler ADDRESS`` on an
@@ -86,6 +87,10 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("--out", required=True, help="output directory for the PNG files")
     f.add_argument("--network", help="network for the per-network figure (default: first ok)")
     f.add_argument("--analysis-store", help="where the results of a read-only zoo are")
+
+    from rnnzoo_dynamics.place_cli import add_parser as add_place_parser
+
+    add_place_parser(sub)  # rnnzoo-dynamics place: your own network among the zoo's
     return p
 
 
@@ -317,6 +322,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _analyze(args)
         if args.command == "summary":
             return _summary(args)
+        if args.command == "place":
+            from rnnzoo_dynamics.place_cli import run_place
+
+            return run_place(args)
         return _plot(args)
     except (CLIError, AnalysisError, ZooError) as err:
         # ZooError: every problem of the store a user can act on (one line, by design)

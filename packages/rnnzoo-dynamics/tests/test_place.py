@@ -1,0 +1,315 @@
+"""``place_model`` / ``rnnzoo-dynamics place``: your own network among the zoo's (issue 11 §2).
+
+A real zoo (flip-flop and cdi, Vanilla and GRU tanh, two seeds each) is generated and
+analysed once; zoo networks converted to ``nn.RNN`` / ``nn.GRU`` are then placed against it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import xarray as xr
+from torch import nn
+
+from rnnzoo_dynamics.cli import main
+from rnnzoo_dynamics.model_files import ModelFileError, load_model
+from rnnzoo_dynamics.place import (
+    OUTPUTS,
+    PlacementError,
+    check_out,
+    options_from_json,
+    place_model,
+    place_point,
+)
+from rnnzoo_train.generate import generate
+from rnnzoo_train.presets import get_preset
+from rnnzoo_train.records import HyperParameters
+from rnnzoo_train.zoo import ZarrZooWriter, open_zoo
+
+GOOD = HyperParameters(clip=1.0, lr=0.05, decay=0.5, momentum=0.9)
+PNG = b"\x89PNG\r\n\x1a\n"
+#: SVCCA / CKA of a network with itself, stored in float32 by the zoo and run in float64 here:
+#: both are smooth in the states, so the distance is at the level of float32 rounding
+SELF_DISTANCE = 1e-5
+
+
+@pytest.fixture(scope="module")
+def zoo(tmp_path_factory) -> Path:
+    """flip-flop and cdi, Vanilla and GRU tanh x 2 seeds, analysed (16 starts)."""
+    from rnnzoo_dynamics.analyze import analyze_zoo
+    from rnnzoo_dynamics.population import AnalysisOptions
+
+    preset = dataclasses.replace(
+        get_preset("tiny"),
+        archs=("vanilla", "gru"),
+        activations=("tanh",),
+        iterations=40,
+        n_trials=0,
+        search_iterations=0,
+        hparams={"default": GOOD},
+    )
+    path = tmp_path_factory.mktemp("place") / "zoo.zarr"
+    generate(preset, ["flipflop", "cdi"], ZarrZooWriter(path), progress=False)
+    for task in ("flipflop", "cdi"):
+        analyze_zoo(path, task, options=AnalysisOptions(n_starts=16), progress=False)
+    return path
+
+
+def as_torch(zoo_path: Path, task: str, network_id: str) -> tuple[nn.Module, nn.Linear]:
+    """A zoo network as the torch module it equals (``docs/cells-and-tasks.md``)."""
+    z = open_zoo(zoo_path)
+    w = {k: torch.as_tensor(v, dtype=torch.float32) for k, v in z.weights(task, network_id).items()}
+    arch = str(z.index(task).loc[network_id, "arch"])
+    M, GN = w["W_x"].shape
+    N = w["W_h"].shape[0]
+    rnn = nn.RNN(M, N, batch_first=True) if arch == "vanilla" else nn.GRU(M, N, batch_first=True)
+    with torch.no_grad():
+        rnn.weight_ih_l0.copy_(w["W_x"].T)
+        rnn.weight_hh_l0.copy_(w["W_h"].T)
+        rnn.bias_ih_l0.copy_(w["b"])
+        hh = torch.zeros(GN)
+        if arch == "gru":  # reset after the recurrent matmul: b_hn in the hidden bias
+            hh[2 * N :] = w["b_hn"]
+        rnn.bias_hh_l0.copy_(hh)
+    readout = nn.Linear(N, w["W_out"].shape[1])
+    with torch.no_grad():
+        readout.weight.copy_(w["W_out"].T)
+        readout.bias.copy_(w["b_out"])
+    return rnn, readout
+
+
+def first(zoo_path: Path, task: str, arch: str) -> str:
+    index = open_zoo(zoo_path).index(task)
+    return str(index.index[index["arch"].astype(str) == arch][0])
+
+
+def snapshot(root: Path) -> dict[str, tuple[int, int]]:
+    return {
+        str(p.relative_to(root)): (p.stat().st_size, hash(p.read_bytes()))
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+# -- the science ----------------------------------------------------------------------------
+@pytest.mark.parametrize("arch", ["vanilla", "gru"])
+def test_a_zoo_network_sits_on_itself_and_its_nearest_type_is_its_own(zoo, tmp_path, arch):
+    nid = first(zoo, "flipflop", arch)
+    rnn, readout = as_torch(zoo, "flipflop", nid)
+    p = place_model(rnn, zoo, "flipflop", tmp_path / "out", readout=readout, name="mine")
+    ds = p.distances
+    own = ds.sel(network=nid)
+    for key in ("svcca", "cka"):
+        col = ds[key].values
+        assert float(own[key]) < SELF_DISTANCE, key
+        assert float(own[key]) == np.nanmin(col), key  # nothing is nearer than itself
+    # the same network, analysed again: the same fixed points, its graph equal up to the
+    # transition probabilities' sampling (100 perturbations per node, seeded by the id)
+    for key in ("graph", "graph_matched"):
+        assert np.isfinite(float(own[key])), key
+        assert float(own[key]) <= np.nanmin(ds[key].values) + 0.3, key
+    cell_type = {"vanilla": "Vanilla tanh", "gru": "GRU tanh"}[arch]
+    for distance, rows in p.nearest.groupby("distance"):
+        best = rows[rows["rank"] == 1].iloc[0]
+        mine = rows[rows["cell_type"] == cell_type].iloc[0]
+        if distance in ("SVCCA", "CKA"):
+            assert best["cell_type"] == cell_type, distance
+            assert best["nearest_network"] == nid
+        else:  # graph distances may tie (identical graphs): its own type is among the nearest
+            assert mine["nearest"] <= best["nearest"] + 0.3, distance
+    # its place in the zoo's map: where the network itself is (within the map's residual)
+    emb = ds["embedding_svcca"].sel(network=nid).values
+    assert np.linalg.norm(p.position("svcca") - emb) <= 3 * ds.attrs["zoo_residual_svcca"] + 1e-6
+    assert not p.notes
+
+
+def test_cdi_compares_both_line_attractor_graphs(zoo, tmp_path):
+    nid = first(zoo, "cdi", "gru")
+    rnn, readout = as_torch(zoo, "cdi", nid)
+    p = place_model(rnn, zoo, "cdi", None, readout=readout, name="mine")
+    own = p.distances.sel(network=nid)
+    assert float(own["svcca"]) < SELF_DISTANCE
+    assert sorted(k for k in p.analyses if "graph" in k) == [
+        "line_attractor_graph-context0",
+        "line_attractor_graph-context1",
+    ]
+    assert np.isfinite(p.distances["graph_matched"].values).any()
+    assert not p.files  # out=None writes nothing
+
+
+def test_place_point_recovers_a_point_of_a_euclidean_map():
+    rng = np.random.default_rng(0)
+    xy = rng.normal(size=(12, 2))
+    y = np.array([0.3, -0.7])
+    got, residual = place_point(xy, np.linalg.norm(xy - y, axis=1))
+    np.testing.assert_allclose(got, y, atol=1e-6)
+    assert residual < 1e-6
+
+
+def test_options_are_the_zoo_analyses_own(zoo):
+    from rnnzoo_dynamics.analyze import options_json, read_analysis
+
+    stored = read_analysis(zoo, "flipflop", "dynamics_summary").attrs["analysis_options"]
+    opt = options_from_json(stored)
+    assert opt.n_starts == 16
+    assert options_json(opt) == stored
+
+
+# -- what the user gets ---------------------------------------------------------------------
+def test_outputs_are_written_and_readable(zoo, tmp_path):
+    rnn, readout = as_torch(zoo, "flipflop", first(zoo, "flipflop", "gru"))
+    out = tmp_path / "placed"
+    p = place_model(rnn, zoo, "flipflop", out, readout=readout, name="mine")
+    assert sorted(f.name for f in p.files) == sorted(OUTPUTS)
+    png = (out / "placement.png").read_bytes()
+    assert png[:8] == PNG
+    assert len(png) > 10_000
+    from matplotlib.image import imread
+
+    h, w, _ = imread(out / "placement.png").shape
+    assert w > 2 * h  # panels side by side
+    csv = pd.read_csv(out / "distances.csv", index_col="network")
+    np.testing.assert_allclose(csv["svcca"].values, p.distances["svcca"].values, rtol=1e-9)
+    nc = xr.open_dataset(out / "distances.nc", engine="scipy").load()
+    np.testing.assert_array_equal(nc["cka"].values, p.distances["cka"].values)
+    np.testing.assert_allclose(nc.attrs["position_svcca"], p.position("svcca"))
+    nearest = pd.read_csv(out / "nearest.csv")
+    assert set(nearest["distance"]) >= {"SVCCA", "CKA"}
+    md = (out / "nearest.md").read_text()
+    assert "| SVCCA | 1 |" in md
+    assert "placement.png" in md
+    # a rerun into its own earlier output replaces it; a folder of other files is refused
+    place_model(rnn, zoo, "flipflop", out, readout=readout, name="mine")
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "thesis.tex").write_text("x")
+    with pytest.raises(PlacementError, match="already holds other files"):
+        place_model(rnn, zoo, "flipflop", tmp_path / "mine", readout=readout)
+
+
+def test_wrong_input_size_is_one_line_naming_the_task_sizes(zoo, tmp_path):
+    with pytest.raises(PlacementError, match="takes 2 inputs.*3 inputs and 3 outputs") as err:
+        place_model(nn.GRU(2, 8, batch_first=True), zoo, "flipflop", tmp_path / "o")
+    assert "\n" not in str(err.value)
+    with pytest.raises(PlacementError, match="readout has 2 outputs.*3 inputs and 3 outputs"):
+        place_model(nn.GRU(3, 8), zoo, "flipflop", readout=nn.Linear(8, 2))
+    with pytest.raises(PlacementError, match="4 inputs and 1 outputs"):  # cdi: K=2 contexts
+        place_model(nn.GRU(3, 8), zoo, "cdi")
+    assert not (tmp_path / "o").exists()
+
+
+def test_read_only_zoo_works_and_nothing_is_written_into_it(zoo, tmp_path):
+    from rnnzoo_train.zoo.testing import read_only
+
+    ro = tmp_path / "ro.zarr"
+    shutil.copytree(zoo, ro)
+    before = snapshot(ro)
+    rnn, readout = as_torch(zoo, "flipflop", first(zoo, "flipflop", "vanilla"))
+    try:
+        ctx = read_only(ro)
+        ctx.__enter__()
+    except OSError as err:
+        pytest.skip(f"cannot make a path read-only here: {err}")
+    try:
+        p = place_model(rnn, ro, "flipflop", tmp_path / "out", readout=readout, name="mine")
+        with pytest.raises(PlacementError, match="inside the zoo"):
+            place_model(rnn, ro, "flipflop", ro / "placed", readout=readout)
+        with pytest.raises(PlacementError, match="Zarr store"):
+            check_out(tmp_path / "ro.zarr", [])
+    finally:
+        ctx.__exit__(None, None, None)
+    assert snapshot(ro) == before
+    assert np.isfinite(p.distances["graph"].values).any()  # the stored analyses were read
+
+
+def test_a_zoo_without_analyses_gives_geometry_and_says_why_not_topology(zoo, tmp_path):
+    bare = tmp_path / "bare.zarr"
+    generate(
+        dataclasses.replace(
+            get_preset("tiny"), iterations=5, n_trials=0, search_iterations=0, hparams={}
+        ),
+        ["flipflop"],
+        ZarrZooWriter(bare),
+        progress=False,
+    )
+    p = place_model(nn.GRU(3, 8), bare, "flipflop", readout=nn.Linear(8, 3))
+    assert np.isfinite(p.distances["svcca"].values).all()
+    assert np.isnan(p.distances["graph"].values).all()
+    assert any("rnnzoo-dynamics analyze" in n for n in p.notes)
+
+
+# -- the command line -----------------------------------------------------------------------
+FACTORY = """
+import torch
+from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.rnn = nn.GRU(3, 8, batch_first=True)
+        self.readout = nn.Linear(8, 3)
+
+
+def make():
+    return Net()
+
+
+def pair():
+    net = Net()
+    return net.rnn, net.readout
+"""
+
+
+def test_cli_and_python_call_give_the_same_numbers(zoo, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    Path("my_rnn.py").write_text(FACTORY)
+    torch.manual_seed(3)
+    net = load_model("my_rnn.py:make")[0]
+    torch.save(net.state_dict(), "my_rnn.pt")
+    argv = ["place", "--zoo", str(zoo), "--task", "flipflop", "--model", "my_rnn.py:make"]
+    argv += ["--weights", "my_rnn.pt", "--rnn", "rnn", "--readout", "readout", "--quiet"]
+    assert main([*argv, "--out", "cli"]) == 0
+    assert "| SVCCA | 1 |" in capsys.readouterr().out
+    p = place_model(net.rnn, zoo, "flipflop", "py", readout=net.readout, name="make")
+    a = pd.read_csv("cli/distances.csv", index_col="network")
+    b = pd.read_csv("py/distances.csv", index_col="network")
+    pd.testing.assert_frame_equal(a, b)
+    assert Path("cli/nearest.csv").read_text() == Path("py/nearest.csv").read_text()
+    np.testing.assert_allclose(a["cka"].values, p.distances["cka"].values, rtol=1e-9)
+    # the same network as a TorchScript file: the same numbers
+    torch.jit.save(torch.jit.script(net), "my_rnn.ts")
+    ts = ["place", "--zoo", str(zoo), "--task", "flipflop", "--model", "my_rnn.ts"]
+    ts += ["--rnn", "rnn", "--readout", "readout", "--name", "make", "--quiet", "--out", "ts"]
+    assert main(ts) == 0
+    pd.testing.assert_frame_equal(a, pd.read_csv("ts/distances.csv", index_col="network"))
+
+
+def test_model_files(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Path("my_rnn.py").write_text(FACTORY)
+    rnn, readout = load_model("my_rnn.py:pair")  # a factory returning (model, readout)
+    assert isinstance(rnn, nn.GRU)
+    assert isinstance(readout, nn.Linear)
+    rnn, readout = load_model("my_rnn:pair")  # a module on the working directory
+    assert isinstance(rnn, nn.GRU)
+    net = load_model("my_rnn.py:make")[0]
+    torch.save({"epoch": 3, "state_dict": net.state_dict()}, "ckpt.pt")  # Lightning style
+    got = load_model("my_rnn.py:make", "ckpt.pt", rnn="rnn")[0]
+    torch.testing.assert_close(got.weight_hh_l0, net.rnn.weight_hh_l0, rtol=0, atol=0)
+    lstm = nn.LSTM(3, 5, batch_first=True)
+    torch.jit.save(torch.jit.script(lstm), "lstm.pt")
+    back, none = load_model("lstm.pt")  # rebuilt as nn.LSTM, weights exactly
+    assert type(back) is nn.LSTM
+    assert none is None
+    assert back.batch_first
+    for k, v in lstm.state_dict().items():
+        torch.testing.assert_close(back.state_dict()[k], v, rtol=0, atol=0)
+    assert not list(tmp_path.glob("__pycache__"))  # nothing written beside the user's code
+    with pytest.raises(ModelFileError, match="TorchScript"):
+        load_model("my_rnn.py")
