@@ -169,7 +169,8 @@ def test_all_corner_patterns_are_present(three_bit):
 
 
 def test_unresolved_trajectories_reveal_a_missed_attractor(three_bit):
-    from rnnzoo_dynamics.population import AnalysisOptions, _refine
+    from rnnzoo_dynamics.population import AnalysisOptions
+    from rnnzoo_dynamics.task_analyses.transitions import refine_points as _refine
 
     cell, params, fp, lin = three_bit
     # pretend the finder missed one corner of network 0

@@ -21,7 +21,8 @@ from rnnzoo_dynamics.flow import probe_flow
 from rnnzoo_dynamics.graphs import graphs_to_dataset, line_attractor_graph
 from rnnzoo_dynamics.initial_states import condition_trials, trajectories
 from rnnzoo_dynamics.linearize import linearize
-from rnnzoo_dynamics.population import AnalysisOptions, analyze_population, cued_channels
+from rnnzoo_dynamics.population import AnalysisOptions, analyze_population
+from rnnzoo_dynamics.task_analyses.cdi import cued_channels
 from rnnzoo_train.cells import get_cell
 from rnnzoo_train.tasks import get_task
 

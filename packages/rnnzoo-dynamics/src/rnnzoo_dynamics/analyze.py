@@ -23,8 +23,9 @@
    computed with different options are never mixed with new ones.
 
 Analyses written (suffix ``-untrained`` for the initial weights): ``dynamics_summary``,
-``fixed_points``, and per task ``transition_graph`` (flip-flop), ``sine_frequency`` and
-``sine_graph`` (sine), ``cdi_linear`` and ``line_attractor_graph-context<c>`` (cdi).
+``fixed_points``, and those of the task's analysis plugin
+(:mod:`rnnzoo_dynamics.task_analyses`; listed in ``docs/architecture.md`` §6). A task
+without a plugin gets the generic analyses, and the run's report says so.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from rnnzoo_dynamics._checks import MAX_UNIT_SIZE, check_float, check_int
 from rnnzoo_dynamics.graphs import modal_node_count
 from rnnzoo_dynamics.population import AnalysisOptions, analysis_names, analyze_population
 from rnnzoo_dynamics.results import NETWORK_COORDS, concat_results, summary_dataset
+from rnnzoo_dynamics.task_analyses import GENERIC, TaskAnalysisPluginError, get_task_analysis
 
 SUMMARY = "dynamics_summary"
 #: analysis statuses that a rerun does not recompute
@@ -134,6 +136,8 @@ class AnalysisReport:
     modal_nodes: int | None = None
     non_modal: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    #: the task-analysis plugin's name; ``"generic"`` when the task has none
+    task_analysis: str = ""
 
     def lines(self) -> list[str]:
         """Human-readable summary lines."""
@@ -148,6 +152,11 @@ class AnalysisReport:
             out.append(f"  FAILED  {nid}: {why}")
         for nid in self.no_fixed_point[:10]:
             out.append(f"  no fixed point: {nid}")
+        if self.task_analysis == GENERIC:
+            out.append(
+                f"  task {self.task!r} has no analysis plugin: generic analyses only (fixed and "
+                "slow points per condition, stability, linearisations, nearest-neighbour graphs)"
+            )
         if self.modal_nodes is not None:
             out.append(
                 f"  transition graphs: modal node count {self.modal_nodes}; "
@@ -192,9 +201,8 @@ def read_analysis(
     task : str
     name : str
         Analysis name as listed in ``docs/architecture.md`` §6 (``dynamics_summary``,
-        ``fixed_points``, ``transition_graph``, ``sine_frequency``, ``sine_graph``,
-        ``cdi_linear``, ``line_attractor_graph-context<c>``), without the ``-untrained``
-        suffix.
+        ``fixed_points`` or one of the task's analysis plugin, e.g. ``transition_graph``),
+        without the ``-untrained`` suffix.
     which : {"final", "initial"}
         Results for the trained (default) or the untrained weights (``-untrained``).
     missing_ok : bool
@@ -356,7 +364,11 @@ def analyze_zoo(
         raise AnalysisError(
             f"no network(s) {', '.join(unknown[:3])} in task {task!r}; see `rnnzoo-train info`"
         )
-    report = AnalysisReport(task=task)
+    try:
+        plugin = get_task_analysis(zoo.task(task))
+    except TaskAnalysisPluginError as err:
+        raise AnalysisError(str(err)) from None
+    report = AnalysisReport(task=task, task_analysis=plugin.name)
     opts = options_json(opt)
     names = analysis_names(zoo.task(task))
     run = _Run(zoo, task, suffix, loc, analysis_store, which, opt, opts, report)
