@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import xarray as xr
 
+from . import resamplers as rs
 from . import stats
 from .data import GRAPH_ANALYSES, as_str, dynamics, select_rows
 from .derived import (
@@ -30,6 +31,7 @@ from .derived import (
     sine_orbit_points,
 )
 from .distances import DISTANCES
+from .firmness import apply_firmness, cells_of
 from .style import label as display
 
 #: fraction of networks that "the vast majority" means (paper: fewer than 10% discarded)
@@ -84,6 +86,15 @@ class Finding:
         How the verdict was decided.
     numbers : dict of str to float
         Every number behind the result (finite; a finding that cannot be computed has none).
+    point_verdict : str
+        The verdict on the zoo itself, before its firmness is known
+        (:func:`rnnzoo_paper.firmness.apply_firmness`); ``verdict`` keeps it only when firm.
+    firmness : dict
+        How firm the verdict is over resampled networks (``rnnzoo_paper.firmness.assess``):
+        fraction of resamples giving it, lean, effect with its 95% interval, networks per
+        cell type that would decide it. Empty for a finding that cannot be computed.
+    resampler : rnnzoo_paper.firmness.Resampler or None
+        How to recompute the finding on resampled networks (not serialised).
     """
 
     key: str
@@ -93,9 +104,21 @@ class Finding:
     verdict: str
     rule: str
     numbers: dict[str, float] = field(default_factory=dict)
+    point_verdict: str = ""
+    firmness: dict[str, Any] = field(default_factory=dict)
+    resampler: Any = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {k: v for k, v in asdict(replace(self, resampler=None)).items() if k != "resampler"}
+
+
+def _cells(ds: xr.Dataset, ids=None) -> np.ndarray:
+    """Cell types (``arch-activation``) of ``ds``'s networks, or of ``ids`` among them."""
+    cells = cells_of(as_str(ds["arch"].values), as_str(ds["activation"].values))
+    if ids is None:
+        return cells
+    pos = {n: i for i, n in enumerate(as_str(ds["network"].values))}
+    return np.array([cells[pos[i]] for i in ids], dtype=object)
 
 
 def _fmt_p(p: float) -> str:
@@ -123,10 +146,28 @@ def _label_test(d: xr.DataArray, by: str, other: str) -> tuple[stats.LabelTest |
     return t, ""
 
 
-def clustering_findings(distances: Mapping[str, Mapping[str, xr.DataArray]]) -> list[Finding]:
-    """Issue point 6: silhouette of architecture / activation labels on every distance."""
+def _cluster_data(
+    task: str, mats: Mapping[str, xr.DataArray], data: dict[str, rs.ClusterData] | None
+) -> rs.ClusterData:
+    if data is None:
+        return rs.ClusterData(task, mats)
+    if task not in data:
+        data[task] = rs.ClusterData(task, mats)
+    return data[task]
+
+
+def clustering_findings(
+    distances: Mapping[str, Mapping[str, xr.DataArray]],
+    data: dict[str, rs.ClusterData] | None = None,
+) -> list[Finding]:
+    """Issue point 6: silhouette of architecture / activation labels on every distance.
+
+    ``data``: per task, the resampling data shared with :func:`agreement_findings` (built
+    here when absent).
+    """
     out: list[Finding] = []
     for task, mats in distances.items():
+        cdata = _cluster_data(task, mats, data)
         tests: dict[tuple[str, str], stats.LabelTest] = {}
         for key in (*GEOMETRY, *TOPOLOGY):
             if key not in mats:
@@ -150,6 +191,7 @@ def clustering_findings(distances: Mapping[str, Mapping[str, xr.DataArray]]) -> 
                     )
                     continue
                 tests[(key, by)] = t
+                cdata.register(key, by, t)
                 numbers = {
                     "silhouette": t.silhouette,
                     "p_value": t.p_value,
@@ -163,20 +205,30 @@ def clustering_findings(distances: Mapping[str, Mapping[str, xr.DataArray]]) -> 
                     f"smallest group {t.min_group})"
                 )
                 numbers["chance_silhouette"] = t.null_mean
+                excess = t.silhouette - t.null_mean
                 if key in GEOMETRY or (task, by) == ("cdi", "activation"):
                     verdict = stats.verdict(
                         t.silhouette > t.null_mean, t.p_value, t.min_group, t.p_lower
                     )
                     rule = RULE_TEST
+                    resampler = rs.clustering_resampler(cdata, key, by, excess)
                 else:
                     ref = tests.get(("svcca", by))
                     verdict, extra = _topology_verdict(t, ref)
                     result += extra
                     rule = RULE_TOPOLOGY
+                    resampler = None
                     if ref is not None:
                         numbers["svcca_silhouette"] = ref.silhouette
                         numbers["svcca_chance_silhouette"] = ref.null_mean
-                out.append(Finding(fkey, "clustering", claim, result, verdict, rule, numbers))
+                        resampler = rs.topology_resampler(
+                            cdata, key, by, (ref.silhouette - ref.null_mean) - excess, MARGIN
+                        )
+                out.append(
+                    Finding(
+                        fkey, "clustering", claim, result, verdict, rule, numbers, "", {}, resampler
+                    )
+                )
     return out
 
 
@@ -208,14 +260,7 @@ def _topology_verdict(t: stats.LabelTest, ref: stats.LabelTest | None) -> tuple[
         return stats.INCONCLUSIVE, "; no SVCCA test to compare with"
     mine, theirs = t.silhouette - t.null_mean, ref.silhouette - ref.null_mean
     extra = f"; excess over chance {mine:+.3f} vs SVCCA's {theirs:+.3f} ({_fmt_p(ref.p_value)})"
-    clearly_less = ref.p_value <= stats.ALPHA and (
-        t.p_value > stats.ALPHA or mine <= theirs - MARGIN
-    )
-    if clearly_less:
-        return stats.AGREES, extra
-    if t.p_value <= stats.ALPHA and mine >= theirs:
-        return stats.DIFFERS, extra
-    return stats.INCONCLUSIVE, extra
+    return stats.topology_verdict(t.p_value, mine, ref.p_value, theirs, MARGIN), extra
 
 
 def fixed_point_findings(zoo, tasks: list[str]) -> list[Finding]:
@@ -251,7 +296,7 @@ def fixed_point_findings(zoo, tasks: list[str]) -> list[Finding]:
         if task == "sine":
             out += _sine_count_finding(zoo, counts)
         elif task == "cdi":
-            out += _cdi_count_finding(zoo, counts)
+            out += _cdi_count_finding(zoo, counts, _cells(summary, counts["network"]))
         else:
             mode, frac = modal(counts["n_fixed"])
             out.append(
@@ -269,10 +314,13 @@ def fixed_point_findings(zoo, tasks: list[str]) -> list[Finding]:
                         "fraction_at_mode": frac,
                         "n_networks": float(n),
                     },
+                    resampler=rs.modal_resampler(
+                        _cells(summary, counts["network"]), counts["n_fixed"], MAJORITY
+                    ),
                 )
             )
         if task == "flipflop":
-            out += _flipflop_findings(zoo, counts)
+            out += _flipflop_findings(zoo, counts, _cells(summary, counts["network"]))
         if task == "sine":
             out += _sine_findings(zoo)
         if task == "cdi":
@@ -325,11 +373,12 @@ def _sine_count_finding(zoo, counts: dict[str, np.ndarray]) -> list[Finding]:
                 "modal_count_all_points": float(mode_all),
                 "fraction_at_mode_all_points": frac_all,
             },
+            resampler=rs.modal_resampler(_cells(freq), near, MAJORITY),
         )
     ]
 
 
-def _cdi_count_finding(zoo, counts: dict[str, np.ndarray]) -> list[Finding]:
+def _cdi_count_finding(zoo, counts: dict[str, np.ndarray], cells: np.ndarray) -> list[Finding]:
     """Same number of line-attractor graph nodes in every context (comparable networks)."""
     graphs = [dynamics(zoo, "cdi", name) for name in GRAPH_ANALYSES["cdi"]]
     claim = (
@@ -386,11 +435,12 @@ def _cdi_count_finding(zoo, counts: dict[str, np.ndarray]) -> list[Finding]:
             + f" (threshold: >= {MAJORITY:.0%} with a line attractor of the modal node count "
             "in every context)",
             numbers,
+            resampler=rs.line_attractor_resampler(cells, nodes, MAJORITY),
         )
     ]
 
 
-def _flipflop_findings(zoo, counts: dict[str, np.ndarray]) -> list[Finding]:
+def _flipflop_findings(zoo, counts: dict[str, np.ndarray], cells: np.ndarray) -> list[Finding]:
     out = []
     n = len(counts["network"])
     mode, frac = modal(counts["n_stable"])
@@ -405,6 +455,7 @@ def _flipflop_findings(zoo, counts: dict[str, np.ndarray]) -> list[Finding]:
             stats.threshold_verdict(mode == 8, n),
             RULE_THRESHOLD + " (threshold: the modal number of stable points is 8)",
             {"modal_stable": float(mode), "fraction_at_mode": frac, "fraction_8": eight},
+            resampler=rs.mode_is_resampler(cells, counts["n_stable"], 8),
         )
     )
     graph = dynamics(zoo, "flipflop", "transition_graph")
@@ -424,6 +475,7 @@ def _flipflop_findings(zoo, counts: dict[str, np.ndarray]) -> list[Finding]:
                     stats.threshold_verdict(gf >= MAJORITY, len(nodes)),
                     RULE_THRESHOLD + f" (threshold: >= {MAJORITY:.0%})",
                     {"modal_nodes": float(gm), "fraction_at_mode": gf},
+                    resampler=rs.modal_resampler(_cells(graph)[sel], nodes, MAJORITY),
                 )
             )
     return out
@@ -457,6 +509,13 @@ def _sine_findings(zoo) -> list[Finding]:
             RULE_THRESHOLD + f" (threshold: >= {MAJORITY:.0%}; near the orbit: within 2 orbit "
             "radii of the probe flow, rnnzoo-dynamics' sine_frequency.n_points)",
             numbers_one,
+            resampler=rs.fraction_resampler(
+                _cells(freq),
+                (near == 1).mean(axis=1),
+                MAJORITY,
+                "fraction of (network, frequency) pairs with one point",
+                n_total=err.sizes["network"],
+            ),
         )
     )
     rel = np.asarray(err["relative_error"].values)
@@ -495,6 +554,9 @@ def _sine_findings(zoo) -> list[Finding]:
             stats.threshold_verdict(med <= GOOD_ALIGNMENT, len(fin)),
             RULE_THRESHOLD + f" (threshold: median relative error <= {GOOD_ALIGNMENT:.0%})",
             numbers,
+            resampler=rs.median_below_resampler(
+                _cells(err), rel, GOOD_ALIGNMENT, "median relative error"
+            ),
         )
     )
     signed = np.asarray(err["signed_error"].values)
@@ -537,6 +599,9 @@ def _sine_findings(zoo) -> list[Finding]:
             stats.verdict(True, float(p), min_group),
             RULE_TEST,
             {"kruskal_h": float(h), "p_value": float(p), "min_group": float(min_group)},
+            resampler=rs.kruskal_resampler(
+                _cells(err)[act == "tanh"], signed[act == "tanh"], arch[act == "tanh"]
+            ),
         )
     )
     return out
@@ -618,7 +683,7 @@ def _cdi_findings(zoo) -> list[Finding]:
             continue
         p = stats.exact_two_group_test(vanilla, gated)
         p_opposite = stats.exact_two_group_test(gated, vanilla)
-        in_direction = bool(np.median(vanilla) <= 1.5 and np.mean(vanilla) < np.mean(gated))
+        in_direction = _vanilla_fewer(vanilla, gated)
         numbers.update({"p_value": p, "n_vanilla": float(len(vanilla))})
         out.append(
             Finding(
@@ -630,9 +695,21 @@ def _cdi_findings(zoo) -> list[Finding]:
                 stats.verdict(in_direction, p, min(len(vanilla), len(gated)), p_opposite),
                 RULE_TEST + " (direction: Vanilla median <= 1 mode and Vanilla mean < gated mean)",
                 numbers,
+                resampler=rs.two_group_resampler(
+                    _cells(modes)[tanh],
+                    values[tanh],
+                    arch[tanh] == "vanilla",
+                    _vanilla_fewer,
+                    f"gated minus Vanilla mean ({what})",
+                ),
             )
         )
     return out
+
+
+def _vanilla_fewer(vanilla: np.ndarray, gated: np.ndarray) -> bool:
+    """The paper's direction for cdi's modes: Vanilla ~1 mode, fewer than the gated cells."""
+    return bool(np.median(vanilla) <= 1.5 and np.mean(vanilla) < np.mean(gated))
 
 
 def fig4_finding(d: xr.DataArray | None) -> list[Finding]:
@@ -690,6 +767,7 @@ def fig4_finding(d: xr.DataArray | None) -> list[Finding]:
             stats.verdict(bool(np.mean(u) < np.mean(t)), p, min(len(u), len(t)), p_opposite),
             RULE_TEST,
             numbers,
+            resampler=rs.fig4_resampler(d, lambda mu, mt: bool(mu < mt)),
         )
     ]
 
@@ -718,16 +796,32 @@ def loss_findings(zoo, tasks: list[str]) -> list[Finding]:
                 stats.threshold_verdict(frac >= MAJORITY, n),
                 RULE_THRESHOLD + f" (threshold: >= {MAJORITY:.0%} solved)",
                 {"fraction_solved": frac, "median_test_loss": float(np.median(loss))},
+                resampler=rs.fraction_resampler(
+                    cells_of(df["arch"].astype(str), df["activation"].astype(str)),
+                    (df["status"].astype(str) == "ok").to_numpy()
+                    & df["solved"].astype(str).str.lower().isin(["true", "1"]).to_numpy(),
+                    MAJORITY,
+                    "fraction solved",
+                ),
             )
         )
     return out
 
 
-def agreement_findings(distances: Mapping[str, Mapping[str, xr.DataArray]]) -> list[Finding]:
-    """Appendix E: SVCCA and CKA agree on whether networks cluster by arch / activation."""
+def agreement_findings(
+    distances: Mapping[str, Mapping[str, xr.DataArray]],
+    data: dict[str, rs.ClusterData] | None = None,
+    clustering: list[Finding] | None = None,
+) -> list[Finding]:
+    """Appendix E: SVCCA and CKA agree on whether networks cluster by arch / activation.
+
+    ``data``: the resampling data shared with :func:`clustering_findings`; ``clustering``:
+    its findings, whose networks-needed estimates (once assessed) give this finding's.
+    """
     from scipy.stats import spearmanr
 
     out = []
+    by_key = {f.key: f for f in clustering or []}
     for task, mats in distances.items():
         if "svcca" not in mats or "cka" not in mats:
             continue
@@ -740,24 +834,35 @@ def agreement_findings(distances: Mapping[str, Mapping[str, xr.DataArray]]) -> l
         iu = np.triu_indices(len(common), 1)
         va, vb = np.asarray(a.values)[iu], np.asarray(b.values)[iu]
         rho = float(spearmanr(va, vb).statistic) if np.ptp(va) and np.ptp(vb) else math.nan
-        same, tested, min_group, any_sig = True, 0, 10**9, False
+        pairs, labels = [], []
         for by, other in (("arch", "activation"), ("activation", "arch")):
             ta, _ = _label_test(a, by, other)
             tb, _ = _label_test(b, by, other)
             if ta is None or tb is None:
                 continue
-            tested += 1
-            min_group = min(min_group, ta.min_group)
-            same &= (ta.p_value <= stats.ALPHA) == (tb.p_value <= stats.ALPHA)
-            any_sig |= ta.p_value <= stats.ALPHA or tb.p_value <= stats.ALPHA
-        if tested == 0 or not math.isfinite(rho):
+            labels.append(by)
+            pairs.append((ta.p_value, tb.p_value, ta.min_group))
+        if not pairs or not math.isfinite(rho):
             continue
-        if same and not any_sig and min_group < stats.N_ENOUGH:
-            verdict = stats.INCONCLUSIVE
-        elif same:
-            verdict = stats.AGREES
-        else:
-            verdict = stats.DIFFERS if min_group >= stats.N_ENOUGH else stats.INCONCLUSIVE
+        same = all((pa <= stats.ALPHA) == (pb <= stats.ALPHA) for pa, pb, _ in pairs)
+        verdict = stats.agreement_verdict(pairs)
+
+        def needed_of(task=task, labels=tuple(labels)) -> float | None:
+            """The largest networks-needed of the four clustering tests (firm: its size)."""
+            values = []
+            for key in ("svcca", "cka"):
+                for by in labels:
+                    firm = by_key.get(f"cluster/{task}/{key}/{by}", Finding("", "", "", "", "", ""))
+                    f = firm.firmness
+                    if not f:
+                        return None
+                    need = f["n_per_cell"] if f["firm"] else f.get("networks_needed")
+                    if need is None:
+                        return None
+                    values.append(need)
+            return max(values) if values else None
+
+        resampler = rs.agreement_resampler(_cluster_data(task, mats, data), labels, rho, needed_of)
         out.append(
             Finding(
                 f"agreement/{task}",
@@ -772,9 +877,14 @@ def agreement_findings(distances: Mapping[str, Mapping[str, xr.DataArray]]) -> l
                 f"or every group has >= {stats.N_ENOUGH} networks; differs: they disagree with "
                 f">= {stats.N_ENOUGH} networks per group; otherwise inconclusive at this zoo size",
                 {"spearman": rho, "n_pairs": float(len(va))},
+                resampler=resampler,
             )
         )
     return out
+
+
+#: seconds the last :func:`all_findings` spent deciding firmness (the report prints it)
+LAST_FIRMNESS_SECONDS = 0.0
 
 
 def all_findings(
@@ -782,12 +892,22 @@ def all_findings(
     tasks: list[str],
     distances: Mapping[str, Mapping[str, xr.DataArray]],
     fig4: xr.DataArray | None,
+    firmness: bool = True,
 ) -> list[Finding]:
-    """Every finding of the report, in report order."""
-    return [
+    """Every finding of the report, in report order, each decided with its firmness.
+
+    ``firmness=False`` keeps the zoo's own verdicts (no resampling).
+    """
+    global LAST_FIRMNESS_SECONDS
+    data: dict[str, rs.ClusterData] = {}
+    clustering = clustering_findings(distances, data)
+    found = [
         *loss_findings(zoo, tasks),
-        *clustering_findings(distances),
+        *clustering,
         *fixed_point_findings(zoo, tasks),
         *(fig4_finding(fig4) if "cdi" in tasks else []),
-        *agreement_findings(distances),
+        *agreement_findings(distances, data, clustering),
     ]
+    if firmness:
+        LAST_FIRMNESS_SECONDS = apply_firmness(found)
+    return found

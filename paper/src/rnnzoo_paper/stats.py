@@ -13,7 +13,7 @@ Every verdict in ``report.md`` is decided by one of the rules here, stated in th
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -100,6 +100,9 @@ class LabelTest:
         Size of the smallest label group (over all strata).
     groups : int
         Number of label groups.
+    null : ndarray or None
+        The silhouettes of the permuted labelings (the firmness of a verdict reads the
+        p-values of resampled silhouettes off it).
     """
 
     silhouette: float
@@ -109,6 +112,7 @@ class LabelTest:
     n: int
     min_group: int
     groups: int
+    null: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @property
     def testable(self) -> bool:
@@ -168,7 +172,9 @@ def label_test(
     null = np.concatenate(null)
     p_upper = (1 + int(np.sum(null >= s - 1e-12))) / (1 + len(null))
     p_lower = (1 + int(np.sum(null <= s + 1e-12))) / (1 + len(null))
-    return LabelTest(s, p_upper, p_lower, float(np.mean(null)), len(labels), min_group, groups)
+    return LabelTest(
+        s, p_upper, p_lower, float(np.mean(null)), len(labels), min_group, groups, null
+    )
 
 
 def mean_se(values: np.ndarray, axis: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -234,3 +240,44 @@ def exact_two_group_test(
         perm = rng.permutation(both)
         count += perm[:k].mean() - perm[k:].mean() <= obs + 1e-12
     return (1 + count) / (1 + n_permutations)
+
+
+def topology_verdict(
+    p_topology: float, excess_topology: float, p_geometry: float, excess_geometry: float, margin
+) -> str:
+    """The rule for "topology clusters much less than geometry" (SVCCA), from excesses.
+
+    ``excess_*``: silhouette minus its chance level (the permutation null's mean).
+    *agrees* when geometry clusters (p <= ``ALPHA``) and topology clearly less (its p >
+    ``ALPHA``, or its excess at least ``margin`` lower); *differs* when topology clusters
+    significantly and at least as strongly; *inconclusive at this zoo size* otherwise.
+    """
+    clearly_less = p_geometry <= ALPHA and (
+        p_topology > ALPHA or excess_topology <= excess_geometry - margin
+    )
+    if clearly_less:
+        return AGREES
+    if p_topology <= ALPHA and excess_topology >= excess_geometry:
+        return DIFFERS
+    return INCONCLUSIVE
+
+
+def agreement_verdict(pairs: list[tuple[float, float, int]]) -> str:
+    """The rule for "SVCCA and CKA reach the same clustering decisions" (Appendix E).
+
+    ``pairs``: for each testable label, (SVCCA p, CKA p, smallest group). *agrees* when the
+    two tests reach the same decision (p <= ``ALPHA``) for every label and one of them is
+    significant or every group has ``N_ENOUGH`` networks; *differs* when they disagree with
+    ``N_ENOUGH`` networks per group; *inconclusive at this zoo size* otherwise (and when no
+    label is testable).
+    """
+    if not pairs:
+        return INCONCLUSIVE
+    same = all((pa <= ALPHA) == (pb <= ALPHA) for pa, pb, _ in pairs)
+    any_sig = any(pa <= ALPHA or pb <= ALPHA for pa, pb, _ in pairs)
+    min_group = min(m for _, _, m in pairs)
+    if same and not any_sig and min_group < N_ENOUGH:
+        return INCONCLUSIVE
+    if same:
+        return AGREES
+    return DIFFERS if min_group >= N_ENOUGH else INCONCLUSIVE
