@@ -30,10 +30,13 @@ from .errors import (
 from .graphs import FixedPointGraph
 from .hookspecs import hookimpl
 from .inputs import Networks, as_networks
+from .kinds import InputKind
 from .metric import Metric, MetricInfo
 from .registry import (
+    available_input_kinds,
     available_metrics,
     get_metric,
+    input_kind,
     plugin_failures,
     reload_plugins,
 )
@@ -41,6 +44,7 @@ from .registry import (
 __all__ = [
     "FixedPointGraph",
     "InputError",
+    "InputKind",
     "Metric",
     "MetricInfo",
     "MetricsError",
@@ -51,12 +55,14 @@ __all__ = [
     "UnknownMetricError",
     "__version__",
     "as_networks",
+    "available_input_kinds",
     "available_metrics",
     "classical_mds",
     "drop_incomparable",
     "embed",
     "get_metric",
     "hookimpl",
+    "input_kind",
     "pairwise",
     "plugin_failures",
     "reload_plugins",

@@ -30,17 +30,22 @@ def _params(items: list[str]) -> dict[str, str]:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from .registry import available_metrics, plugin_failures
+    from .registry import available_input_kinds, available_metrics, plugin_failures
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         infos = available_metrics()
+        kinds = available_input_kinds()
         failures = plugin_failures()
     if args.json:
         rows = [info.__dict__ for info in infos]
         print(
             json.dumps(
-                {"metrics": rows, "failed_plugins": [str(f) for f in failures]},
+                {
+                    "metrics": rows,
+                    "input_kinds": kinds,
+                    "failed_plugins": [str(f) for f in failures],
+                },
                 indent=2,
                 default=str,
             )
@@ -90,7 +95,9 @@ def cmd_pairwise(args: argparse.Namespace) -> int:
             raise MetricsError("--store and --out must be different paths")
         check_store(args.store)
         require("zarr", "zoo", "a resumable tile store (--store)")
-    data = read_networks(args.input, group=args.group, variable=args.variable)
+    data = read_networks(
+        args.input, group=args.group, variable=args.variable, kind=metric.input_kind
+    )
     nets = as_networks(data, metric.input_kind, args.variable)
     if len(nets) < 2:
         raise MetricsError(

@@ -102,7 +102,7 @@ def _check_finite(m: Metric, nets: Networks, block: np.ndarray, r0: int, c0: int
 
 def _prepare_one(metric: Metric, nets: Networks, i: int) -> tuple[Any, int | None]:
     x = nets.load(i)
-    ns = x.shape[0] if isinstance(x, np.ndarray) else None
+    ns = nets.sample_count(x)  # as the input kind counts samples (None: not counted)
     if ns is not None and ns < metric.min_samples:
         raise InputError(
             f"network {nets.ids[i]!r} has {ns} samples; {metric.name} needs at least "

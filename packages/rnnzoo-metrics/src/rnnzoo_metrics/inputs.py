@@ -10,6 +10,10 @@ Accepted (docs/architecture.md section 5):
   the coordinates along ``network`` are carried to the result;
 * graphs: a list/dict of :class:`FixedPointGraph`, or a Dataset with the ``graph_*``
   variables written by rnnzoo-dynamics.
+* trajectories: a list/dict of 3-D arrays ``(trials, time, units)`` (2-D ``(time, units)``
+  is one trial), a 4-D array ``(network, trials, time, units)``, or the zoo layout as for
+  activations, keeping ``time`` and flattening the other dims into trials;
+* any other registered input kind (:mod:`rnnzoo_metrics.kinds`): what its adapters read.
 
 Networks are loaded one at a time (lazily), so a lazy ``Sequence`` or a Zarr-backed
 Dataset never has to fit in memory at once.
@@ -43,19 +47,35 @@ class Networks:
         return len(self.ids)
 
     def load(self, i: int) -> Any:
-        """Network ``i``, validated (float64 2-D finite array, or a FixedPointGraph)."""
+        """Network ``i``, validated by its input kind's ``check``.
+
+        E.g. a finite float64 2-D array for activations, a FixedPointGraph for graphs.
+        """
         try:
             item = self.getter(i)
         except InputError as exc:  # e.g. a FixedPointGraph built from a malformed Dataset
             raise InputError(f"network {self.ids[i]!r}: {exc}") from None
-        if self.kind == "graph":
-            if not isinstance(item, FixedPointGraph):
-                raise InputError(
-                    f"network {self.ids[i]!r}: expected a FixedPointGraph, got "
-                    f"{type(item).__name__}; this metric compares fixed-point graphs"
-                )
-            return item
-        return check_activations(item, self.ids[i])
+        return _kind(self.kind).check(item, self.ids[i])
+
+    def sample_count(self, item: Any) -> int | None:
+        """Samples of a loaded network, as its input kind counts them (None: not counted)."""
+        return _kind(self.kind).sample_count(item)
+
+
+def _kind(name: str) -> Any:
+    from .registry import input_kind
+
+    return input_kind(name)
+
+
+def check_graph(item: Any, name: str) -> FixedPointGraph:
+    """Validate one network of the ``graph`` kind."""
+    if not isinstance(item, FixedPointGraph):
+        raise InputError(
+            f"network {name!r}: expected a FixedPointGraph, got "
+            f"{type(item).__name__}; this metric compares fixed-point graphs"
+        )
+    return item
 
 
 def check_activations(x: Any, name: str) -> np.ndarray:
@@ -96,14 +116,15 @@ def as_networks(
     """Normalise user input to :class:`Networks` (see the module docstring)."""
     if isinstance(data, Networks):
         return data
+    kind = _kind(input_kind)  # unknown kind: one line naming the registered ones
     mod = type(data).__module__
     if mod.startswith("xarray"):
         return _from_xarray(data, input_kind, variable)
     if isinstance(data, np.ndarray):
-        if data.ndim != 3:
-            raise InputError(
-                f"an array input must be 3-D (network, samples, units), got shape {data.shape}"
-            )
+        if kind.from_array is not None:
+            return kind.from_array(data)
+        if data.ndim < 1:
+            raise InputError("an array input needs a first axis of networks")
         return Networks([str(i) for i in range(len(data))], data.__getitem__, input_kind)
     if isinstance(data, Mapping):
         keys = list(data)
@@ -161,6 +182,15 @@ def _merge(parts: list[Networks], kind: str, paths: list[str] | None = None) -> 
     return Networks(ids, lambda k: parts[index[k][0]].getter(index[k][1]), kind, coords)
 
 
+def activations_from_array(data: np.ndarray) -> Networks:
+    """Networks of a stacked activations array ``(network, samples, units)``."""
+    if data.ndim != 3:
+        raise InputError(
+            f"an array input must be 3-D (network, samples, units), got shape {data.shape}"
+        )
+    return Networks([str(i) for i in range(len(data))], data.__getitem__, "activations")
+
+
 def _activations_from_dataset(ds: Any, variable: str) -> Networks:
     da = ds[variable]
     if "network" not in da.dims or "unit" not in da.dims:
@@ -199,11 +229,32 @@ def _graphs_from_dataset(ds: Any) -> Networks:
     return Networks(_ids(ds), get, "graph", _network_coords(ds))
 
 
-def _from_dataset(ds: Any, kind: str, variable: str | None) -> Networks | None:
-    if kind == "graph":
-        return _graphs_from_dataset(ds) if "graph_weight" in ds else None
+def activations_from_dataset(ds: Any, variable: str | None) -> Networks | None:
+    """The ``activations`` kind's zoo adapter (None: the Dataset holds no such variable)."""
     var = variable or DEFAULT_VARIABLE
     return _activations_from_dataset(ds, var) if var in ds else None
+
+
+def graphs_from_dataset(ds: Any, variable: str | None) -> Networks | None:
+    """The ``graph`` kind's zoo adapter (None: the Dataset holds no graphs)."""
+    return _graphs_from_dataset(ds) if "graph_weight" in ds else None
+
+
+def _from_dataset(ds: Any, kind: str, variable: str | None) -> Networks | None:
+    adapter = _kind(kind).from_dataset
+    if adapter is None:
+        raise InputError(
+            f"input kind {kind!r} has no reader for xarray data; pass a list or dict of "
+            "networks instead"
+        )
+    return adapter(ds, variable)
+
+
+def _wanted(kind: str, variable: str | None) -> str:
+    k = _kind(kind)
+    if not k.variable_option:  # e.g. graphs: always the graph_* variables
+        return k.default_variable or DEFAULT_VARIABLE
+    return variable or k.default_variable or DEFAULT_VARIABLE
 
 
 def _from_xarray(data: Any, kind: str, variable: str | None) -> Networks:
@@ -216,7 +267,7 @@ def _from_xarray(data: Any, kind: str, variable: str | None) -> Networks:
     if isinstance(data, xr.Dataset):
         found = _from_dataset(data, kind, variable)
         if found is None:
-            want = "graph_weight" if kind == "graph" else (variable or DEFAULT_VARIABLE)
+            want = _wanted(kind, variable)
             raise InputError(
                 f"the Dataset has no variable {want!r} (it has {sorted(map(str, data.data_vars))})"
             )
@@ -229,6 +280,6 @@ def _from_xarray(data: Any, kind: str, variable: str | None) -> Networks:
             parts.append(found)
             paths.append(node.relative_to(data) if node is not data else "")
     if not parts:
-        want = "graph_weight" if kind == "graph" else (variable or DEFAULT_VARIABLE)
+        want = _wanted(kind, variable)
         raise InputError(f"no node of the DataTree holds {want!r}")
     return _merge(parts, kind, paths)

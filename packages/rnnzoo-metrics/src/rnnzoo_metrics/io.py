@@ -104,16 +104,28 @@ def _task_groups(tree: Any, variable: str | None) -> list[str]:
 
 
 def read_networks(
-    path: str | Path, *, group: str | None = None, variable: str | None = None
+    path: str | Path,
+    *,
+    group: str | None = None,
+    variable: str | None = None,
+    kind: str | None = None,
 ) -> Any:
     """Networks from a path, in a form :func:`rnnzoo_metrics.pairwise` accepts.
 
     A zoo store holding several tasks needs ``group`` (networks of different tasks were
-    probed with different inputs and cannot be compared).
+    probed with different inputs and cannot be compared). ``kind``: the metric's input
+    kind; a kind with its own file reader (``InputKind.read_path``) reads the path first.
     """
     p = Path(path)
     if not p.exists():
         raise InputError(f"{str(p)!r} does not exist")
+    if kind is not None:
+        from .registry import input_kind
+
+        reader = input_kind(kind).read_path
+        found = reader(p) if reader is not None else None
+        if found is not None:
+            return found
     if _is_zarr(p) or p.suffix == ".nc":
         obj = open_any(p, group=group)
         if not group and hasattr(obj, "children"):

@@ -17,7 +17,7 @@ import numpy as np
 
 from .errors import MetricsError
 
-INPUT_KINDS = ("activations", "graph")
+BUILTIN_INPUT_KINDS = ("activations", "graph", "trajectories")  # more come from plugins
 KINDS = ("distance", "similarity")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 
@@ -51,10 +51,13 @@ class Metric:
     ----------
     name : str
         Registry name, lower case, e.g. ``"svcca"``.
-    input_kind : {"activations", "graph"}
-        ``"activations"``: ``prepare`` receives one float64 array ``(samples, units)``,
-        already checked to be finite, with the same number of samples for every network.
-        ``"graph"``: ``prepare`` receives a :class:`~rnnzoo_metrics.FixedPointGraph`.
+    input_kind : str
+        A registered input kind (:mod:`rnnzoo_metrics.kinds`; plugins add their own).
+        Built in: ``"activations"``: ``prepare`` receives one float64 array
+        ``(samples, units)``, already checked to be finite, with the same number of samples
+        for every network. ``"graph"``: ``prepare`` receives a
+        :class:`~rnnzoo_metrics.FixedPointGraph`. ``"trajectories"``: ``prepare`` receives
+        one finite float64 array ``(trials, time, units)``.
     kind : {"distance", "similarity"}
         What ``pair`` returns.
     is_metric : bool
@@ -168,8 +171,12 @@ class Metric:
         return f"{type(self).__name__}({args})"
 
 
-def validate_metric_class(cls: Any) -> str | None:
-    """Return why ``cls`` is not a usable metric class, or None if it is."""
+def validate_metric_class(cls: Any, input_kinds: Sequence[str] | None = None) -> str | None:
+    """Return why ``cls`` is not a usable metric class, or None if it is.
+
+    ``input_kinds``: the registered input kind names (default: the built-in ones).
+    """
+    kinds = tuple(BUILTIN_INPUT_KINDS if input_kinds is None else input_kinds)
     if not isinstance(cls, type) or not issubclass(cls, Metric):
         return f"registered {cls!r}, which is not a subclass of rnnzoo_metrics.Metric"
     if not isinstance(cls.name, str) or not _NAME.match(cls.name):
@@ -177,9 +184,10 @@ def validate_metric_class(cls: Any) -> str | None:
             f"metric class {cls.__name__} has an invalid name {cls.name!r} "
             "(use lower case, digits, '-')"
         )
-    if cls.input_kind not in INPUT_KINDS:
+    if not isinstance(cls.input_kind, str) or cls.input_kind not in kinds:
         return (
-            f"metric {cls.name!r}: input_kind must be one of {INPUT_KINDS}, not {cls.input_kind!r}"
+            f"metric {cls.name!r}: input_kind must be a registered input kind "
+            f"({', '.join(sorted(kinds))}), not {cls.input_kind!r}"
         )
     if cls.kind not in KINDS:
         return f"metric {cls.name!r}: kind must be one of {KINDS}, not {cls.kind!r}"

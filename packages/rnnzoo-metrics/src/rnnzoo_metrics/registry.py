@@ -1,10 +1,11 @@
 """Plugin manager: finds, loads and validates metric plugins (lazily, on first use).
 
-Built-in metrics (:mod:`rnnzoo_metrics.builtin`) are registered through the same
-``register_metrics`` hook as third-party plugins, which are found through the entry-point
-group ``rnnzoo_metrics``. A plugin that fails to import, has a wrong hook signature, or
-raises while registering is skipped with a :class:`~rnnzoo_metrics.errors.PluginWarning`
-that names it; the built-ins and the other plugins keep working.
+Built-in metrics and input kinds (:mod:`rnnzoo_metrics.builtin`) are registered through
+the same ``register_metrics`` and ``register_input_kinds`` hooks as third-party plugins,
+which are found through the entry-point group ``rnnzoo_metrics``. A plugin that fails to
+import, has a wrong hook signature, or raises while registering is skipped with a
+:class:`~rnnzoo_metrics.errors.PluginWarning` that names it; the built-ins and the other
+plugins keep working.
 
 Set ``RNNZOO_METRICS_DISABLE_PLUGINS=1`` to load the built-ins only, or to a
 comma-separated list of plugin (entry-point) names to skip just those.
@@ -24,7 +25,8 @@ from typing import Any
 import pluggy
 
 from . import hookspecs
-from .errors import PluginError, PluginWarning, UnknownMetricError
+from .errors import InputError, PluginError, PluginWarning, UnknownMetricError
+from .kinds import InputKind, validate_input_kind
 from .metric import Metric, MetricInfo, validate_metric_class
 
 ENV_DISABLE = "RNNZOO_METRICS_DISABLE_PLUGINS"
@@ -65,6 +67,7 @@ class Registry:
 
     def __init__(self) -> None:
         self.metrics: dict[str, tuple[type[Metric], str, str]] = {}
+        self.kinds: dict[str, tuple[InputKind, str, str]] = {}
         self.failures: list[PluginFailure] = []
         self.pm = pluggy.PluginManager(hookspecs.PROJECT)
         self.pm.add_hookspecs(hookspecs)
@@ -96,7 +99,12 @@ class Registry:
         if unknown or not callers:
             self.pm.unregister(module)
             what = f"defines unknown hook {unknown[0]!r}" if unknown else "defines no hook"
-            self._fail(name, dist, f"{what}: expected `@hookimpl def register_metrics(register)`")
+            self._fail(
+                name,
+                dist,
+                f"{what}: expected `@hookimpl def register_metrics(register)` "
+                "(or `register_input_kinds`)",
+            )
             return False
         self._providers[name] = (dist, name)
         return True
@@ -124,8 +132,40 @@ class Registry:
                     )
                     continue
                 self._register_module(module, ep.name, dist)
+        # kinds first: a metric may declare any registered kind, its own plugin's included
+        for impl in self.pm.hook.register_input_kinds.get_hookimpls():
+            self._call_kinds_impl(impl)
         for impl in self.pm.hook.register_metrics.get_hookimpls():
             self._call_impl(impl)
+
+    def _call_kinds_impl(self, impl: Any) -> None:
+        name = impl.plugin_name
+        dist = self._providers.get(name, ("unknown distribution", name))[0]
+        pending: list[InputKind] = []
+        problems: list[str] = []
+
+        def register(kind: Any) -> None:
+            why = validate_input_kind(kind)
+            if why:
+                problems.append(why)
+            else:
+                pending.append(kind)
+
+        try:
+            impl.function(register=register)
+        except Exception as exc:
+            self._fail(name, dist, f"raised in register_input_kinds: {type(exc).__name__}: {exc}")
+            return
+        for why in problems:
+            self._fail(name, dist, why)
+        for kind in pending:
+            if kind.name in self.kinds:
+                other = self.kinds[kind.name][1]
+                self._fail(
+                    name, dist, f"registers input kind {kind.name!r}, already provided by {other}"
+                )
+                continue
+            self.kinds[kind.name] = (kind, dist, name)
 
     def _call_impl(self, impl: Any) -> None:
         name = impl.plugin_name
@@ -134,7 +174,7 @@ class Registry:
         problems: list[str] = []
 
         def register(cls: Any) -> None:
-            why = validate_metric_class(cls)
+            why = validate_metric_class(cls, tuple(self.kinds))
             if why:
                 problems.append(why)
             else:
@@ -167,6 +207,15 @@ class Registry:
     def get(self, name: str, **params: Any) -> Metric:
         cls, _, _ = self._lookup(name)
         return cls(**params)
+
+    def input_kind(self, name: str) -> InputKind:
+        """The registered :class:`InputKind` called ``name``."""
+        if name in self.kinds:
+            return self.kinds[name][0]
+        msg = f"unknown input kind {name!r}; registered: {', '.join(sorted(self.kinds))}"
+        if self.failures:
+            msg += "; plugins that failed to load: " + "; ".join(map(str, self.failures))
+        raise InputError(msg)
 
     def _lookup(self, name: str) -> tuple[type[Metric], str, str]:
         if name in self.metrics:
@@ -228,6 +277,25 @@ def available_metrics() -> list[MetricInfo]:
     """Declared properties of every registered metric, sorted by name."""
     reg = registry()
     return [reg.info(n) for n in reg.names()]
+
+
+def input_kind(name: str) -> InputKind:
+    """The registered :class:`~rnnzoo_metrics.InputKind` called ``name`` (built-in or plugin)."""
+    return registry().input_kind(name)
+
+
+def available_input_kinds() -> list[dict[str, str]]:
+    """Every registered input kind: name, summary, provider and plugin, sorted by name."""
+    reg = registry()
+    return [
+        {
+            "name": k,
+            "summary": reg.kinds[k][0].summary,
+            "provider": reg.kinds[k][1],
+            "plugin": reg.kinds[k][2],
+        }
+        for k in sorted(reg.kinds)
+    ]
 
 
 def plugin_failures() -> list[PluginFailure]:

@@ -1,0 +1,448 @@
+"""Dynamical Similarity Analysis (Ostrow, Eisen, Kozachkov & Fiete, NeurIPS 2023), numpy only.
+
+Per network (once, :func:`dmd_operator`): delay-embed the trajectories
+(:func:`delay_embed`), fit a linear operator to the embedding, reduced to ``rank``
+dimensions: HAVOK DMD (regression between consecutive time points of the leading ``rank``
+right singular vectors of the Hankel matrix, as the reference package ``dsa-metric``'s
+default ``DMD``) or projected DMD (Schmid 2010: the operator in the leading ``rank`` POD
+modes of the embedding).
+
+Per pair (:func:`procrustes_vector_fields`): the Procrustes analysis over vector fields,
+``min over orthogonal C of ||A - C B C^T||_F``, which is invariant to a similarity transform
+of either system by an orthogonal matrix. With ``A`` and ``B`` scaled to unit Frobenius
+norm the minimiser maximises ``f(C) = <A, C B C^T>``; the *angular* form is
+``arccos(f(C*))`` and the *Euclidean* form ``||A - C* B C*^T||_F`` of the operators as fitted
+(the paper's definition; ``dsa-metric`` 2.0.2 evaluates it on the unit-norm operators, i.e.
+``sqrt(2 - 2 f(C*))``).
+
+The problem is non-convex (a quadratic over O(r)). It is solved for all pairs of a tile at
+once, vectorised over pairs, by Riemannian gradient ascent on O(r) (left-multiplicative
+updates ``C <- exp(tau Omega) C`` with ``Omega = skew(grad f C^T)``, Barzilai-Borwein step
+sizes capped at ``||tau Omega||_F <= 0.5``, a second-order exponential followed by a
+Newton-Schulz re-orthogonalisation: matrix products only), from three starts per pair:
+
+1. the identity (both operators in their own SVD coordinates, ordered by variance: the
+   reference's first start);
+2. the identity with the first two coordinates swapped (the reference's second start);
+3. the real Schur bases of A and B with eigenvalues in the same order (by modulus, then
+   angle), with the signs of the basis vectors chosen to align the Schur forms: exact for
+   a similarity-transformed copy with distinct eigenvalues, up to rotations inside the
+   2x2 blocks of complex pairs, which the ascent then finds.
+
+All three ascend for ``PRUNE_AFTER`` (30) steps; then only the best of each pair goes on
+(up to ``max_iter`` steps in all), so the restarts cost 30 steps each, not a full run.
+The winning C is made orthogonal to 1e-12 before the distance is evaluated, so every
+reported distance is attained by an orthogonal C (an upper bound on the global minimum,
+like the reference's).
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from .errors import InputError, MetricsError
+
+DMD_METHODS = ("havok", "dmd")
+PRUNE_AFTER = 30  # ascent steps from every start before only each pair's best goes on
+SCORES = ("angular", "euclidean")
+
+
+# -- per network -------------------------------------------------------------------------
+def delay_embed(x: np.ndarray, n_delays: int, delay_interval: int = 1) -> np.ndarray:
+    """Delay embedding (Hankel matrix) of trajectories.
+
+    Parameters
+    ----------
+    x : ndarray, shape (trials, time, units)
+    n_delays : int
+        Number of delayed copies (1: no embedding).
+    delay_interval : int
+        Time steps between consecutive delays.
+
+    Returns
+    -------
+    ndarray, shape (trials, time - (n_delays - 1) * delay_interval, units * n_delays)
+        Block ``d`` (units ``d*N .. (d+1)*N``) of row ``t`` is ``x[:, t + (n_delays-1-d)
+        * delay_interval]``: the newest state first, as in ``dsa-metric``.
+    """
+    trials, steps, units = x.shape
+    span = (n_delays - 1) * delay_interval
+    if steps - span < 2:
+        raise InputError(
+            f"{steps} time steps are too few for n_delays={n_delays} x "
+            f"delay_interval={delay_interval} (need more than {span + 1}); use fewer delays"
+        )
+    out = np.empty((trials, steps - span, units * n_delays))
+    for d in range(n_delays):
+        start = (n_delays - 1 - d) * delay_interval
+        out[:, :, d * units : (d + 1) * units] = x[:, start : steps - d * delay_interval]
+    return out
+
+
+def dmd_operator(
+    x: np.ndarray,
+    n_delays: int,
+    delay_interval: int,
+    rank: int,
+    method: str = "havok",
+    lamb: float = 0.0,
+) -> np.ndarray:
+    """The ``rank x rank`` DMD operator of one network's delay-embedded trajectories.
+
+    Parameters
+    ----------
+    x : ndarray, shape (trials, time, units)
+    n_delays, delay_interval : int
+        See :func:`delay_embed`.
+    rank : int
+        Dimension of the operator.
+    method : {"havok", "dmd"}
+        ``"havok"``: with the Hankel matrix ``H = U S V^T`` (trials and time as rows, not
+        centred), regress ``V_r(t+1)`` on ``V_r(t)`` within each trial (ridge ``lamb``) and
+        return the transposed coefficients, as ``dsa-metric``'s ``DMD``. ``"dmd"``:
+        projected DMD: ``X_- = U S W^T`` (the embedding at t, rank r),
+        ``A = U_r^T X_+ W_r S_r^{-1}``.
+    lamb : float
+        Ridge regularisation of the HAVOK regression (``dsa-metric`` default 0).
+
+    Returns
+    -------
+    ndarray, shape (rank, rank), float64
+    """
+    h = delay_embed(x, n_delays, delay_interval)
+    trials, steps, dim = h.shape
+    if method == "havok":
+        rows = trials * steps
+        if rank > min(dim, rows):
+            raise InputError(
+                f"rank={rank} exceeds the {min(dim, rows)} dimensions of the delay embedding "
+                f"({rows} rows x {dim} columns); lower rank or raise n_delays"
+            )
+        u, _, _ = np.linalg.svd(h.reshape(rows, dim), full_matrices=False)
+        v = u[:, :rank].reshape(trials, steps, rank)
+        vm = v[:, :-1].reshape(-1, rank)
+        vp = v[:, 1:].reshape(-1, rank)
+        gram = vm.T @ vm + lamb * np.eye(rank)
+        return np.linalg.solve(gram, vm.T @ vp).T
+    if method == "dmd":
+        xm = h[:, :-1].reshape(-1, dim).T  # (dim, samples)
+        xp = h[:, 1:].reshape(-1, dim).T
+        if rank > min(xm.shape):
+            raise InputError(
+                f"rank={rank} exceeds the {min(xm.shape)} dimensions of the delay embedding; "
+                "lower rank or raise n_delays"
+            )
+        u, s, wt = np.linalg.svd(xm, full_matrices=False)
+        if s[rank - 1] <= s[0] * 1e-13:
+            raise InputError(
+                f"the delay embedding has numerical rank below rank={rank}; lower rank"
+            )
+        return (u[:, :rank].T @ xp @ wt[:rank].T) / s[:rank]
+    raise MetricsError(f"dmd must be one of {DMD_METHODS}, not {method!r}")
+
+
+class Operator(NamedTuple):
+    """A network's prepared DMD operator (the cache of the ``dsa`` metric)."""
+
+    a: np.ndarray  # (r, r) operator scaled to unit Frobenius norm
+    norm: float  # its Frobenius norm as fitted
+    schur: np.ndarray  # (r, r) orthogonal basis: schur.T @ a @ schur is quasi-triangular,
+    #                     eigenvalues ordered by modulus then angle
+
+
+def sorted_schur_basis(a: np.ndarray) -> np.ndarray:
+    """Orthogonal Q with ``Q^T a Q`` quasi-upper-triangular, eigenvalues in a canonical order.
+
+    Eigenvalues are ordered by decreasing modulus, then decreasing angle (one of each
+    complex-conjugate pair, which fills two columns: the real and imaginary parts of its
+    eigenvector). Q is the QR factor of those eigenvector columns; where they are
+    numerically dependent (a defective operator), scipy's unordered real Schur basis.
+    """
+    r = a.shape[0]
+    w, v = np.linalg.eig(a)
+    keep = [k for k in range(r) if w[k].imag >= 0]
+    keep.sort(key=lambda k: (-round(abs(w[k]), 12), -np.angle(w[k])))
+    cols = []
+    for k in keep:
+        if w[k].imag > 0:
+            cols += [v[:, k].real, v[:, k].imag]
+        else:
+            cols.append(v[:, k].real)
+    if len(cols) == r:
+        m = np.stack(cols, axis=1)
+        q, rr = np.linalg.qr(m)
+        d = np.abs(np.diag(rr))
+        if d.min() > 1e-8 * max(d.max(), 1e-300):
+            return q
+    from scipy.linalg import schur
+
+    return schur(a, output="real")[1]
+
+
+def prepare_operator(a: np.ndarray) -> Operator:
+    """Scale an operator to unit Frobenius norm and find its sorted Schur basis."""
+    norm = float(np.linalg.norm(a))
+    if not np.isfinite(norm) or norm == 0.0:
+        raise InputError("the DMD operator is zero or not finite (constant trajectories?)")
+    unit = a / norm
+    return Operator(unit, norm, sorted_schur_basis(unit))
+
+
+# -- per pair ----------------------------------------------------------------------------
+def _mm(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    return np.matmul(x, y)
+
+
+def _t(x: np.ndarray) -> np.ndarray:
+    return np.swapaxes(x, -1, -2)
+
+
+def _newton_schulz(x: np.ndarray, steps: int) -> np.ndarray:
+    """Orthogonal polar factor of nearly orthogonal matrices: X <- X (3I - X^T X) / 2."""
+    eye = np.eye(x.shape[-1])
+    for _ in range(steps):
+        x = 0.5 * _mm(x, 3.0 * eye - _mm(_t(x), x))
+    return x
+
+
+def _objective_and_direction(
+    a: np.ndarray, b: np.ndarray, c: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """f(C) = <A, C B C^T> and the skew direction Omega = skew(grad f C^T) per pair."""
+    acbt = _mm(_mm(a, c), _t(b))  # A C B^T
+    f = np.einsum("pij,pij->p", acbt, c)
+    g = acbt + _mm(_mm(_t(a), c), b)  # Euclidean gradient A C B^T + A^T C B
+    gct = _mm(g, _t(c))
+    return f, 0.5 * (gct - _t(gct))
+
+
+def _sign_aligned(ta: np.ndarray, tb: np.ndarray, sweeps: int = 4) -> np.ndarray:
+    """Signs s (+-1) maximising sum_ij TA_ij TB_ij s_i s_j, greedily, per pair."""
+    m = ta * tb
+    m = m + _t(m)
+    idx = np.arange(m.shape[-1])
+    m[:, idx, idx] = 0.0
+    s = np.ones(m.shape[:2])
+    best = s.copy()
+    best_val = np.einsum("pi,pij,pj->p", s, m, s)
+    for _ in range(sweeps):
+        for i in range(m.shape[-1]):  # coordinate ascent: flip s_i if it helps
+            gain = -2.0 * s[:, i] * np.einsum("pj,pj->p", m[:, i], s)
+            s[:, i] = np.where(gain > 0, -s[:, i], s[:, i])
+        val = np.einsum("pi,pij,pj->p", s, m, s)
+        better = val > best_val
+        best[better] = s[better]
+        best_val = np.maximum(best_val, val)
+    return best
+
+
+def starts(ops_a: list[Operator], ops_b: list[Operator]) -> np.ndarray:
+    """The three starting C per pair (identity, swapped identity, aligned Schur bases).
+
+    Returns
+    -------
+    ndarray, shape (3, pairs, r, r)
+    """
+    p, r = len(ops_a), ops_a[0].a.shape[0]
+    eye = np.broadcast_to(np.eye(r), (p, r, r))
+    swap = np.eye(r)
+    if r > 1:
+        swap[[0, 1]] = swap[[1, 0]]
+    qa = np.stack([o.schur for o in ops_a])
+    qb = np.stack([o.schur for o in ops_b])
+    a = np.stack([o.a for o in ops_a])
+    b = np.stack([o.a for o in ops_b])
+    ta = _mm(_mm(_t(qa), a), qa)
+    tb = _mm(_mm(_t(qb), b), qb)
+    s = _sign_aligned(ta, tb)
+    schur = _mm(qa * s[:, None, :], _t(qb))
+    return np.stack([eye, np.broadcast_to(swap, (p, r, r)), schur])
+
+
+class Alignment(NamedTuple):
+    """Result of :func:`procrustes_vector_fields` for a batch of pairs."""
+
+    cosine: np.ndarray  # (pairs,) f(C*) = <A, C* B C*^T> of the unit-norm operators
+    c: np.ndarray  # (pairs, r, r) the orthogonal C* reached
+    iterations: np.ndarray  # (pairs,) ascent steps of the best start
+    start: np.ndarray  # (pairs,) which start won (0 identity, 1 swap, 2 Schur)
+
+
+def _dot(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    return np.einsum("pij,pij->p", x, y)
+
+
+def _ascend(
+    a: np.ndarray, b: np.ndarray, c: np.ndarray, max_iter: int, gtol: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Riemannian Barzilai-Borwein gradient ascent of f over O(r), batched over pairs.
+
+    Steps ``C <- exp(tau Omega) C`` (second-order exponential, one Newton-Schulz step),
+    ``tau`` alternating the two BB formulas on the Lie-algebra coordinates, capped at
+    ``||tau Omega||_F <= 0.5`` and halved after a step without progress (non-monotone, the
+    best C seen is kept). A pair stops when ``||Omega||_F < gtol``. ``c`` is overwritten.
+
+    Returns the best f, its C (orthogonal to ~1e-12) and the step at which it was reached.
+    """
+    p = a.shape[0]
+    best_f = np.full(p, -np.inf)
+    best_c = c.copy()
+    steps = np.zeros(p, dtype=int)
+    active = np.arange(p)
+    aa, bb, cc = a, b, c
+    prev_step = prev_dir = None
+    tau = np.full(p, 0.5)
+    for it in range(max_iter + 1):
+        f, om = _objective_and_direction(aa, bb, cc)
+        better = f > best_f[active]
+        upd = active[better]
+        best_f[upd] = f[better]
+        best_c[upd] = cc[better]
+        steps[upd] = it
+        gnorm = np.sqrt(_dot(om, om))
+        if it == max_iter:
+            break
+        t = tau
+        if prev_step is not None:  # Barzilai-Borwein on the Lie-algebra coordinates
+            y = prev_dir - om  # gradient of -f
+            sy = np.abs(_dot(prev_step, y))
+            ss = _dot(prev_step, prev_step)
+            yy = _dot(y, y)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                bb_t = ss / sy if it % 2 else sy / yy
+            t = np.where(np.isfinite(bb_t) & (bb_t > 0), bb_t, t)
+            t = np.where(better, t, 0.5 * t)  # no progress: shorter steps
+        t = np.clip(np.minimum(t, 0.5 / np.maximum(gnorm, 1e-300)), 1e-8, 1e8)
+        go = gnorm > gtol
+        if go.sum() < 0.75 * len(go):  # drop converged pairs (copies: not every step)
+            keep = np.flatnonzero(go)
+            active, aa, bb, cc = active[keep], aa[keep], bb[keep], cc[keep]
+            om, t = om[keep], t[keep]
+            if not len(active):
+                break
+        step = t[:, None, None] * om
+        sc = _mm(step, cc)
+        cc = _newton_schulz(cc + sc + 0.5 * _mm(step, sc), 1)  # exp(step) C
+        tau = t
+        prev_step, prev_dir = step, om
+    return best_f, _newton_schulz(best_c, 3), steps
+
+
+def procrustes_vector_fields(
+    ops_a: list[Operator], ops_b: list[Operator], max_iter: int = 500, gtol: float = 1e-9
+) -> Alignment:
+    """Max over orthogonal C of <A, C B C^T> for pairs (ops_a[k], ops_b[k]), batched.
+
+    Parameters
+    ----------
+    ops_a, ops_b : list of Operator
+        Prepared operators (:func:`prepare_operator`) of equal size, one per pair.
+    max_iter : int
+        Ascent steps per start at most.
+    gtol : float
+        A start stops when ``||Omega||_F`` (the Riemannian gradient) falls below ``gtol``.
+
+    Returns
+    -------
+    Alignment
+    """
+    if len(ops_a) != len(ops_b):
+        raise MetricsError("ops_a and ops_b must pair up")
+    p = len(ops_a)
+    if p == 0:
+        z = np.zeros(0)
+        return Alignment(z, np.zeros((0, 0, 0)), z.astype(int), z.astype(int))
+    r = ops_a[0].a.shape[0]
+    if any(o.a.shape != (r, r) for o in (*ops_a, *ops_b)):
+        raise MetricsError("every DMD operator must have the same rank")
+    a = np.stack([o.a for o in ops_a])
+    b = np.stack([o.a for o in ops_b])
+    c0 = starts(ops_a, ops_b)  # (3, p, r, r)
+    k = c0.shape[0]
+    # every start for a few steps, then only the best start of each pair goes on
+    first = min(PRUNE_AFTER, max_iter)
+    f, c, it = _ascend(
+        np.tile(a, (k, 1, 1)),
+        np.tile(b, (k, 1, 1)),
+        np.ascontiguousarray(c0.reshape(k * p, r, r)),
+        first,
+        gtol,
+    )
+    win = np.argmax(f.reshape(k, p), axis=0)
+    sel = np.arange(p)
+    c = c.reshape(k, p, r, r)[win, sel]
+    it = it.reshape(k, p)[win, sel]
+    if max_iter > first:
+        f2, c, it2 = _ascend(a, b, np.ascontiguousarray(c), max_iter - first, gtol)
+        it = it + it2
+    fx = _dot(_mm(_mm(a, c), _t(b)), c)  # with the orthogonalised C: exactly what is reported
+    return Alignment(fx, c, it, win)
+
+
+def distances(
+    ops_a: list[Operator],
+    ops_b: list[Operator],
+    score: str = "angular",
+    max_iter: int = 500,
+    gtol: float = 1e-9,
+) -> np.ndarray:
+    """DSA distance per pair (see the module docstring for the two forms)."""
+    al = procrustes_vector_fields(ops_a, ops_b, max_iter, gtol)
+    cos = np.clip(al.cosine, -1.0, 1.0)
+    if score == "angular":
+        return np.arccos(cos)
+    if score == "euclidean":
+        na = np.array([o.norm for o in ops_a])
+        nb = np.array([o.norm for o in ops_b])
+        return np.sqrt(np.maximum(na**2 + nb**2 - 2.0 * na * nb * cos, 0.0))
+    raise MetricsError(f"score must be one of {SCORES}, not {score!r}")
+
+
+# -- choosing delays and rank for a zoo --------------------------------------------------
+def suggest_parameters(
+    trajectories: Any,
+    *,
+    variance: float = 0.99,
+    window: float = 0.1,
+    max_rank: int = 30,
+    delay_interval: int = 1,
+) -> dict[str, int]:
+    """The documented rule for choosing ``n_delays`` and ``rank`` for a zoo (docs/metrics.md).
+
+    * ``n_delays``: the delay window ``(n_delays - 1) * delay_interval`` covers a fraction
+      ``window`` of the trial (default 10%), at least 2 delays, and the embedding keeps at
+      least half of each trial's time steps;
+    * ``rank``: the median over the networks given (e.g. a random sample of 20 of the zoo)
+      of the smallest r whose leading singular values of the (uncentred) delay embedding
+      carry a fraction ``variance`` of its energy (sum of s^2), capped at ``max_rank`` and at
+      the embedding's size. One rank for the whole zoo: DSA compares operators of equal size.
+
+    Parameters
+    ----------
+    trajectories : sequence of arrays (trials, time, units)
+    variance, window : float
+    max_rank, delay_interval : int
+
+    Returns
+    -------
+    dict with ``n_delays``, ``delay_interval``, ``rank``
+    """
+    from .trajectories import check_trajectories
+
+    xs = [check_trajectories(x, str(i)) for i, x in enumerate(trajectories)]
+    if not xs:
+        raise InputError("suggest_parameters needs at least one network")
+    steps = min(x.shape[1] for x in xs)
+    n_delays = max(2, int(round(window * steps / delay_interval)) + 1)
+    n_delays = min(n_delays, max(1, (steps // 2) // delay_interval + 1))
+    ranks = []
+    for x in xs:
+        h = delay_embed(x, n_delays, delay_interval)
+        s = np.linalg.svd(h.reshape(-1, h.shape[-1]), compute_uv=False)
+        energy = np.cumsum(s**2) / np.sum(s**2)
+        ranks.append(int(np.searchsorted(energy, variance) + 1))
+        ranks[-1] = min(ranks[-1], h.shape[-1], h.shape[0] * h.shape[1])
+    rank = int(min(max_rank, max(1, int(np.median(ranks)))))
+    return {"n_delays": n_delays, "delay_interval": delay_interval, "rank": rank}
