@@ -41,9 +41,9 @@ from rnnzoo_train.records import HyperParameters
 from rnnzoo_train.tasks import get_task
 from rnnzoo_train.training import native
 from rnnzoo_train.training.data import PopulationBatch
-from rnnzoo_train.training.kernels import make_kernel
 from rnnzoo_train.training.losses import masked_mse_and_grad
 from rnnzoo_train.training.optimiser import PopulationSGD
+from rnnzoo_train.training.selection import make_kernel
 
 torch.set_num_threads(1)
 

@@ -47,9 +47,9 @@ from rnnzoo_train.records import Configuration, HyperParameters, NetworkSpec
 from rnnzoo_train.tasks import get_task
 from rnnzoo_train.training import train_population
 from rnnzoo_train.training.data import PopulationBatch
-from rnnzoo_train.training.kernels import make_kernel
 from rnnzoo_train.training.losses import masked_mse_and_grad
 from rnnzoo_train.training.optimiser import PopulationSGD
+from rnnzoo_train.training.selection import make_kernel
 
 GATES = {"vanilla": 1, "ugrnn": 2, "gru": 3, "lstm": 4}
 BASELINE_OF = {"vanilla": "RNN", "ugrnn": "GRU", "gru": "GRU", "lstm": "LSTM"}

@@ -7,10 +7,10 @@ import sys
 import pytest
 import torch
 
-from rnnzoo_train.cells import ACTIVATIONS, ARCHITECTURES, get_cell, stack_params
+from rnnzoo_train.cells import ACTIVATIONS, ARCHITECTURES, get_architecture, get_cell, stack_params
 from rnnzoo_train.training import native
-from rnnzoo_train.training.kernels import make_kernel
 from rnnzoo_train.training.losses import masked_mse_and_grad
+from rnnzoo_train.training.selection import make_kernel
 
 needs_native = pytest.mark.skipif(
     native.library() is None, reason=f"native kernels unavailable: {native.status()}"
@@ -316,7 +316,7 @@ def test_sequence_drivers_equal_the_per_step_loop(arch, act, chunk, monkeypatch)
     problem = _problem(arch, act, torch.float32, seed=6)
     cell = problem[0]
     kern = make_kernel(cell, P, B, T, chunk=chunk, backend="native")
-    assert type(kern) is native.NATIVE_KERNELS[arch]
+    assert type(kern) is get_architecture(arch).kernel_class("native")
     loss_c, hs_c, grads_c = _kernel(*problem, chunk=chunk, backend="native")
     monkeypatch.setattr(native.library(), "rnnzoo_sequence", False)
     assert not native.sequence_drivers()

@@ -1,7 +1,9 @@
 """One colour per architecture and per activation, as in the paper; used by every figure.
 
-The colours are the ones rnnzoo-metrics and rnnzoo-dynamics draw with (a test checks that
-they agree), so a GRU is the same green in every figure of a study. Layouts follow the
+The colours and display names are the architectures' own, declared once in their
+descriptors (:mod:`rnnzoo_train.cells`; a plugin's architecture brings its colour), which
+rnnzoo-dynamics draws with too; rnnzoo-metrics keeps a copy (a test checks that they agree),
+so a GRU is the same green in every figure of a study. Layouts follow the
 paper (section 2.3): MDS plots coloured by architecture show the tanh networks, plots
 coloured by activation show the Vanilla networks.
 """
@@ -13,21 +15,17 @@ from typing import Any
 
 import numpy as np
 
-#: architecture and activation colours (matplotlib tab10: Vanilla blue as in paper Fig. 3f)
-PALETTE: dict[str, str] = {
-    "vanilla": "#1f77b4",
-    "ugrnn": "#ff7f0e",
-    "gru": "#2ca02c",
-    "lstm": "#d62728",
-    "tanh": "#9467bd",
-    "relu": "#8c564b",
-    "trained": "#17becf",
-    "untrained": "#7f7f7f",
-}
+from rnnzoo_train.cells.architecture import FALLBACK_COLOUR
+from rnnzoo_train.cells.catalog import ACTIVATIONS, ARCHITECTURES, DISPLAY_NAMES, display_name
+from rnnzoo_train.cells.catalog import PALETTE as CELL_PALETTE
+from rnnzoo_train.cells.catalog import colour as cell_colour
+
+#: architecture and activation colours: the architectures' descriptors' (rnnzoo_train.cells)
+PALETTE: dict[str, str] = dict(CELL_PALETTE)
 #: display names of the architectures
-DISPLAY: dict[str, str] = {"vanilla": "Vanilla", "ugrnn": "UGRNN", "gru": "GRU", "lstm": "LSTM"}
-ARCH_ORDER: tuple[str, ...] = ("vanilla", "ugrnn", "gru", "lstm")
-ACTIVATION_ORDER: tuple[str, ...] = ("tanh", "relu")
+DISPLAY: dict[str, str] = dict(DISPLAY_NAMES)
+ARCH_ORDER: tuple[str, ...] = ARCHITECTURES
+ACTIVATION_ORDER: tuple[str, ...] = ACTIVATIONS
 #: Fig. 1e: stable black; 1, 2, 3 unstable dimensions red, green, blue
 STABILITY_COLOURS: tuple[str, ...] = ("black", "tab:red", "tab:green", "tab:blue", "tab:purple")
 #: the two layouts of the paper's MDS plots: (label coordinate, the subset it is drawn on)
@@ -36,17 +34,17 @@ LAYOUTS: tuple[tuple[str, str, str], ...] = (
     ("activation", "arch", "vanilla"),
 )
 DPI = 130
-FALLBACK = "#555555"
+FALLBACK = FALLBACK_COLOUR
 
 
 def colour(value: Any) -> str:
     """Colour of an architecture, activation or trained/untrained label."""
-    return PALETTE.get(str(value).lower(), FALLBACK)
+    return cell_colour(value, FALLBACK)
 
 
 def label(value: Any) -> str:
     """Display name of an architecture (``GRU``) or the value itself (``tanh``)."""
-    return DISPLAY.get(str(value), str(value))
+    return display_name(value)
 
 
 def ordered(values: Any) -> list[str]:

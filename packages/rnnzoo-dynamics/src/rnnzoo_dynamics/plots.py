@@ -10,7 +10,9 @@
 - :func:`plot_spectra` and :func:`plot_ablation`: cdi sorted eigenvalue spectra and the
   mode-ablation response, mean ± s.e. by architecture (Fig. 3e-f).
 
-Colours are the same as rnnzoo-metrics' (one per architecture and per activation).
+Colours and display names are the architectures' own (their descriptors in
+:mod:`rnnzoo_train.cells`; a plugin's architecture brings its colour), the same as
+rnnzoo-metrics' figures.
 """
 
 from __future__ import annotations
@@ -21,18 +23,15 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-#: the colours of rnnzoo-metrics' figures, so every figure of a study agrees
-PALETTE = {
-    "vanilla": "#1f77b4",
-    "ugrnn": "#ff7f0e",
-    "gru": "#2ca02c",
-    "lstm": "#d62728",
-    "tanh": "#9467bd",
-    "relu": "#8c564b",
-}
+from rnnzoo_train.cells.catalog import DISPLAY_NAMES, colour, display_name
+from rnnzoo_train.cells.catalog import PALETTE as CELL_PALETTE
+
+#: the colours of every figure (one per architecture and per activation), and the display
+#: names of the architectures: read from the architecture descriptors of rnnzoo-train
+PALETTE = dict(CELL_PALETTE)
+DISPLAY = dict(DISPLAY_NAMES)
 #: Fig. 1e: stable black, then 1, 2, 3 unstable dimensions red, green, blue
 STABILITY_COLOURS = ["black", "tab:red", "tab:green", "tab:blue", "tab:purple"]
-DISPLAY = {"vanilla": "Vanilla", "ugrnn": "UGRNN", "gru": "GRU", "lstm": "LSTM"}
 
 
 def _figure(figsize=(5, 4), ncols: int = 1, subplot_kw: dict | None = None):
@@ -178,7 +177,8 @@ def _populations(ds: xr.Dataset, by: str) -> list[tuple[str, np.ndarray]]:
         return [("all", np.ones(ds.sizes["network"], dtype=bool))]
     if by == "arch":
         base = act == "tanh" if (act == "tanh").any() else np.ones_like(act, dtype=bool)
-        return [(a, base & (arch == a)) for a in DISPLAY if (base & (arch == a)).any()]
+        names = [*DISPLAY, *sorted(set(arch) - set(DISPLAY))]  # the paper's, then plugins'
+        return [(a, base & (arch == a)) for a in names if (base & (arch == a)).any()]
     base = arch == "vanilla" if (arch == "vanilla").any() else np.ones_like(arch, dtype=bool)
     return [(a, base & (act == a)) for a in ("tanh", "relu") if (base & (act == a)).any()]
 
@@ -210,8 +210,8 @@ def plot_frequency(freq: xr.Dataset) -> Any:
                     ax,
                     omega,
                     freq["frequency_linear"].values[rows],
-                    DISPLAY.get(name, name),
-                    PALETTE.get(name, "0.3"),
+                    display_name(name),
+                    colour(name, "0.3"),
                 )
         ax.plot(omega, omega, color="k", ls="--", lw=0.8, label="identity")
         ax.set_xlabel("commanded frequency ω (cycles / step)")
@@ -231,8 +231,8 @@ def plot_spectra(cdi: xr.Dataset, context: int = 0, n_modes: int = 20) -> Any:
             ax,
             x,
             cdi["spectrum"].values[rows, context, :k],
-            DISPLAY.get(name, name),
-            PALETTE.get(name, "0.3"),
+            display_name(name),
+            colour(name, "0.3"),
         )
     ax.axhline(1.0, color="k", lw=0.8, ls="--")
     ax.set_xlabel("eigenvalue rank")
@@ -257,7 +257,7 @@ def plot_ablation(
     var = "ablation_median" if statistic == "median" and "ablation_median" in cdi else "ablation"
     for name, rows in _populations(cdi, "arch"):
         values = cdi[var].values[rows, context, :k]
-        _line(ax, x, values, DISPLAY.get(name, name), PALETTE.get(name, "0.3"))
+        _line(ax, x, values, display_name(name), colour(name, "0.3"))
     ax.axhline(1.0, color="k", lw=0.8, ls="--", label="ideal integrator")
     ax.set_xlabel("linear modes kept (largest |λ| first)")
     ax.set_ylabel(f"output {int(cdi.attrs.get('horizon', 0))} steps after a unit pulse")

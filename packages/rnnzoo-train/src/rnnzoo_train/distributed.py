@@ -39,7 +39,7 @@ from typing import Any, TypeVar
 
 from distributed.diagnostics.plugin import WorkerPlugin
 
-from rnnzoo_train.runners import THREAD_ENV, UnitFailed, one_thread
+from rnnzoo_train.workers import THREAD_ENV, UnitFailed, one_thread
 
 U = TypeVar("U")
 R = TypeVar("R")

@@ -29,6 +29,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from rnnzoo_train.cells.registry import get_architecture
 from rnnzoo_train.presets import Preset
 from rnnzoo_train.progress import Progress, SummaryRow, format_table, summarise
 from rnnzoo_train.records import (
@@ -91,7 +92,7 @@ class WorkUnit:
     def cost(self) -> float:
         """Relative compute cost (for scheduling the longest units first)."""
         s = self.specs[0]
-        gates = {"vanilla": 1, "ugrnn": 2, "gru": 3, "lstm": 4}[s.config.arch]
+        gates = get_architecture(s.config.arch).n_gates
         steps = int(self.task_config.get("params", {}).get("n_steps", 100))
         return len(self.specs) * s.iterations * steps * gates * s.config.units**2
 
@@ -122,10 +123,9 @@ def unit_capacity(plan: TaskPlan, config: Configuration, n_steps: int, device: s
     launches: ``docs/benchmarks.md``), so ``unit_size`` is ignored and a unit holds as many
     networks as fit :data:`GPU_UNIT_MEMORY_BYTES`.
     """
-    from rnnzoo_train.training.kernels import KERNELS
+    from rnnzoo_train.training.selection import bytes_per_network
 
-    gates = {"vanilla": 1, "ugrnn": 2, "gru": 3, "lstm": 4}[config.arch]
-    per_net = KERNELS[config.arch].bytes_per_network(config.units, gates, plan.batch_size, n_steps)
+    per_net = bytes_per_network(config.arch, config.units, plan.batch_size, n_steps)
     if not str(device).startswith("cpu"):
         return max(1, GPU_UNIT_MEMORY_BYTES // max(GPU_MEMORY_FACTOR * per_net, 1))
     size = int(plan.metadata.get("unit_size", 16))

@@ -9,6 +9,11 @@ use; the departures and the fixed hyper-parameters travel in ``TaskPlan.metadata
 - ``paper``: 4 architectures x 2 activations x units (64, 128, 256) x L2 (1e-5 .. 1e-2) =
   96 configurations, 30 seeds, 20,000 iterations, batch 64, a random search per
   configuration. A cluster or GPU job.
+- ``paper-core``: every network exactly as the paper trains it (64 units, 20,000
+  iterations, batch 64, the tasks' own T, a 20-trial random search per configuration in the
+  paper's ranges), one configuration (64 units, L2 1e-4) per cell type and
+  :data:`PAPER_CORE_SEEDS` seeds: a workstation or Dask-cluster job
+  (``rnnzoo-train generate --preset paper-core --dry-run`` prints its projected cost).
 - ``demo``: all 3 tasks x 8 cell types, 5 seeds, fewer units and iterations and fixed
   hyper-parameters chosen by a recorded search (see :data:`DEMO_HPARAMS`), so that the whole
   ``nox -s demo`` pipeline runs in minutes on 2 cores and the networks still solve the tasks.
@@ -27,7 +32,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from rnnzoo_train.cells.catalog import ACTIVATIONS, ARCHITECTURES
+from rnnzoo_train.cells.catalog import (
+    ACTIVATIONS,
+    ARCHITECTURES,
+    available_architectures,
+    is_registered,
+)
 from rnnzoo_train.records import Configuration, HyperParameters, TaskPlan
 
 if sys.version_info >= (3, 11):
@@ -233,8 +243,9 @@ def _validate(p: Preset) -> None:
     if not p.name or not isinstance(p.name, str):
         raise _fail(where, "name must be a non-empty string")
     for a in p.archs:
-        if a not in ARCHITECTURES:
-            raise _fail(where, f"unknown arch {a!r} (choose from {', '.join(ARCHITECTURES)})")
+        if not is_registered(a):  # the built-ins or a plugin's (rnnzoo_train.cells.registry)
+            names = ", ".join(available_architectures())
+            raise _fail(where, f"unknown arch {a!r} (choose from {names})")
     for a in p.activations:
         if a not in ACTIVATIONS:
             raise _fail(where, f"unknown activation {a!r} (choose from {', '.join(ACTIVATIONS)})")
@@ -337,6 +348,40 @@ PAPER = Preset(
     description="the paper's zoo: 96 configurations x 30 seeds x 20,000 iterations, full search",
 )
 
+#: Seeds per cell type of ``paper-core``. The demo's borderline findings (5 networks per
+#: cell type; docs/reproducing.md) had p = 0.05-0.09 (sine's per-architecture frequency
+#: bias, p = 0.057 and 0.085 on two CPUs; cdi's mode ablation, p = 0.029 and 0.052). A test
+#: statistic grows as sqrt(n), so a finding seen at p on n0 networks per group is expected
+#: to reach significance (two-sided 0.05) with power 0.95, i.e. firmly, at about
+#: n0 * ((1.96 + 1.645) / z_p)^2 networks, z_p the normal quantile of p: 5 * (3.6 / 1.90)^2
+#: = 18 for p = 0.057 and 5 * (3.6 / 1.72)^2 = 22 for p = 0.085. 20 per cell type covers
+#: the typical borderline finding; rnnzoo-paper's networks-needed estimate says which need
+#: more on a given zoo.
+PAPER_CORE_SEEDS = 20
+
+PAPER_CORE = Preset(
+    name="paper-core",
+    description=(
+        "the paper's per-network settings (64 units, 20,000 iterations, batch 64, T = 100 / "
+        "500 / 30, a random search per configuration in the paper's ranges) at one "
+        f"configuration per cell type, {PAPER_CORE_SEEDS} seeds: a workstation or Dask job"
+    ),
+    units=(64,),
+    l2=(1e-4,),
+    seeds=tuple(range(PAPER_CORE_SEEDS)),
+    iterations=20_000,
+    batch_size=64,
+    n_trials=20,
+    search_iterations=20_000,
+    eval_trials=1024,
+    departures=(
+        "one configuration per cell type: 64 units and L2 1e-4 (paper: 64, 128, 256 units x "
+        "L2 1e-5 .. 1e-2, 12 configurations per cell type)",
+        f"{PAPER_CORE_SEEDS} seeds per configuration (paper: 30), chosen so that the demo's "
+        "borderline findings are expected to be decided (rnnzoo_train.presets.PAPER_CORE_SEEDS)",
+    ),
+)
+
 DEMO = Preset(
     name="demo",
     description="all 3 tasks x 8 cell types x 5 seeds, small and short enough for 2 cores",
@@ -383,7 +428,7 @@ TINY = Preset(
     departures=("a test preset: tiny widths, batches, sequences and runs",),
 )
 
-PRESETS: dict[str, Preset] = {p.name: p for p in (TINY, DEMO, PAPER)}
+PRESETS: dict[str, Preset] = {p.name: p for p in (TINY, DEMO, PAPER, PAPER_CORE)}
 
 
 def available_presets() -> list[str]:
@@ -392,7 +437,7 @@ def available_presets() -> list[str]:
 
 
 def get_preset(name: str) -> Preset:
-    """The built-in preset ``name`` (``tiny``, ``demo``, ``paper``)."""
+    """The built-in preset ``name`` (``tiny``, ``demo``, ``paper``, ``paper-core``)."""
     try:
         return PRESETS[name]
     except KeyError:
@@ -497,10 +542,10 @@ def preset_from_dict(data: Mapping[str, Any], source: str = "grid") -> Preset:
         for key, sub in table.items():
             if isinstance(sub, dict):
                 cell_key = key.split("/")[-1]
-                if "/" not in key and cell_key.split("-")[0] not in ARCHITECTURES:
+                if "/" not in key and not is_registered(cell_key.split("-")[0]):
                     hps[key] = _hparams_from(f"{source}: hparams.{key}", sub)  # a task name
                     continue
-                if cell_key.split("-")[0] not in ARCHITECTURES:
+                if not is_registered(cell_key.split("-")[0]):
                     raise PresetError(
                         f"{source}: [hparams.{key!r}] must be keyed by task, arch, "
                         "arch-activation or task/arch(-activation)"

@@ -4,6 +4,9 @@
 processes, each with one torch/BLAS thread (DESIGN.md section 5: parallelism comes from
 processes). ``rnnzoo_train.distributed.DaskRunner`` has the same method for a Dask cluster.
 A runner never changes results: units are self-contained and :func:`run_unit` is pure.
+This module is the one above both kinds of runner: it imports the Dask runner only when
+:func:`choose_runner` is asked for one, and :mod:`rnnzoo_train.distributed` imports only
+what they share (:mod:`rnnzoo_train.workers`), not this module.
 
 The command lines (``rnnzoo-train generate``, ``rnnzoo-dynamics analyze``, ``rnnzoo-paper
 demo``) share one choice of runner, :func:`add_runner_arguments` + :func:`choose_runner`:
@@ -40,11 +43,10 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Any, Protocol, TypeVar
 
+from rnnzoo_train.workers import THREAD_ENV, UnitFailed, one_thread  # shared with distributed
+
 U = TypeVar("U")
 R = TypeVar("R")
-
-#: environment of worker processes: one BLAS/OpenMP thread each
-THREAD_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
 
 
 class Runner(Protocol):
@@ -60,24 +62,6 @@ class Runner(Protocol):
 
 class RunnerOptionError(ValueError):
     """Invalid or conflicting ``--workers`` / ``--processes`` / ``--scheduler`` (one line)."""
-
-
-class UnitFailed(Exception):
-    """A work unit raised; carries the unit and the original error's one-line description."""
-
-    def __init__(self, unit: Any, error: BaseException):
-        super().__init__(f"{type(error).__name__}: {error}")
-        self.unit = unit
-        self.error = error
-
-
-def one_thread() -> None:
-    """Limit this process to one torch/BLAS thread."""
-    for k, v in THREAD_ENV.items():
-        os.environ.setdefault(k, v)
-    import torch
-
-    torch.set_num_threads(1)
 
 
 # -- workers end with their parent ----------------------------------------------------------

@@ -6,8 +6,13 @@
 See :mod:`rnnzoo_train.cells.base` for the shapes and ``docs/cells-and-tasks.md`` for the
 equations, packed gate orders, the GRU convention and the initialisation scheme.
 
-The cells need torch (``pip install "rnnzoo-train[torch]"``); their names and parameter
-shapes (:mod:`.catalog`) do not.
+Each architecture is declared once, by an :class:`Architecture` descriptor
+(:mod:`.architecture`; the built-ins in :mod:`.builtin`), and found by name in the registry
+(:mod:`.registry`: the built-ins plus the entry-point group ``rnnzoo_train.cells``, through
+which a package adds its own cell; see ``docs/plugins.md``).
+
+The cells need torch (``pip install "rnnzoo-train[torch]"``); their names, parameter
+shapes and colours (:mod:`.catalog`) do not.
 """
 
 from __future__ import annotations
@@ -16,7 +21,21 @@ from typing import TYPE_CHECKING
 
 from rnnzoo_train.optional import require_torch
 
-from .catalog import ACTIVATIONS, ARCHITECTURES, DISPLAY_NAMES, N_GATES, param_shapes
+from .architecture import Architecture
+from .catalog import (
+    ACTIVATIONS,
+    ARCHITECTURES,
+    DISPLAY_NAMES,
+    GROUP,
+    N_GATES,
+    PALETTE,
+    ArchitecturePluginError,
+    available_architectures,
+    colour,
+    display_name,
+    get_architecture,
+    param_shapes,
+)
 
 if TYPE_CHECKING:
     from .base import Cell, Params, stack_params, unsqueeze_params
@@ -56,14 +75,9 @@ def __getattr__(name: str):
 
 
 def _cell_classes() -> dict[str, type[PackedCell]]:
-    """The cell class of each architecture (``CELL_CLASSES``; needs torch)."""
+    """The cell class of each built-in architecture (``CELL_CLASSES``; needs torch)."""
     require_torch("rnnzoo_train.cells.CELL_CLASSES")
-    from .gru import GRUCell
-    from .lstm import LSTMCell
-    from .ugrnn import UGRNNCell
-    from .vanilla import VanillaCell
-
-    return {"vanilla": VanillaCell, "ugrnn": UGRNNCell, "gru": GRUCell, "lstm": LSTMCell}
+    return {name: get_architecture(name).cell_class() for name in ARCHITECTURES}
 
 
 def get_cell(arch: str, activation: str, n_units: int, n_inputs: int, n_outputs: int) -> Cell:
@@ -71,7 +85,9 @@ def get_cell(arch: str, activation: str, n_units: int, n_inputs: int, n_outputs:
 
     Parameters
     ----------
-    arch : {"vanilla", "ugrnn", "gru", "lstm"}
+    arch : str
+        ``"vanilla"``, ``"ugrnn"``, ``"gru"``, ``"lstm"`` or an architecture registered by a
+        plugin (:func:`available_architectures`).
     activation : {"tanh", "relu"}
     n_units, n_inputs, n_outputs : int
         Width ``N``, input size ``M`` and readout size ``K``.
@@ -84,13 +100,22 @@ def get_cell(arch: str, activation: str, n_units: int, n_inputs: int, n_outputs:
     ------
     ValueError
         For an unknown architecture or activation (the message lists the valid ones).
+    ArchitecturePluginError
+        For a plugin architecture that cannot be loaded (the message names the plugin).
     TorchMissingError
         Where torch is not installed (``pip install "rnnzoo-train[torch]"``).
     """
-    if arch not in ARCHITECTURES:
-        raise ValueError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHITECTURES)}")
+    descriptor = get_architecture(arch)
     require_torch("a network's cell (rnnzoo_train.cells.get_cell)")
-    return _cell_classes()[arch](n_units, n_inputs, n_outputs, activation)
+    try:
+        cls = descriptor.cell_class()
+    except (ImportError, AttributeError, TypeError) as exc:
+        raise ArchitecturePluginError(
+            f"the cell of architecture {arch!r}"
+            + (f" (plugin {descriptor.plugin})" if descriptor.plugin else "")
+            + f" cannot be loaded: {type(exc).__name__}: {exc}"
+        ) from exc
+    return cls(n_units, n_inputs, n_outputs, activation)
 
 
 __all__ = [
@@ -98,7 +123,11 @@ __all__ = [
     "ARCHITECTURES",
     "CELL_CLASSES",
     "DISPLAY_NAMES",
+    "GROUP",
     "N_GATES",
+    "PALETTE",
+    "Architecture",
+    "ArchitecturePluginError",
     "Cell",
     "GRUCell",
     "LSTMCell",
@@ -106,6 +135,10 @@ __all__ = [
     "Params",
     "UGRNNCell",
     "VanillaCell",
+    "available_architectures",
+    "colour",
+    "display_name",
+    "get_architecture",
     "get_cell",
     "param_shapes",
     "stack_params",

@@ -72,14 +72,16 @@ class AutogradKernel:
 
     Parameters
     ----------
-    cell : PackedCell
-        The cell (any architecture of :mod:`rnnzoo_train.cells`).
+    cell : Cell
+        The cell (any architecture of :mod:`rnnzoo_train.cells`, a plugin's included: a
+        :class:`~rnnzoo_train.cells.packed.PackedCell` projects the whole input sequence in
+        one GEMM, any other cell runs its ``step``).
     n_networks, batch, n_steps : int
         Population size ``P``, trials ``B`` per network and sequence length ``T``.
     dtype : torch.dtype
         Float type of the computation.
     chunk : int, optional
-        Ignored (accepted for the interface of :func:`~.kernels.make_kernel`).
+        Ignored (accepted for the interface of :func:`~.selection.make_kernel`).
     device : str or torch.device
         Where the computation runs (``"cuda"``, ``"cuda:1"``, ``"cpu"``).
     """
@@ -120,6 +122,19 @@ class AutogradKernel:
         self._graph_out: tuple[Tensor, dict[str, Tensor]] | None = None
         self._stage: Tensor | None = None
 
+    @classmethod
+    def bytes_per_network(
+        cls, n_units: int, n_gates: int, batch: int, n_steps: int, n_io: int = 8
+    ) -> int:
+        """Approximate memory autograd keeps for one network of the population (float32).
+
+        Per step: the projected input and pre-activations of every gate block, their
+        activations and the state (``3 G + 2`` rows of ``N``), plus inputs and outputs. An
+        estimate for sizing work units, like :meth:`.kernels.SequenceKernel.bytes_per_network`.
+        """
+        rows = (3 * int(n_gates) + 2) * int(n_units) + 3 * n_io
+        return 4 * (int(n_steps) + 1) * int(batch) * rows
+
     def forward(self, params: Params, xa: Tensor) -> Tensor:
         """Outputs ``(P, T, K_out, B)`` of every network on inputs ``xa``; keeps the graph.
 
@@ -132,13 +147,17 @@ class AutogradKernel:
         if track:
             leaves = {k: v.detach().requires_grad_(True) for k, v in params.items()}
         cell = self.cell
-        u = cell.project_input(leaves, x)  # (P, B, T, G*N): one GEMM for the whole sequence
+        packed = hasattr(cell, "project_input") and hasattr(cell, "step_projected")
+        if packed:  # (P, B, T, G*N): one GEMM for the whole sequence
+            u, step = cell.project_input(leaves, x), cell.step_projected
+        else:  # any other Cell (a plugin's): its step on the raw input
+            u, step = x, cell.step
         h = torch.zeros(self.P, self.B, cell.state_size, dtype=self.dtype, device=self.device)
         states = []
         # unbind, not u[:, :, t]: the backward of T selects would write T full-size gradients
         # of u (O(T^2) memory traffic); unbind's backward stacks the T slices once
         for u_t in u.unbind(2):
-            h = cell.step_projected(leaves, h, u_t)
+            h = step(leaves, h, u_t)
             states.append(h)
         hs = torch.stack(states, dim=2)  # (P, B, T, S)
         flat = hs.reshape(self.P, self.B * self.T, -1)

@@ -35,10 +35,11 @@ from rnnzoo_train.records import NetworkResult, NetworkSpec
 from rnnzoo_train.tasks.base import Task, TaskBatch
 
 from .data import PopulationBatch
-from .kernels import SequenceKernel, make_kernel
+from .kernels import SequenceKernel
 from .losses import masked_mse_and_grad
 from .optimiser import PopulationSGD
 from .seeding import evaluation_rng, network_streams
+from .selection import make_kernel
 
 #: called as ``callback(iteration, iterations, losses)`` every ``loss_every`` iterations
 ProgressCallback = Callable[[int, int, np.ndarray], None]

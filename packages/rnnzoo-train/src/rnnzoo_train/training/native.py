@@ -17,7 +17,7 @@ in ``pooch.os_cache("rnnzoo")/kernels`` (override: ``RNNZOO_KERNEL_CACHE``) and 
 :mod:`ctypes`.
 
 Which kernels run is chosen by :func:`resolve_backend`, from the ``backend`` argument of
-:func:`~rnnzoo_train.training.kernels.make_kernel` or the environment variable
+:func:`~rnnzoo_train.training.selection.make_kernel` or the environment variable
 ``RNNZOO_KERNELS``:
 
 - ``auto`` (default): native for float32 when a C compiler is found and the build works,
@@ -51,13 +51,7 @@ from pathlib import Path
 
 import torch
 
-from .kernels import (
-    GRUKernel,
-    LSTMKernel,
-    SequenceKernel,
-    UGRNNKernel,
-    VanillaKernel,
-)
+from .kernels import GRUKernel, LSTMKernel, UGRNNKernel, VanillaKernel
 
 log = logging.getLogger(__name__)
 
@@ -292,8 +286,8 @@ def status() -> str:
     return _load()[1]
 
 
-def resolve_backend(backend: str | None, dtype: torch.dtype) -> str:
-    """``"native"``, ``"eager"`` or ``"autograd"`` for a requested backend.
+def requested_backend(backend: str | None) -> str:
+    """The backend asked for, one of :data:`BACKENDS` (nothing is compiled).
 
     None asks for ``$RNNZOO_KERNELS`` (default ``"auto"``).
     """
@@ -303,6 +297,15 @@ def resolve_backend(backend: str | None, dtype: torch.dtype) -> str:
             f"unknown kernel backend {requested!r} (from {'backend' if backend else BACKEND_ENV}); "
             f"choose one of {', '.join(BACKENDS)}"
         )
+    return requested
+
+
+def resolve_backend(backend: str | None, dtype: torch.dtype) -> str:
+    """``"native"``, ``"eager"`` or ``"autograd"`` for a requested backend.
+
+    None asks for ``$RNNZOO_KERNELS`` (default ``"auto"``).
+    """
+    requested = requested_backend(backend)
     if requested in ("eager", "autograd"):
         return requested
     if dtype != torch.float32:
@@ -658,15 +661,6 @@ class NativeVanillaKernel(_Native, VanillaKernel):
 
 def _lib() -> ctypes.CDLL:
     lib = library()
-    if lib is None:  # pragma: no cover - make_kernel checks first
+    if lib is None:  # pragma: no cover - selection.make_kernel checks first
         raise NativeUnavailable(f"native kernels unavailable: {status()}")
     return lib
-
-
-#: native variants by architecture
-NATIVE_KERNELS: dict[str, type[SequenceKernel]] = {
-    "vanilla": NativeVanillaKernel,
-    "lstm": NativeLSTMKernel,
-    "gru": NativeGRUKernel,
-    "ugrnn": NativeUGRNNKernel,
-}

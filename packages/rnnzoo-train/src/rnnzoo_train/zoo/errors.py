@@ -23,6 +23,14 @@ class ZooPlanError(ZooError, ValueError):
     """A plan or a result does not match the zoo it is written to (``ValueError`` too)."""
 
 
+class ZooArchitectureError(ZooError, ValueError):
+    """A stored network's architecture is not installed (its plugin is missing).
+
+    The message is one line naming the architecture and, where the zoo recorded it, the
+    plugin distribution to install (``ValueError`` too: the user can act on it).
+    """
+
+
 class ZooDownloadError(ZooError):
     """A published zoo cannot be fetched, or a fetched file fails its sha256 check."""
 

@@ -6,8 +6,11 @@
 >>> states = net.run(torch.as_tensor(zoo.probe("flipflop").inputs))
 
 Everything is lazy: opening reads the consolidated metadata only; arrays are read when they
-are used. A zoo opened from zips or a URL is read-only; analyses of it can be kept in a
-local store beside it (``analysis_store=``).
+are used. :class:`Zoo` reads; building and running torch networks from what it reads is
+:mod:`rnnzoo_train.zoo.networks` (``Zoo.cell``, ``network``, ``population`` delegate to it),
+and writing analyses beside a zoo is :mod:`rnnzoo_train.zoo.analyses`. A zoo opened from
+zips or a URL is read-only; analyses of it can be kept in a local store beside it
+(``analysis_store=``).
 """
 
 from __future__ import annotations
@@ -15,7 +18,6 @@ from __future__ import annotations
 import difflib
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +32,7 @@ from rnnzoo_train.tasks.base import ProbeSet
 from . import layout
 from .analyses import AnalysisStore
 from .errors import ZooError, ZooKeyError, ZooSchemaError
+from .networks import Network
 from .store import is_url, open_root, open_store, quiet_zarr
 
 if TYPE_CHECKING:
@@ -67,49 +70,6 @@ def check_schema(attrs: Mapping[str, Any], where: str) -> str:
             )
         )
     return str(found)
-
-
-@dataclass
-class Network:
-    """One stored network, ready to run.
-
-    Attributes
-    ----------
-    network_id : str
-    task : str
-    which : {"initial", "final"}
-        Which weights ``params`` holds (untrained or trained).
-    cell : Cell
-        The network's cell (``rnnzoo_train.cells.get_cell``).
-    params : dict of str to Tensor
-        Parameters of ONE network, no population axis (as ``Cell.init_params`` returns);
-        use ``rnnzoo_train.cells.unsqueeze_params`` for the population form.
-    """
-
-    network_id: str
-    task: str
-    which: str
-    cell: Cell
-    params: dict[str, torch.Tensor]
-
-    def run(self, inputs: Any) -> torch.Tensor:
-        """States ``(B, T, S)`` (``S = cell.state_size``) for inputs ``(B, T, n_inputs)``."""
-        import torch
-
-        from rnnzoo_train.cells.base import unsqueeze_params
-
-        dtype = next(iter(self.params.values())).dtype
-        x = torch.as_tensor(np.asarray(inputs), dtype=dtype)
-        return self.cell.run(unsqueeze_params(self.params), x[None])[0]
-
-    def outputs(self, inputs: Any) -> torch.Tensor:
-        """Network outputs ``(B, T, n_outputs)`` for inputs ``(B, T, n_inputs)``."""
-        from rnnzoo_train.cells.base import unsqueeze_params
-
-        states = self.run(inputs)
-        B, T, S = states.shape
-        y = self.cell.readout(unsqueeze_params(self.params), states.reshape(1, B * T, S))
-        return y.reshape(B, T, -1)
 
 
 class _Source:
@@ -357,49 +317,29 @@ class Zoo(AnalysisStore):
         prefix = layout.WEIGHT_PREFIXES[which]
         return {p: ds[prefix + p][row].values for p in ds.attrs.get("parameters", [])}
 
+    # -- networks as torch objects: rnnzoo_train.zoo.networks ----------------------------------
     def cell(self, task: str, group_or_network: str) -> Cell:
-        """The cell of a group (``gru-tanh-u64``) or of a network id (needs torch)."""
-        from rnnzoo_train.optional import require_torch
+        """The cell of a group (``gru-tanh-u64``) or of a network id (needs torch).
 
-        require_torch("Zoo.cell")
-        from rnnzoo_train.cells import get_cell
+        Raises
+        ------
+        ZooArchitectureError
+            If the architecture is not installed (one line naming the plugin to install).
+        """
+        from .networks import cell_of
 
-        index = self._index(task)
-        group = (
-            index.loc[group_or_network, "group"]
-            if group_or_network in index.index
-            else group_or_network
-        )
-        rows = index[index["group"] == group]
-        if rows.empty:
-            groups = ", ".join(dict.fromkeys(index["group"]))
-            raise ZooKeyError(
-                f"no group or network {group_or_network!r} in task {task!r}; its groups are "
-                f"{groups} (network ids: zoo.index({task!r}).index)"
-            )
-        first = rows.iloc[0]
-        probe = self._dataset(task, layout.probe_path(task))
-        return get_cell(
-            str(first["arch"]),
-            str(first["activation"]),
-            int(first["units"]),
-            int(probe.sizes["input"]),
-            int(probe.sizes["output"]),
-        )
+        return cell_of(self, task, group_or_network)
 
     def network(
         self, task: str, network_id: str, which: str = "final", dtype: Any = None
     ) -> Network:
-        """A ready-to-run :class:`Network` (cell + torch parameters).
+        """A ready-to-run :class:`~rnnzoo_train.zoo.networks.Network` (cell + parameters).
 
         ``dtype`` is a torch dtype (default float32; the dynamics analyses use float64).
         """
-        from rnnzoo_train.optional import require_torch
+        from .networks import network
 
-        torch = require_torch("Zoo.network")
-        weights = self.weights(task, network_id, which)
-        params = {k: torch.as_tensor(v, dtype=dtype or torch.float32) for k, v in weights.items()}
-        return Network(network_id, task, which, self.cell(task, network_id), params)
+        return network(self, task, network_id, which, dtype)
 
     def population(
         self,
@@ -426,30 +366,12 @@ class Zoo(AnalysisStore):
             (a ``KeyError``) naming the ids that are not in the task.
         ValueError
             If the networks belong to more than one group.
+        ZooArchitectureError
+            If the architecture is not installed (one line naming the plugin to install).
         """
-        from rnnzoo_train.optional import require_torch
+        from .networks import population
 
-        torch = require_torch("Zoo.population")
-        if which not in layout.WEIGHT_PREFIXES:
-            raise ValueError(f"which must be 'initial' or 'final', not {which!r}")
-        index = self._index(task)
-        network_ids = [network_ids] if isinstance(network_ids, str) else list(network_ids)
-        if not network_ids:
-            raise ValueError(f"population() needs at least one network id of task {task!r}")
-        self._check_ids(task, network_ids)
-        groups = sorted(set(index.loc[network_ids, "group"]))
-        if len(groups) != 1:
-            raise ValueError(
-                f"population() stacks networks of one group (equal shapes); got {groups}"
-            )
-        ds = self._dataset(task, layout.group_path(task, groups[0]))
-        rows = [int(ds.indexes["network"].get_loc(i)) for i in network_ids]
-        prefix = layout.WEIGHT_PREFIXES[which]
-        params = {
-            p: torch.as_tensor(ds[prefix + p].values[rows], dtype=dtype or torch.float32)
-            for p in ds.attrs.get("parameters", [])
-        }
-        return self.cell(task, groups[0]), params
+        return population(self, task, network_ids, which, dtype)
 
     def hidden_states(
         self, task: str, network_ids: Sequence[str] | None = None, which: str = "trained"
@@ -490,26 +412,10 @@ class Zoo(AnalysisStore):
     def _recompute_hidden(
         self, task: str, group: str, ds: xr.Dataset, members: list[str], var: str
     ) -> xr.Dataset:
-        """Hidden states on the probe inputs from the stored weights (float32 ``Cell.run``)."""
-        from rnnzoo_train.optional import require_torch
+        """Hidden states on the probe inputs from the stored weights (needs torch)."""
+        from .networks import recompute_hidden
 
-        torch = require_torch(
-            f"{var} of task {task} (not stored in this zoo: recomputed from the weights)"
-        )
-
-        which = "initial" if var == "hidden_untrained" else "final"
-        cell, params = self.population(task, members, which=which)
-        x = torch.as_tensor(self.probe(task).inputs, dtype=torch.float32)
-        with torch.no_grad():
-            states = cell.run(params, x.expand(len(members), *x.shape))
-        units = cell.n_units
-        coords = {k: v for k, v in ds.coords.items() if v.dims == ("network",)}
-        template = xr.Dataset(coords=coords).sel(network=members)
-        out = template.assign(
-            {var: (("network", "probe", "time", "unit"), states[..., :units].numpy())}
-        )
-        out[var].attrs["description"] = f"recomputed from the {which} weights (not stored)"
-        return out
+        return recompute_hidden(self, task, ds, members, var)
 
 
 def _open_group(group: zarr.Group, chunks: Any) -> xr.Dataset:

@@ -58,6 +58,13 @@ def generator_versions() -> dict[str, str]:
     return out
 
 
+def _version_of(distribution: str) -> str:
+    try:
+        return version(distribution)
+    except PackageNotFoundError:  # pragma: no cover - the registry found it installed
+        return "unknown"
+
+
 def _check_storage(storage: Mapping[str, Any]) -> None:
     unknown = set(storage) - set(layout.STORAGE_DEFAULTS)
     if unknown:
@@ -435,7 +442,9 @@ class ZarrZooWriter:
         return storage
 
     def _templates(self, plan: TaskPlan, task: Task) -> dict[str, tuple[xr.Dataset, dict]]:
-        from rnnzoo_train.cells.catalog import param_shapes  # no torch needed to write
+        from rnnzoo_train.cells.registry import get_architecture  # no torch needed to write
+
+        from .networks import PLUGIN_ATTR, PLUGIN_VERSION_ATTR
 
         storage = self._storage_for(plan)
 
@@ -444,7 +453,8 @@ class ZarrZooWriter:
         out = {}
         for group in layout.group_names(plan):
             config = next(c for c in plan.configurations if c.group == group)
-            shapes = param_shapes(config.arch, config.units, task.n_inputs, task.n_outputs)
+            arch = get_architecture(config.arch)
+            shapes = arch.param_shapes(config.units, task.n_inputs, task.n_outputs)
             out[group] = layout.group_template(
                 plan,
                 group,
@@ -455,6 +465,10 @@ class ZarrZooWriter:
                 hidden_dtype=storage["hidden_dtype"],
                 untrained_hidden=storage["untrained_hidden"],
             )
+            if arch.plugin:  # readers without the plugin name it (zoo.networks)
+                attrs = out[group][0].attrs
+                attrs[PLUGIN_ATTR] = arch.plugin
+                attrs[PLUGIN_VERSION_ATTR] = _version_of(arch.plugin)
         return out
 
     def _write_template(
