@@ -61,6 +61,14 @@ from rnnzoo_dynamics.linearize import (
     point_jacobians,
     stability,
 )
+from rnnzoo_dynamics.models import (
+    Float32Warning,
+    ModelError,
+    OwnNetwork,
+    StepFunctionCell,
+    analyze_model,
+    as_network,
+)
 from rnnzoo_dynamics.population import AnalysisOptions, analyze_population
 from rnnzoo_dynamics.sine import leading_oscillation, representative_points, sine_frequencies
 
@@ -102,6 +110,13 @@ _EXPORTS: dict[str, str] = {
     "line_attractor_points": "cdi",
     "mode_contributions": "cdi",
     "ablation_curve": "cdi",
+    # your own network
+    "as_network": "models",
+    "analyze_model": "models",
+    "OwnNetwork": "models",
+    "StepFunctionCell": "models",
+    "ModelError": "models",
+    "Float32Warning": "models",
     # populations and zoos
     "AnalysisOptions": "population",
     "analyze_population": "population",
@@ -145,6 +160,12 @@ __all__ = [
     "line_attractor_points",
     "mode_contributions",
     "ablation_curve",
+    "as_network",
+    "analyze_model",
+    "OwnNetwork",
+    "StepFunctionCell",
+    "ModelError",
+    "Float32Warning",
     "AnalysisOptions",
     "analyze_population",
     "AnalysisError",

@@ -85,13 +85,22 @@ class Cell(ABC):
     def step(self, params: Params, h: Tensor, x: Tensor) -> Tensor:
         """``F(params, h, x)``: the next state, ``(P, B, S)``."""
 
-    @abstractmethod
     def jacobian_h(self, params: Params, h: Tensor, x: Tensor) -> Tensor:
-        """Closed-form ``dF/dh``, ``(P, B, S, S)`` with ``J[..., i, j] = dF_i / dh_j``."""
+        """``dF/dh``, ``(P, B, S, S)`` with ``J[..., i, j] = dF_i / dh_j``.
 
-    @abstractmethod
+        The zoo's cells override this with closed forms. The default differentiates
+        :meth:`step` by batched autograd (:func:`rnnzoo_train.cells.autograd.autograd_jacobians`),
+        so a cell without closed forms (a user's step function, an external cell) still works.
+        """
+        from .autograd import autograd_jacobians
+
+        return autograd_jacobians(self.step, params, h, x)[0]
+
     def jacobian_x(self, params: Params, h: Tensor, x: Tensor) -> Tensor:
-        """Closed-form ``dF/dx``, ``(P, B, S, n_inputs)``."""
+        """``dF/dx``, ``(P, B, S, n_inputs)``; autograd by default, as :meth:`jacobian_h`."""
+        from .autograd import autograd_jacobians
+
+        return autograd_jacobians(self.step, params, h, x)[1]
 
     def readout_state(self, h: Tensor) -> Tensor:
         """The part of the state the readout sees, ``(..., n_units)``."""
