@@ -3,6 +3,8 @@
 ``demo``: the paper end to end — generate (or open) a zoo, run every dynamics and metrics
 analysis, write every figure and ``report.md`` (see :mod:`rnnzoo_paper.pipeline`).
 ``synthetic``: the metrics-only demo on two synthetic families (no zoo, seconds).
+``compare-verdicts A B``: two demo output folders' verdict tables side by side, flagging
+opposite firm verdicts (exit status 1 when there is one; :mod:`rnnzoo_paper.compare`).
 
 User mistakes (an unknown preset or task, a missing zoo, an unwritable output folder) print
 one line ``rnnzoo-paper: error: ...`` and exit with status 2, without a traceback; rerunning
@@ -85,6 +87,14 @@ def _demo(args: argparse.Namespace) -> int:
     return 0 if result.ok else 1
 
 
+def _compare(args: argparse.Namespace) -> int:
+    from .compare import run
+
+    text, opposite = run(args.a, args.b)
+    print(text, end="")
+    return 1 if opposite else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from rnnzoo_train.runners import add_runner_arguments
 
@@ -116,6 +126,17 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--no-progress", action="store_true")
     s.set_defaults(func=_synthetic)
+
+    c = sub.add_parser(
+        "compare-verdicts",
+        help="two demo output folders' verdicts side by side; flags opposite firm verdicts",
+        description="Print the verdict tables of two rnnzoo-paper demo output folders side by "
+        "side (Markdown) and flag every finding that firmly agrees in one and firmly differs "
+        "in the other. Exit status 1 when there is such a finding.",
+    )
+    c.add_argument("a", metavar="A", help="first output folder (holds findings.json)")
+    c.add_argument("b", metavar="B", help="second output folder")
+    c.set_defaults(func=_compare)
     return p
 
 
@@ -124,12 +145,13 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``rnnzoo-paper`` console script."""
     from rnnzoo_train.zoo import ZooError
 
+    from .compare import CompareError
     from .outdir import OutputError
 
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (MetricsError, PipelineError, OutputError, ZooError) as exc:
+    except (MetricsError, PipelineError, OutputError, ZooError, CompareError) as exc:
         print(f"rnnzoo-paper: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

@@ -38,8 +38,8 @@ import numpy as np
 from . import stats
 
 #: bootstrap resamples per finding: at the 95% line the Monte Carlo standard error of the
-#: firmness is sqrt(0.95 * 0.05 / 400) = 1.1 percentage points, and the demo's 26 clustering
-#: tests then cost ~10 s of one core (each resample reruns a 199-permutation label test)
+#: firmness is sqrt(0.95 * 0.05 / 1000) = 0.7 percentage points, small against the distance
+#: of most findings from the line, and all 41 demo findings take a few seconds of one core
 N_RESAMPLES = 1000
 #: fraction of resamples that must give the zoo's verdict for it to count as firm
 FIRM = 0.95
@@ -56,14 +56,16 @@ THRESHOLD = "threshold"
 
 RULE = (
     f"firmness: the verdict recomputed on {N_RESAMPLES} stratified bootstrap resamples of the "
-    "networks (drawn with replacement within each cell type, from the stored per-network "
-    "quantities and distance matrices; seeded); agrees or differs only when at least "
-    f"{FIRM:.0%} of the resamples give it, otherwise inconclusive at this zoo size, leaning to "
-    "the more frequent of agrees / differs; effect sizes with 95% bootstrap percentile "
-    "intervals; for a verdict that is not firm, the networks per cell type that would "
-    "decide it: n x ((1.645 + 1.645) x se / |effect - boundary|)^2 for a test at p <= "
-    "0.05, n x (1.645 x se / |effect - threshold|)^2 for a threshold, with se the bootstrap "
-    "standard error at n networks per cell type (it shrinks as 1/sqrt(n))"
+    "networks (drawn with replacement within each cell type, seeded), from the stored "
+    "per-network quantities and distance sub-matrices (clustering: the resampled silhouette, "
+    "pairs of copies left out, against the zoo's own permutation null); agrees or differs "
+    f"only when at least {FIRM:.0%} of the resamples give it, otherwise inconclusive at this "
+    "zoo size, leaning to the more frequent of agrees / differs; effects with 95% bootstrap "
+    "percentile intervals; for a verdict that is not firm, the networks per cell type that "
+    "would decide it in 95% of zoos, with se the bootstrap standard error of the effect at n "
+    "networks per cell type, shrinking as 1/sqrt(n): n x ((1.645 + 1.645) x se / |effect|)^2 "
+    "for a test at p <= 0.05, n x (1.645 x se / |effect - threshold|)^2 for a threshold "
+    "(Kruskal-Wallis: its power with noncentrality H - df growing with n)"
 )
 
 

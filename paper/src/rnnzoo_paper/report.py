@@ -9,6 +9,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from . import firmness as firm
 from . import stats
 from .figures import figure_list
 from .findings import Finding
@@ -92,7 +93,39 @@ def _summary(findings: list[Finding]) -> list[str]:
         "(rules below each table; with few seeds per cell type most tests cannot reach "
         "significance, which the report says rather than guessing).",
         "",
+        *_firmness_summary(findings),
     ]
+
+
+def _firmness_summary(findings: list[Finding]) -> list[str]:
+    """How many verdicts of the zoo itself were firm, and what the resampling cost."""
+    assessed = [f for f in findings if f.firmness]
+    if not assessed:
+        return []
+    from .findings import LAST_FIRMNESS_SECONDS
+
+    decided = [f for f in assessed if f.point_verdict in (stats.AGREES, stats.DIFFERS)]
+    reversed_ = [f for f in decided if not f.firmness["firm"]]
+    point = Counter(f.point_verdict for f in findings)
+    return [
+        "Each verdict is decided with its uncertainty over the networks: the finding is "
+        f"recomputed on {firm.N_RESAMPLES} bootstrap resamples of the networks within each "
+        f"cell type, and *agrees* or *differs* stands only when at least {firm.FIRM:.0%} of "
+        f"them give it. On this zoo alone the rules give {point.get(stats.AGREES, 0)} agree / "
+        f"{point.get(stats.DIFFERS, 0)} differ / {point.get(stats.INCONCLUSIVE, 0)} "
+        f"inconclusive; {len(reversed_)} of those {len(decided)} decided verdicts are not firm "
+        "(another zoo of the same size could reverse them) and are reported as inconclusive "
+        "with the way they lean and the networks per cell type that would decide them "
+        f"(*Not decided at this zoo size*). Resampling took {LAST_FIRMNESS_SECONDS:.1f} s.",
+        "",
+    ]
+
+
+def _verdict_cell(f: Finding) -> str:
+    """The verdict badge with its firmness (``firm: 99% of 1000 resamples``)."""
+    if not f.firmness:
+        return BADGE[f.verdict]
+    return f"{BADGE[f.verdict]} ({_escape(firm.describe(f.firmness))})"
 
 
 def _cluster_table(findings: list[Finding]) -> list[str]:
@@ -124,7 +157,7 @@ def _cluster_table(findings: list[Finding]) -> list[str]:
             row += [
                 f"{n['silhouette']:+.2f} vs {n['chance_silhouette']:+.2f} by chance "
                 f"(p={n['p_value']:.3f}, n={int(n['n_networks'])})",
-                BADGE[f.verdict],
+                _verdict_cell(f),
             ]
         out.append("| " + " | ".join(row) + " |")
     return [*out, ""]
@@ -133,10 +166,47 @@ def _cluster_table(findings: list[Finding]) -> list[str]:
 def _findings_table(findings: list[Finding]) -> list[str]:
     out = ["| the paper | this zoo | verdict |", "| --- | --- | --- |"]
     for f in findings:
-        out.append(f"| {_escape(f.claim)} | {_escape(f.result)} | {BADGE[f.verdict]} |")
+        out.append(f"| {_escape(f.claim)} | {_escape(f.result)} | {_verdict_cell(f)} |")
     rules = list(dict.fromkeys(f.rule for f in findings))
+    if any(f.firmness for f in findings):
+        rules.append(firm.RULE)
     out += ["", *[f"*Rule:* {r}." for r in rules], ""]
     return out
+
+
+def _undecided(findings: list[Finding]) -> list[str]:
+    """Findings that are not firm: their lean and the zoo size that would decide them."""
+    open_ = [f for f in findings if f.firmness and not f.firmness["firm"]]
+    if not open_:
+        return []
+    lines = [
+        "### Not decided at this zoo size",
+        "",
+        "Findings whose verdict is not firm: the verdict on this zoo alone, the share of "
+        "resamples on each side, the effect with its 95% interval, and the networks per cell "
+        "type estimated to decide them (from the effect and its bootstrap spread on this zoo; "
+        "method per line). A zoo with that many seeds per configuration (`--config`) decides "
+        "them.",
+        "",
+        "| finding | this zoo alone | resamples: agrees / differs | effect [95% CI] | "
+        "networks per cell type to decide | method |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for f in open_:
+        fm = f.firmness
+        need = fm.get("networks_needed")
+        if need is not None:
+            need_text = f"~{int(need)} (this zoo: {fm['n_per_cell']:g})"
+        elif "networks_needed" in fm and fm["min_cell"] >= 2:
+            need_text = f"more than {firm.MAX_NEEDED:,}"
+        else:
+            need_text = "not estimable"
+        lines.append(
+            f"| `{f.key}` | {f.point_verdict} | {fm['agrees']:.0%} / {fm['differs']:.0%} | "
+            f"{_escape(firm.effect_text(fm)) or 'n/a'} | {need_text} | "
+            f"{_escape(fm.get('needed_method', ''))} |"
+        )
+    return [*lines, ""]
 
 
 def _differences(findings: list[Finding], zoo) -> list[str]:
@@ -216,6 +286,7 @@ def write_report(result: Any, zoo, ctx: Any, total_seconds: float) -> Path:
             lines += _cluster_table(group)
         lines += _findings_table(group)
     lines += _differences(findings, zoo)
+    lines += _undecided(findings)
     lines += _timings(result, total_seconds)
     lines += [
         "## Files",
