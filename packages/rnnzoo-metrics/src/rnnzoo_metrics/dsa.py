@@ -175,10 +175,43 @@ def sorted_schur_basis(a: np.ndarray) -> np.ndarray:
         q, rr = np.linalg.qr(m)
         d = np.abs(np.diag(rr))
         if d.min() > 1e-8 * max(d.max(), 1e-300):
+            k = 0
+            for e in keep:  # each complex pair's 2x2 block in a canonical form
+                if w[e].imag > 0:
+                    q[:, k : k + 2] = q[:, k : k + 2] @ _standard_block_rotation(
+                        q[:, k : k + 2].T @ a @ q[:, k : k + 2]
+                    )
+                    k += 2
+                else:
+                    k += 1
             return q
     from scipy.linalg import schur
 
     return schur(a, output="real")[1]
+
+
+def _standard_block_rotation(block: np.ndarray) -> np.ndarray:
+    """Orthogonal G making ``G^T block G = [[x, y], [z, x]]`` with ``y >= |z|``.
+
+    A 2x2 block of a complex-conjugate pair is unique up to rotations and reflections of
+    its plane; this form (equal diagonal, as LAPACK's standardised Schur blocks, the larger
+    off-diagonal entry first and positive) leaves only ``G = -I``, which the sign alignment
+    of :func:`starts` covers.
+    """
+    (p, q), (r, s) = block
+    # equal diagonal: rotate the symmetric part [[p, m], [m, s]] (m = (q + r) / 2)
+    theta = 0.5 * np.arctan2(s - p, q + r)
+    best = None
+    for t in (theta, theta + np.pi / 2):
+        c, sn = np.cos(t), np.sin(t)
+        g = np.array([[c, -sn], [sn, c]])
+        b = g.T @ block @ g
+        if best is None or abs(b[0, 1]) > abs(best[1][0, 1]):
+            best = (g, b)
+    g, b = best
+    if b[0, 1] < 0:  # a reflection of the plane flips both off-diagonal signs
+        g = g @ np.diag([1.0, -1.0])
+    return g
 
 
 def prepare_operator(a: np.ndarray) -> Operator:
@@ -219,23 +252,37 @@ def _objective_and_direction(
 
 
 def _sign_aligned(ta: np.ndarray, tb: np.ndarray, sweeps: int = 4) -> np.ndarray:
-    """Signs s (+-1) maximising sum_ij TA_ij TB_ij s_i s_j, greedily, per pair."""
+    """Signs s (+-1) maximising sum_ij TA_ij TB_ij s_i s_j, per pair, by coordinate ascent.
+
+    The moves flip one coordinate or two neighbouring ones together: a canonical 2x2 block
+    (:func:`_standard_block_rotation`) is only determined up to ``-I``, and flipping one of
+    its two columns alone would break the block's own agreement.
+    """
     m = ta * tb
     m = m + _t(m)
-    idx = np.arange(m.shape[-1])
+    r = m.shape[-1]
+    idx = np.arange(r)
     m[:, idx, idx] = 0.0
     s = np.ones(m.shape[:2])
-    best = s.copy()
-    best_val = np.einsum("pi,pij,pj->p", s, m, s)
     for _ in range(sweeps):
-        for i in range(m.shape[-1]):  # coordinate ascent: flip s_i if it helps
+        changed = False
+        for i in range(r):  # flip s_i if it helps
             gain = -2.0 * s[:, i] * np.einsum("pj,pj->p", m[:, i], s)
-            s[:, i] = np.where(gain > 0, -s[:, i], s[:, i])
-        val = np.einsum("pi,pij,pj->p", s, m, s)
-        better = val > best_val
-        best[better] = s[better]
-        best_val = np.maximum(best_val, val)
-    return best
+            flip = gain > 1e-15
+            s[flip, i] *= -1.0
+            changed |= bool(flip.any())
+        for i in range(r - 1):  # flip s_i and s_{i+1} together if it helps
+            fi = s[:, i] * np.einsum("pj,pj->p", m[:, i], s)
+            fj = s[:, i + 1] * np.einsum("pj,pj->p", m[:, i + 1], s)
+            both = 2.0 * s[:, i] * s[:, i + 1] * m[:, i, i + 1]
+            gain = -2.0 * (fi + fj - both)
+            flip = gain > 1e-15
+            s[flip, i] *= -1.0
+            s[flip, i + 1] *= -1.0
+            changed |= bool(flip.any())
+        if not changed:
+            break
+    return s
 
 
 def starts(ops_a: list[Operator], ops_b: list[Operator]) -> np.ndarray:

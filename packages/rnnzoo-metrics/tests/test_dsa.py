@@ -1,0 +1,193 @@
+"""Dynamical Similarity Analysis (issue 13, section 2): definitions and invariances.
+
+Tolerances: trajectories of exactly linear systems give DMD operators exact to ~1e-13
+(float64 SVD and least squares of well-conditioned data); the optimiser stops at a
+Riemannian gradient norm below 1e-9, where the objective f = cos(angle) is within ~1e-16
+of its local maximum. An angle near 0 is sqrt(2 (1 - f)), so a distance "~0" is below 1e-6
+(1 - f ~ 1e-13 gives 4.5e-7); distances that must agree (symmetry, invariance) agree to
+1e-7 (both are maxima of f to ~1e-14, and d(angle)/df = 1/sin(angle) with angles > 0.1).
+"""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from scipy.stats import ortho_group
+
+import rnnzoo_metrics as rm
+from rnnzoo_metrics import InputError, MetricsError
+from rnnzoo_metrics import dsa as D
+
+
+def rotation_system(freqs, decays):
+    """Block-diagonal linear map with eigenvalues decay_k * exp(+-2 pi i freq_k)."""
+    n = 2 * len(freqs)
+    m = np.zeros((n, n))
+    for k, (f, g) in enumerate(zip(freqs, decays, strict=True)):
+        c, s = np.cos(2 * np.pi * f), np.sin(2 * np.pi * f)
+        m[2 * k : 2 * k + 2, 2 * k : 2 * k + 2] = g * np.array([[c, -s], [s, c]])
+    return m
+
+
+def simulate(m, trials=6, steps=40, seed=0):
+    """x_{t+1} = M x_t from random starts: (trials, time, units)."""
+    rng = np.random.default_rng(seed)
+    x = np.empty((trials, steps, m.shape[0]))
+    x[:, 0] = rng.normal(size=(trials, m.shape[0]))
+    for t in range(1, steps):
+        x[:, t] = x[:, t - 1] @ m.T
+    return x
+
+
+M1 = rotation_system([0.02, 0.07], [0.99, 0.95])
+M2 = rotation_system([0.03, 0.11], [0.97, 0.9])
+
+
+def dsa_distance(xa, xb, **params):
+    metric = rm.get_metric("dsa", **params)
+    return metric.pair(metric.prepare(xa), metric.prepare(xb))
+
+
+def test_delay_embedding_matches_the_reference_layout():
+    x = np.arange(10.0).reshape(1, 5, 2)  # x[0, t] = [2t, 2t+1]
+    h = D.delay_embed(x, n_delays=2, delay_interval=2)
+    # row t: [x(t + 2), x(t)] (newest first), t = 0..2
+    np.testing.assert_array_equal(h[0], [[4, 5, 0, 1], [6, 7, 2, 3], [8, 9, 4, 5]])
+    with pytest.raises(InputError, match="too few"):
+        D.delay_embed(x, n_delays=4, delay_interval=2)
+
+
+@pytest.mark.parametrize("method", ["havok", "dmd"])
+def test_dmd_recovers_the_spectrum_of_a_linear_system(method):
+    x = simulate(M1)
+    a = D.dmd_operator(x, n_delays=1, delay_interval=1, rank=4, method=method)
+    got = np.sort_complex(np.linalg.eigvals(a))
+    want = np.sort_complex(np.linalg.eigvals(M1))
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-10)
+
+
+@pytest.mark.parametrize("method", ["havok", "dmd"])
+def test_orthogonal_change_of_units_gives_distance_zero(method):
+    x = simulate(M1, seed=1)
+    q = ortho_group.rvs(4, random_state=2)
+    # delay-embedded data (12 columns, rank 4: the system's dimension): the embedding's
+    # singular vectors in time are the same
+    d = dsa_distance(x, x @ q, n_delays=3, rank=4, dmd=method)
+    assert d < 1e-6
+
+
+def test_general_invertible_change_of_units_gives_distance_zero_at_full_rank():
+    """HAVOK regresses in the whitened temporal coordinates V: any invertible map S of the
+    units leaves their span unchanged, so at full rank the operators are orthogonally similar."""
+    x = simulate(M1, seed=3)
+    s = np.random.default_rng(4).normal(size=(4, 4)) + 2 * np.eye(4)
+    assert np.linalg.cond(s) < 100
+    assert dsa_distance(x, x @ s.T, n_delays=1, rank=4) < 1e-6
+    assert dsa_distance(x, x @ s.T, n_delays=3, rank=4) < 1e-6
+
+
+def test_operator_and_similarity_transformed_copy_are_at_distance_zero():
+    rng = np.random.default_rng(5)
+    a = rng.normal(size=(8, 8))
+    q = ortho_group.rvs(8, random_state=6)
+    al = D.procrustes_vector_fields([D.prepare_operator(a)], [D.prepare_operator(q @ a @ q.T)])
+    assert np.arccos(min(al.cosine[0], 1.0)) < 1e-6
+    c = al.c[0]
+    np.testing.assert_allclose(c.T @ c, np.eye(8), rtol=0, atol=1e-12)  # C is orthogonal
+
+
+def test_different_spectra_are_not_at_distance_zero():
+    d = dsa_distance(simulate(M1), simulate(M2), n_delays=1, rank=4)
+    # both operators are normal: the distance is at least the optimal matching of their
+    # eigenvalues (Hoffman-Wielandt), here > 0.05 rad
+    assert d > 0.05
+    assert dsa_distance(simulate(M1), simulate(M2, seed=9), n_delays=3, rank=4) > 0.05
+
+
+def test_symmetric_and_invariant_to_orthogonal_changes_of_either_network():
+    xa, xb = simulate(M1, seed=10), simulate(M2, seed=11)
+    qa = ortho_group.rvs(4, random_state=12)
+    qb = ortho_group.rvs(4, random_state=13)
+    params = {"n_delays": 2, "rank": 4}
+    d = dsa_distance(xa, xb, **params)
+    assert d > 0.05
+    assert abs(dsa_distance(xb, xa, **params) - d) < 1e-7
+    assert abs(dsa_distance(xa @ qa, xb, **params) - d) < 1e-7
+    assert abs(dsa_distance(xa, xb @ qb, **params) - d) < 1e-7
+
+
+def test_global_optimum_for_rank_two_matches_a_grid_search():
+    """O(2) is one angle and a reflection: brute force gives the global optimum."""
+    rng = np.random.default_rng(14)
+    for _ in range(20):
+        a, b = rng.normal(size=(2, 2, 2))
+        theta = np.linspace(0, 2 * np.pi, 200001)
+        c, s = np.cos(theta), np.sin(theta)
+        best = -np.inf
+        for sign in (1, -1):
+            rots = np.stack([np.stack([c, -sign * s], -1), np.stack([s, sign * c], -1)], -2)
+            an, bn = a / np.linalg.norm(a), b / np.linalg.norm(b)
+            f = np.einsum("ij,tij->t", an, rots @ bn @ np.swapaxes(rots, -1, -2))
+            best = max(best, f.max())
+        al = D.procrustes_vector_fields([D.prepare_operator(a)], [D.prepare_operator(b)])
+        assert al.cosine[0] >= best - 1e-9  # the grid's spacing costs < 1e-9 in f
+
+
+def test_euclidean_form_is_the_residual_of_the_operators_as_fitted():
+    xa, xb = simulate(M1, seed=15), simulate(M2, seed=16)
+    ang = dsa_distance(xa, xb, n_delays=1, rank=4)
+    euc = dsa_distance(xa, xb, n_delays=1, rank=4, score="euclidean")
+    na = np.linalg.norm(D.dmd_operator(xa, 1, 1, 4))
+    nb = np.linalg.norm(D.dmd_operator(xb, 1, 1, 4))
+    want = np.sqrt(na**2 + nb**2 - 2 * na * nb * np.cos(ang))
+    assert abs(euc - want) < 1e-9
+
+
+def test_pairwise_over_a_population_from_the_zoo_layout():
+    xr = pytest.importorskip("xarray")
+    xa, xb = simulate(M1, trials=3, steps=30, seed=20), simulate(M2, trials=3, steps=30, seed=21)
+    q1, q2 = ortho_group.rvs(4, random_state=22), ortho_group.rvs(4, random_state=23)
+    h = np.stack([xa, xb, xa @ q1, xb @ q2])  # a2, b2: a1, b1 in other unit bases
+    ds = xr.Dataset(
+        {"hidden_trained": (("network", "probe", "time", "unit"), h)},
+        coords={"network": ["a1", "b1", "a2", "b2"]},
+    )
+    d = rm.pairwise(ds, "dsa", n_delays=2, rank=4, progress=False)
+    assert d.attrs["metric"] == "dsa"
+    np.testing.assert_array_equal(d.values, d.values.T)
+    assert np.all(np.diag(d.values) == 0)
+    # the same network in another basis of its units: zero; another system: far
+    assert d.values[0, 2] < 1e-6
+    assert d.values[1, 3] < 1e-6
+    assert d.values[0, 1] > 0.05
+
+
+def test_parameters_are_checked_with_one_line():
+    with pytest.raises(MetricsError, match="metric 'dsa': rank must be a whole number >= 1"):
+        rm.get_metric("dsa", rank=0)
+    with pytest.raises(MetricsError, match="dmd must be one of"):
+        rm.get_metric("dsa", dmd="exact")
+    with pytest.raises(MetricsError, match="score must be one of"):
+        rm.get_metric("dsa", score="wasserstein")
+    m = rm.get_metric("dsa", n_delays=1, rank=9)
+    with pytest.raises(InputError, match="rank=9 exceeds the 4 dimensions"):
+        m.prepare(simulate(M1))
+
+
+def test_suggested_parameters_follow_the_documented_rule():
+    x = simulate(M1, trials=4, steps=50) @ np.random.default_rng(17).normal(size=(4, 9))
+    p = D.suggest_parameters([x, x])
+    assert p == {"n_delays": 6, "delay_interval": 1, "rank": 4}  # 10% of 50 steps; 4-dim system
+
+
+def test_import_and_use_without_torch():
+    code = (
+        "import sys, numpy as np, rnnzoo_metrics as rm\n"
+        "x = [np.random.default_rng(i).normal(size=(2, 30, 4)) for i in range(3)]\n"
+        "d = rm.pairwise(x, 'dsa', n_delays=2, rank=4, progress=False)\n"
+        "assert d.shape == (3, 3)\n"
+        "assert 'torch' not in sys.modules, 'torch was imported'\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
