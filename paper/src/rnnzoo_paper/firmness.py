@@ -14,13 +14,15 @@ rerunning an analysis). :func:`apply_firmness` then
    *inconclusive at this zoo size* and the finding says which way it leans (the more
    frequent of agrees / differs among the resamples) and how often;
 3. gives the finding's effect size with a 95% bootstrap percentile interval;
-4. for a finding that is not firm, estimates the networks per cell type that would decide
-   it (:func:`networks_needed`): the bootstrap standard error of the effect shrinks as
-   ``1/sqrt(n)``, so the effect is separated from the rule's boundary with 95% probability
-   once ``n' = n * ((z_test + z_0.95) * se / |effect - boundary|)^2`` (``z_test = 1.645``
-   for a one-sided test at p <= 0.05, 0 for a threshold compared directly); for the
-   Kruskal-Wallis test, a power calculation with the noncentral chi-square whose
-   noncentrality ``H - df`` grows in proportion to ``n``.
+4. for a finding that is not firm, estimates the networks per cell type at which 95% of
+   zoos would give it a firm verdict (:func:`networks_needed`), from its effect and the
+   effect's bootstrap standard error ``se``, which shrinks as ``1/sqrt(n)``: a zoo is firm
+   when its effect lies ``z_test + 1.645`` standard errors beyond the rule's boundary
+   (``z_test = 1.645`` for a one-sided test at p <= 0.05, 0 for a threshold compared
+   directly), and 95% of zoos lie within 1.645 standard errors of the true effect, so
+   ``n' = n * ((z_test + 2 * 1.645) * se / |effect - boundary|)^2``. For the Kruskal-Wallis
+   test, a power calculation with the noncentral chi-square whose noncentrality ``H - df``
+   grows in proportion to ``n``, at the level a firm verdict needs (p <= 0.0005).
 
 A cell type with a single network has no spread to resample: such a verdict is never firm.
 """
@@ -61,11 +63,12 @@ RULE = (
     "pairs of copies left out, against the zoo's own permutation null); agrees or differs "
     f"only when at least {FIRM:.0%} of the resamples give it, otherwise inconclusive at this "
     "zoo size, leaning to the more frequent of agrees / differs; effects with 95% bootstrap "
-    "percentile intervals; for a verdict that is not firm, the networks per cell type that "
-    "would decide it in 95% of zoos, with se the bootstrap standard error of the effect at n "
-    "networks per cell type, shrinking as 1/sqrt(n): n x ((1.645 + 1.645) x se / |effect|)^2 "
-    "for a test at p <= 0.05, n x (1.645 x se / |effect - threshold|)^2 for a threshold "
-    "(Kruskal-Wallis: its power with noncentrality H - df growing with n)"
+    "percentile intervals; for a verdict that is not firm, the networks per cell type at "
+    "which 95% of zoos would decide it firmly, with se the bootstrap standard error of the "
+    "effect at n networks per cell type, shrinking as 1/sqrt(n): n x (4.93 x se / "
+    "|effect|)^2 for a test at p <= 0.05 (1.645 for the test, 1.645 for firmness, 1.645 for "
+    "95% of zoos), n x (3.29 x se / |effect - threshold|)^2 for a threshold "
+    "(Kruskal-Wallis: its power at p <= 0.0005 with noncentrality H - df growing with n)"
 )
 
 
@@ -132,7 +135,7 @@ def networks_needed(
     """
     e = np.asarray(effects, dtype=float)
     e = e[np.isfinite(e)]
-    z = Z_FIRM + (Z_TEST if kind == TEST else 0.0)
+    z = 2 * Z_FIRM + (Z_TEST if kind == TEST else 0.0)
     method = (
         "bootstrap standard error extrapolated as 1/sqrt(n): "
         f"n x ({z:.2f} x se / |effect - {boundary:g}|)^2"
@@ -149,39 +152,46 @@ def networks_needed(
 def fraction_needed(n_cell: float, lean_fraction: float, kind: str) -> tuple[float, str]:
     """Networks per cell type from the fraction of resamples on the lean side.
 
-    If the verdict's statistic is about normal with a mean ``sqrt(n)`` standard errors from
-    its boundary, a fraction ``f`` of resamples beyond it (past the significance line for a
-    test) gives that distance as ``Phi^-1(f) (+ 1.645 for a test)``; 95% of zoos beyond it
-    need ``n' = n x ((1.645 (+ 1.645)) / (Phi^-1(f) (+ 1.645)))^2``. Used where the effect
-    alone would call this size enough (the verdict has conditions beside its effect).
+    If the verdict's statistic is about normal, a fraction ``f`` of resamples beyond the
+    rule's line gives the effect's distance from the boundary in standard errors as
+    ``Phi^-1(f) (+ 1.645 for a test)``; 95% of zoos firm need ``(+ 1.645) + 2 x 1.645`` of
+    them, so ``n' = n x ((2 x 1.645 (+ 1.645)) / (Phi^-1(f) (+ 1.645)))^2``. Used where the
+    effect alone would call this size enough (the verdict has conditions beside its
+    effect, e.g. a direction check).
     """
     from scipy.stats import norm
 
     offset = Z_TEST if kind == TEST else 0.0
     method = (
         "fraction of resamples on the lean side extrapolated as 1/sqrt(n): n x ("
-        f"{Z_FIRM + offset:.2f} / (Phi^-1(fraction) + {offset:.2f}))^2"
+        f"{2 * Z_FIRM + offset:.2f} / (Phi^-1(fraction) + {offset:.2f}))^2"
     )
     z = float(norm.ppf(min(max(lean_fraction, 1e-6), 1 - 1e-6))) + offset
     if z <= 0:
         return math.inf, method
-    return float(max(math.ceil(n_cell * ((Z_FIRM + offset) / z) ** 2), n_cell + 1)), method
+    target = 2 * Z_FIRM + offset
+    return float(max(math.ceil(n_cell * (target / z) ** 2), n_cell + 1)), method
 
 
 def kruskal_needed(h: float, df: int, n_cell: float) -> tuple[float, str]:
-    """Networks per cell type for a Kruskal-Wallis test to reach p <= 0.05 in 95% of zoos.
+    """Networks per cell type at which 95% of zoos give a Kruskal-Wallis finding firmly.
 
     Power calculation from the measured statistic: under the alternative ``H`` is
     approximately noncentral chi-square with ``df`` degrees of freedom and noncentrality
     ``lambda = H - df`` at this zoo's size, growing in proportion to the networks per group.
+    A zoo is firm when its own p-value is about ``Phi(-(1.645 + 1.645)) = 0.0005`` or less
+    (95% of its resamples then reach p <= 0.05), so the power is taken at that level.
     """
-    from scipy.stats import chi2, ncx2
+    from scipy.stats import chi2, ncx2, norm
 
-    method = "power of the Kruskal-Wallis test, noncentrality (H - df) scaled with n"
+    method = (
+        "power (95%) of the Kruskal-Wallis test at p <= 0.0005, noncentrality (H - df) "
+        "scaled with n"
+    )
     lam = h - df
     if not math.isfinite(lam) or lam <= 0:
         return math.inf, method
-    crit = chi2.ppf(1 - stats.ALPHA, df)
+    crit = chi2.ppf(1 - float(norm.sf(Z_TEST + Z_FIRM)), df)
     n = float(n_cell)
     while n <= MAX_NEEDED:
         if ncx2.sf(crit, df, lam * n / n_cell) >= FIRM:

@@ -282,7 +282,10 @@ class ClusterData:
     def test(self, key: str, by: str, idx: np.ndarray) -> dict[str, np.ndarray]:
         """Label test of ``by`` on distance ``key`` (within the other factor) per resample.
 
-        The silhouette is recomputed on each resample (:func:`resampled_silhouettes`); its
+        The silhouette is recomputed on each resample (:func:`resampled_silhouettes`) and
+        centred on the zoo's own (bootstrap bias correction: a resample holds ~63% distinct
+        networks, and the silhouette's minimum over the other groups is lower on fewer
+        networks, e.g. -0.088 against -0.063 on a synthetic zoo without clustering); its
         p-values and chance level are those of the zoo's permutation null.
         """
         tag = (key, by, idx.shape, hash(idx.tobytes()))
@@ -296,6 +299,9 @@ class ClusterData:
                 nan = np.full(len(idx), np.nan)
                 res.update(null_mean=nan, p_value=nan, p_lower=nan, silhouette=nan)
             else:
+                if res["testable"].any():
+                    bias = float(np.nanmean(res["silhouette"])) - zoo.silhouette
+                    res["silhouette"] = res["silhouette"] - bias
                 res["p_value"], res["p_lower"] = null_p_values(zoo.null, res["silhouette"])
                 res["null_mean"] = np.full(len(idx), zoo.null_mean)
             self._cache[tag] = res
