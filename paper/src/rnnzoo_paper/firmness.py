@@ -22,7 +22,9 @@ rerunning an analysis). :func:`apply_firmness` then
    directly), and 95% of zoos lie within 1.645 standard errors of the true effect, so
    ``n' = n * ((z_test + 2 * 1.645) * se / |effect - boundary|)^2``. For the Kruskal-Wallis
    test, a power calculation with the noncentral chi-square whose noncentrality ``H - df``
-   grows in proportion to ``n``, at the level a firm verdict needs (p <= 0.0005).
+   grows in proportion to ``n``, at the level a firm verdict needs (p <= 0.0005). Where the
+   share of resamples on the lean side, extrapolated the same way (:func:`fraction_needed`),
+   asks for more (the verdict also has a direction check or a second test), the larger.
 
 A cell type with a single network has no spread to resample: such a verdict is never firm.
 """
@@ -68,7 +70,8 @@ RULE = (
     "effect at n networks per cell type, shrinking as 1/sqrt(n): n x (4.93 x se / "
     "|effect|)^2 for a test at p <= 0.05 (1.645 for the test, 1.645 for firmness, 1.645 for "
     "95% of zoos), n x (3.29 x se / |effect - threshold|)^2 for a threshold "
-    "(Kruskal-Wallis: its power at p <= 0.0005 with noncentrality H - df growing with n)"
+    "(Kruskal-Wallis: its power at p <= 0.0005 with noncentrality H - df growing with n), or "
+    "the share of resamples on the lean side extrapolated the same way where that is larger"
 )
 
 
@@ -155,9 +158,9 @@ def fraction_needed(n_cell: float, lean_fraction: float, kind: str) -> tuple[flo
     If the verdict's statistic is about normal, a fraction ``f`` of resamples beyond the
     rule's line gives the effect's distance from the boundary in standard errors as
     ``Phi^-1(f) (+ 1.645 for a test)``; 95% of zoos firm need ``(+ 1.645) + 2 x 1.645`` of
-    them, so ``n' = n x ((2 x 1.645 (+ 1.645)) / (Phi^-1(f) (+ 1.645)))^2``. Used where the
-    effect alone would call this size enough (the verdict has conditions beside its
-    effect, e.g. a direction check).
+    them, so ``n' = n x ((2 x 1.645 (+ 1.645)) / (Phi^-1(f) (+ 1.645)))^2``. Used where it
+    exceeds the effect's estimate (the verdict has conditions beside its effect, e.g. a
+    direction check, that the resamples reverse).
     """
     from scipy.stats import norm
 
@@ -252,10 +255,13 @@ def assess(finding, n_resamples: int = N_RESAMPLES, seed: int = SEED) -> dict:
             need, method = r.needed(n_cell, effects)
         else:
             need, method = networks_needed(n_cell, r.effect, effects, r.kind, r.boundary)
-        if need <= n_cell and lean:
-            # the effect alone is decided at this size, the verdict is not: its other
-            # conditions (a direction check, a second test) are what the resamples reverse
-            need, method = fraction_needed(n_cell, lean_fraction, r.kind)
+        if lean and math.isfinite(need):
+            # the verdict may have conditions beside its effect (a direction check, a second
+            # test) that the resamples reverse more often than the effect: take the larger
+            # of the two estimates
+            by_fraction, how = fraction_needed(n_cell, lean_fraction, r.kind)
+            if math.isfinite(by_fraction) and by_fraction > need:
+                need, method = by_fraction, how
         if not spread:
             need, method = math.inf, "one network in a cell type: no spread to extrapolate"
         out["networks_needed"] = need if math.isfinite(need) and need <= MAX_NEEDED else None
