@@ -286,9 +286,7 @@ def as_network(
     if isinstance(model, OwnNetwork):
         if readout is None:
             return model
-        return dataclasses.replace(
-            model, **_readout_fields(readout, model.n_units, model.params["W_out"].dtype)
-        )
+        return _with_readout(model, readout)
     exact = _exact_arch(model)
     if exact is not None:
         return _convert_exact(model, exact, readout, n_inputs)
@@ -302,7 +300,30 @@ def as_network(
             f"{type(model).__name__} is not a torch recurrent model: pass an nn.RNN/GRU/LSTM "
             "(or its Cell), or a step function F(h, x) -> h"
         )
-    return _convert_step_function(model, readout, n_inputs, state_size, dtype)
+    try:
+        return _convert_step_function(model, readout, n_inputs, state_size, dtype)
+    except ModelError as err:
+        if isinstance(model, nn.Module) and type(model).__module__.startswith("torch.nn"):
+            raise ModelError(
+                f"unknown module type {_name(model)}: not an nn.RNN/GRU/LSTM (or Cell), and as "
+                f"a step function F(h, x) -> h: {err}"
+            ) from None
+        raise
+
+
+def _with_readout(net: OwnNetwork, readout: Any) -> OwnNetwork:
+    """``net`` with its readout replaced (a new cell when the output size changes)."""
+    fields = _readout_fields(readout, net.n_units, net.params["W_out"].dtype)
+    out = fields.pop("params")
+    K = out["W_out"].shape[-1]
+    old = net.cell
+    if isinstance(old, StepFunctionCell):
+        cell: Cell = StepFunctionCell(old.fn, old.n_units, old.n_inputs, K, old.dtype)
+        cell._readout = {k: v[0] for k, v in out.items()}
+    else:
+        cell = get_cell(old.arch, old.activation, old.n_units, old.n_inputs, K)
+    params = {k: v for k, v in net.params.items() if k not in out} | out
+    return dataclasses.replace(net, cell=cell, params=params, **fields)
 
 
 def _name(model: Any) -> str:
