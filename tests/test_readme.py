@@ -16,7 +16,8 @@ Every fenced block under "## User stories" runs, story by story, in a scratch fo
 - the port of story 1's local web server is replaced by a free one, so parallel runs of the
   suite do not collide.
 
-Story 3 also checks that the metrics-only example never imports torch.
+Story 3 also checks that the metrics-only example never imports torch; story 4 that the
+command and the Python call print the same table of nearest cell types.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ def stories() -> dict[str, list[tuple[str, str]]]:
     return out
 
 
-def test_readme_has_the_two_commands_a_picture_and_three_stories():
+def test_readme_has_the_two_commands_a_picture_and_four_stories():
     text = (ROOT / "README.md").read_text()
     head = text.split("## User stories")[0]
     assert "nox -s demo" in head
@@ -67,7 +68,7 @@ def test_readme_has_the_two_commands_a_picture_and_three_stories():
         assert 5_000 < len(data) < 600_000, f"{pic}: {len(data)} bytes; keep it small"
     assert head.index("nox -s demo") < head.index(pictures[0])
     found = stories()
-    assert len(found) == 3, list(found)
+    assert len(found) == 4, list(found)
     titles = " | ".join(found).lower()
     for word in ("generate", "download", "plugin", "metrics only"):
         assert word in titles, word
@@ -218,3 +219,17 @@ def test_story_metrics_only(tmp_path):
     out = _run_story(_title("metrics only"), tmp_path, check_no_torch=True)
     assert "net0" in out[-1]
     assert "(6, 2)" in out[-1]
+
+
+def test_story_your_own_network_in_the_zoo(tmp_path):
+    """Story 4 (issue 11 §2): train a small GRU, place it in a tiny zoo, CLI and Python."""
+    out = _run_story(_title("your own network"), tmp_path)
+    png = (tmp_path / "placed" / "placement.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    for name in ("nearest.md", "nearest.csv", "distances.csv", "distances.nc"):
+        assert (tmp_path / "placed" / name).is_file(), name
+    assert not list((tmp_path / "zoo.zarr").rglob("*placement*"))  # nothing into the zoo
+    cli, python = out[2], out[3]
+    table = [line for line in cli.splitlines() if line.startswith("|")]
+    assert any(line.startswith("| SVCCA | 1 |") for line in table)
+    assert table == [line for line in python.splitlines() if line.startswith("|")]

@@ -10,10 +10,15 @@ Two formats, because they are what people in this field actually have:
   code ships them (a model class plus a checkpoint); it is also the only way to rebuild an
   arbitrary step function ``F(h, x) -> h`` (e.g. a continuous-time rate network). The
   weights are read with ``torch.load(..., weights_only=True)``: no pickled code runs.
-- a TorchScript file (``torch.jit.save``): self-contained, no code needed. A scripted
-  ``nn.RNN`` / ``nn.GRU`` / ``nn.LSTM`` (or one inside a scripted module, picked with
-  ``--rnn``) is rebuilt as the torch module with exactly its weights, so it is analysed with
-  the closed-form Jacobians; any other scripted module is used as a step function.
+- a TorchScript file (``torch.jit.save``): self-contained, no code needed, and what most
+  shared checkpoints of the last years are. A scripted ``nn.RNN`` / ``nn.GRU`` /
+  ``nn.LSTM`` (or one inside a scripted module, picked with ``--rnn``) is rebuilt as the
+  torch module with exactly its weights, so it is analysed with the closed-form Jacobians;
+  any other scripted module is used as a step function. (torch >= 2.10 deprecates
+  TorchScript in favour of ``torch.export``; a ``.pt2`` file of ``torch.export.save``
+  holding a step function ``F(h, x)`` exported with a dynamic batch dimension is accepted
+  too. An exported ``nn.GRU`` loses its class, so export the step function, or give the
+  factory and weights.)
 
 Whole pickled modules (``torch.save(model)``) are not accepted: loading one runs arbitrary
 code and breaks when the class moves; save the ``state_dict`` instead.
@@ -41,6 +46,8 @@ from typing import Any
 SPEC = re.compile(r"^(?P<where>[^:]+):(?P<attr>[A-Za-z_][\w.]*)$")
 #: checkpoint keys that hold a state_dict
 STATE_DICT_KEYS = ("state_dict", "model_state_dict")
+#: files of ``torch.export.save`` (a step function exported with a dynamic batch dimension)
+EXPORTED_SUFFIX = ".pt2"
 #: torch modules a scripted module is rebuilt as (TorchScript keeps their class name)
 SCRIPTED_RNNS = ("RNN", "GRU", "LSTM", "RNNCell", "GRUCell", "LSTMCell")
 
@@ -244,6 +251,8 @@ def _load_weights(obj: Any, weights: str, spec: str) -> None:
 def _torchscript(path: str) -> Any:
     import torch
 
+    if path.endswith(EXPORTED_SUFFIX):
+        return _exported(path)
     try:
         if not zipfile.is_zipfile(path):
             raise ValueError("not a zip archive")
@@ -252,6 +261,21 @@ def _torchscript(path: str) -> Any:
         raise ModelFileError(
             f"{path} is not a TorchScript file ({_one_line(err)}); give one saved with "
             "torch.jit.save, or a Python factory module:factory with --weights"
+        ) from None
+
+
+def _exported(path: str) -> Any:
+    """A ``torch.export`` program (``.pt2``) as a callable module (a step function)."""
+    import torch
+
+    try:
+        if not zipfile.is_zipfile(path):
+            raise ValueError("not a zip archive")
+        return torch.export.load(path).module()
+    except Exception as err:  # torch.export raises many kinds on a foreign file
+        raise ModelFileError(
+            f"{path} is not a torch.export program ({_one_line(err)}); give one saved with "
+            "torch.export.save, a TorchScript file, or module:factory with --weights"
         ) from None
 
 
