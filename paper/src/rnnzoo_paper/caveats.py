@@ -89,14 +89,22 @@ def _sine_facts(zoo, key: str) -> str:
     except (KeyError, ValueError):
         t = None
     cycles = f" ({omega.min() * t:.1f}-{omega.max() * t:.1f} cycles per trial)" if t else ""
+    paper = _paper_plan("sine")
+    paper_t = _steps(paper) if paper is not None else None
+    short = t is not None and paper_t is not None and t < paper_t
     if key == "sine/frequency-alignment" or key == "sine/frequency-by-arch":
         f = np.asarray(freq["frequency_linear"].values, dtype=float)
         rel = np.abs(f - omega[None]) / omega[None]
         med = np.nanmedian(np.where(np.isfinite(rel), rel, np.nan), axis=0)
+        why = (
+            f": a trial shorter than the paper's (T = {paper_t}) may be fit without a "
+            "sustained oscillation at the commanded frequency"
+            if short
+            else ""
+        )
         return (
             f"median relative error per frequency {med[0]:.0%} at ω = {omega[0]:.3f} to "
-            f"{med[-1]:.0%} at ω = {omega[-1]:.3f}{cycles}: a trial this short may be fit "
-            "without a sustained oscillation at the commanded frequency"
+            f"{med[-1]:.0%} at ω = {omega[-1]:.3f}{cycles}{why}"
         )
     n = np.asarray(freq["n_points"].values)
     bad = n != 1
