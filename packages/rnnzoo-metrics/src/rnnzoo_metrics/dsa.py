@@ -19,17 +19,19 @@ The problem is non-convex (a quadratic over O(r)). It is solved for all pairs of
 once, vectorised over pairs, by Riemannian gradient ascent on O(r) (left-multiplicative
 updates ``C <- exp(tau Omega) C`` with ``Omega = skew(grad f C^T)``, Barzilai-Borwein step
 sizes capped at ``||tau Omega||_F <= 0.5``, a second-order exponential followed by a
-Newton-Schulz re-orthogonalisation: matrix products only), from three starts per pair:
+Newton-Schulz re-orthogonalisation: matrix products only), from five starts per pair:
 
 1. the identity (both operators in their own SVD coordinates, ordered by variance: the
    reference's first start);
 2. the identity with the first two coordinates swapped (the reference's second start);
-3. the real Schur bases of A and B with eigenvalues in the same order (by modulus, then
-   angle), with the signs of the basis vectors chosen to align the Schur forms: exact for
-   a similarity-transformed copy with distinct eigenvalues, up to rotations inside the
-   2x2 blocks of complex pairs, which the ascent then finds.
+3.-5. the real Schur bases of A and B with their eigenvalues in the same order (three
+   orders: by modulus, by angle, by real part), 2x2 blocks of complex pairs in a standard
+   form, and the signs of the basis vectors chosen to align the two Schur forms: exact
+   for a similarity-transformed copy with distinct eigenvalues. Three orders, because
+   the operators of trained networks often have eigenvalues of similar moduli (or
+   angles) whose order alone pairs them up wrongly, a start in another basin.
 
-All three ascend for ``PRUNE_AFTER`` (30) steps; then only the best of each pair goes on
+All five ascend for ``PRUNE_AFTER`` (30) steps; then only the best of each pair goes on
 (up to ``max_iter`` steps in all), so the restarts cost 30 steps each, not a full run.
 The winning C is made orthogonal to 1e-12 before the distance is evaluated, so every
 reported distance is attained by an orthogonal C (an upper bound on the global minimum,
@@ -148,22 +150,34 @@ class Operator(NamedTuple):
 
     a: np.ndarray  # (r, r) operator scaled to unit Frobenius norm
     norm: float  # its Frobenius norm as fitted
-    schur: np.ndarray  # (r, r) orthogonal basis: schur.T @ a @ schur is quasi-triangular,
-    #                     eigenvalues ordered by modulus then angle
+    schur: np.ndarray  # (len(ORDERS), r, r) orthogonal bases: schur[k].T @ a @ schur[k] is
+    #                     quasi-triangular with the eigenvalues in ORDERS[k]
 
 
-def sorted_schur_basis(a: np.ndarray) -> np.ndarray:
+# orders of the eigenvalues (one of each conjugate pair) for the Schur starts: by modulus,
+# by angle (frequency) and by real part; near-unit-circle operators (HAVOK's) often have
+# eigenvalues of similar moduli, whose order alone would pair them up wrongly
+ORDERS = {
+    "modulus": lambda z: (-round(abs(z), 12), -np.angle(z)),
+    "angle": lambda z: (-round(np.angle(z), 12), -abs(z)),
+    "real": lambda z: (-round(z.real, 12), -z.imag),
+}
+
+
+def sorted_schur_basis(a: np.ndarray, order: str = "modulus") -> np.ndarray:
     """Orthogonal Q with ``Q^T a Q`` quasi-upper-triangular, eigenvalues in a canonical order.
 
-    Eigenvalues are ordered by decreasing modulus, then decreasing angle (one of each
-    complex-conjugate pair, which fills two columns: the real and imaginary parts of its
-    eigenvector). Q is the QR factor of those eigenvector columns; where they are
-    numerically dependent (a defective operator), scipy's unordered real Schur basis.
+    Eigenvalues (one of each complex-conjugate pair, which fills two columns: the real and
+    imaginary parts of its eigenvector) are ordered by ``order`` (a key of
+    :data:`ORDERS`). Q is the QR factor of those eigenvector columns, each 2x2 block put in
+    a standard form; where the columns are numerically dependent (a defective operator),
+    scipy's unordered real Schur basis.
     """
     r = a.shape[0]
     w, v = np.linalg.eig(a)
     keep = [k for k in range(r) if w[k].imag >= 0]
-    keep.sort(key=lambda k: (-round(abs(w[k]), 12), -np.angle(w[k])))
+    key = ORDERS[order]
+    keep.sort(key=lambda k: key(w[k]))
     cols = []
     for k in keep:
         if w[k].imag > 0:
@@ -220,7 +234,7 @@ def prepare_operator(a: np.ndarray) -> Operator:
     if not np.isfinite(norm) or norm == 0.0:
         raise InputError("the DMD operator is zero or not finite (constant trajectories?)")
     unit = a / norm
-    return Operator(unit, norm, sorted_schur_basis(unit))
+    return Operator(unit, norm, np.stack([sorted_schur_basis(unit, o) for o in ORDERS]))
 
 
 # -- per pair ----------------------------------------------------------------------------
@@ -286,26 +300,28 @@ def _sign_aligned(ta: np.ndarray, tb: np.ndarray, sweeps: int = 4) -> np.ndarray
 
 
 def starts(ops_a: list[Operator], ops_b: list[Operator]) -> np.ndarray:
-    """The three starting C per pair (identity, swapped identity, aligned Schur bases).
+    """The starting C per pair: identity, swapped identity, and one per Schur order.
 
     Returns
     -------
-    ndarray, shape (3, pairs, r, r)
+    ndarray, shape (2 + len(ORDERS), pairs, r, r)
     """
     p, r = len(ops_a), ops_a[0].a.shape[0]
     eye = np.broadcast_to(np.eye(r), (p, r, r))
     swap = np.eye(r)
     if r > 1:
         swap[[0, 1]] = swap[[1, 0]]
-    qa = np.stack([o.schur for o in ops_a])
-    qb = np.stack([o.schur for o in ops_b])
+    out = [eye, np.broadcast_to(swap, (p, r, r))]
     a = np.stack([o.a for o in ops_a])
     b = np.stack([o.a for o in ops_b])
-    ta = _mm(_mm(_t(qa), a), qa)
-    tb = _mm(_mm(_t(qb), b), qb)
-    s = _sign_aligned(ta, tb)
-    schur = _mm(qa * s[:, None, :], _t(qb))
-    return np.stack([eye, np.broadcast_to(swap, (p, r, r)), schur])
+    for k in range(len(ORDERS)):
+        qa = np.stack([o.schur[k] for o in ops_a])
+        qb = np.stack([o.schur[k] for o in ops_b])
+        ta = _mm(_mm(_t(qa), a), qa)
+        tb = _mm(_mm(_t(qb), b), qb)
+        s_ = _sign_aligned(ta, tb)
+        out.append(_mm(qa * s_[:, None, :], _t(qb)))
+    return np.stack(out)
 
 
 class Alignment(NamedTuple):
@@ -314,7 +330,7 @@ class Alignment(NamedTuple):
     cosine: np.ndarray  # (pairs,) f(C*) = <A, C* B C*^T> of the unit-norm operators
     c: np.ndarray  # (pairs, r, r) the orthogonal C* reached
     iterations: np.ndarray  # (pairs,) ascent steps of the best start
-    start: np.ndarray  # (pairs,) which start won (0 identity, 1 swap, 2 Schur)
+    start: np.ndarray  # (pairs,) which start won (0 identity, 1 swap, 2+ Schur orders)
 
 
 def _dot(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -406,7 +422,7 @@ def procrustes_vector_fields(
         raise MetricsError("every DMD operator must have the same rank")
     a = np.stack([o.a for o in ops_a])
     b = np.stack([o.a for o in ops_b])
-    c0 = starts(ops_a, ops_b)  # (3, p, r, r)
+    c0 = starts(ops_a, ops_b)  # (starts, p, r, r)
     k = c0.shape[0]
     # every start for a few steps, then only the best start of each pair goes on
     first = min(PRUNE_AFTER, max_iter)

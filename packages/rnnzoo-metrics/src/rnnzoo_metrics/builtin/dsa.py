@@ -9,7 +9,7 @@ from ..errors import MetricsError
 from ..linalg import tile_matrix, tile_pairs
 from ..metric import Metric
 
-# pairs per batched optimisation: bounds the memory of one batch (3 starts x pairs x r x r
+# pairs per batched optimisation: bounds the memory of one batch (5 starts x pairs x r x r
 # float64 arrays, a dozen of them alive at once) to a few tens of MB at rank 30
 PAIR_BATCH = 2048
 

@@ -1,0 +1,197 @@
+"""rnnzoo's DSA against the reference implementation ``dsa-metric`` (issue 13, section 2).
+
+Runs only where ``dsa-metric`` and torch are installed: ``nox -s dsa-reference`` builds
+that environment (torch from constraints.txt, CPU); neither is ever a dependency of
+rnnzoo-metrics. On the same zoo trajectories and parameters it computes every pair of
+``--networks`` networks of one task with both, and checks:
+
+* DMD operators: the reference's (float32) and rnnzoo's (float64) have the same spectra
+  (they are equal up to an orthogonal change of basis: SVD signs);
+* distances (angular): rnnzoo is never worse than the reference's optimum (larger by at
+  most ``--never-worse-tol``, the float32 rounding of the reference's score) and within
+  ``--tolerance`` of it where the two reach the same optimum; where rnnzoo is smaller
+  (a better optimum of the same non-convex problem), how often and by how much;
+* the optimiser alone: rnnzoo's batched optimisation on the reference's own operators.
+
+It prints a report and writes it as JSON (``--json``); exit status 1 if a check fails.
+
+    python benchmarks/dsa_reference.py --zoo results/demo/zoo.zarr --task flipflop
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import warnings
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
+
+import numpy as np
+
+import rnnzoo_metrics as rm
+from rnnzoo_metrics import dsa as rdsa
+
+
+def load_trajectories(zoo: str, task: str, n: int, variable: str) -> tuple[list, list[str]]:
+    """``n`` networks of ``task`` spread over the zoo's index (every k-th), float64."""
+    from rnnzoo_metrics.io import read_networks
+
+    data = read_networks(zoo, group=task, variable=variable, kind="trajectories")
+    nets = rm.as_networks(data, "trajectories", variable)
+    pick = np.unique(np.linspace(0, len(nets) - 1, min(n, len(nets))).round().astype(int))
+    return [nets.load(int(i)) for i in pick], [nets.ids[int(i)] for i in pick]
+
+
+def spectral_gap(a: np.ndarray, b: np.ndarray) -> float:
+    """Largest |eigenvalue difference| after matching the two spectra (assignment)."""
+    from scipy.optimize import linear_sum_assignment
+
+    la, lb = np.linalg.eigvals(a), np.linalg.eigvals(b)
+    cost = np.abs(la[:, None] - lb[None, :])
+    r, c = linear_sum_assignment(cost)
+    return float(cost[r, c].max())
+
+
+def reference(xs: list, params: dict, iters: int, lr: float, device: str = "cpu"):
+    """The reference's all-pairs matrix (its own loop over pairs), operators and time."""
+    import torch
+    from DSA import DSA
+
+    torch.set_num_threads(1)
+    model = DSA(
+        X=[x.astype(np.float64) for x in xs],
+        n_delays=params["n_delays"],
+        delay_interval=params["delay_interval"],
+        rank=params["rank"],
+        score_method="angular",
+        iters=iters,
+        lr=lr,
+        device=device,
+    )
+    t = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sims = np.asarray(model.fit_score(), dtype=np.float64)
+    seconds = time.perf_counter() - t
+    ops = [np.asarray(d.A_v.detach().cpu().numpy(), dtype=np.float64) for d in model.dmds[0]]
+    return sims, ops, seconds
+
+
+def compare(ours: np.ndarray, ref: np.ndarray, tol: float, never_worse_tol: float) -> dict:
+    iu = np.triu_indices(len(ours), 1)
+    diff = ours[iu] - ref[iu]
+    better = diff < -tol
+    return {
+        "pairs": int(len(diff)),
+        "max_abs_diff": float(np.max(np.abs(diff))),
+        "median_abs_diff": float(np.median(np.abs(diff))),
+        "within_tolerance": int(np.sum(np.abs(diff) <= tol)),
+        "rnnzoo_smaller": int(np.sum(better)),
+        "rnnzoo_smaller_by_median": float(np.median(-diff[better])) if better.any() else 0.0,
+        "rnnzoo_smaller_by_max": float(np.max(-diff[better])) if better.any() else 0.0,
+        "rnnzoo_larger": int(np.sum(diff > never_worse_tol)),
+        "rnnzoo_larger_by_max": float(max(0.0, np.max(diff))),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--zoo", default="results/demo/zoo.zarr", help="a zoo store")
+    p.add_argument("--task", default="flipflop")
+    p.add_argument("--variable", default="hidden_trained")
+    p.add_argument("--networks", type=int, default=16)
+    p.add_argument("--n-delays", type=int, default=10)
+    p.add_argument("--delay-interval", type=int, default=1)
+    p.add_argument("--rank", type=int, default=10)
+    p.add_argument("--iters", type=int, default=1500, help="reference's Adam steps (default)")
+    p.add_argument("--lr", type=float, default=5e-3, help="reference's Adam rate (default)")
+    p.add_argument("--tolerance", type=float, default=1e-3, help="radians")
+    p.add_argument("--never-worse-tol", type=float, default=1e-5, help="radians")
+    p.add_argument("--json", help="write the report here")
+    args = p.parse_args(argv)
+    if not os.path.exists(args.zoo):
+        print(f"dsa_reference: no zoo at {args.zoo!r}; pass --zoo", file=sys.stderr)
+        return 2
+    params = {"n_delays": args.n_delays, "delay_interval": args.delay_interval, "rank": args.rank}
+    xs, ids = load_trajectories(args.zoo, args.task, args.networks, args.variable)
+    n = len(xs)
+    pairs = n * (n - 1) // 2
+    print(f"{args.task}: {n} networks {xs[0].shape} (trials, time, units), {pairs} pairs, {params}")
+
+    ref, ref_ops, t_ref = reference(xs, params, args.iters, args.lr)
+    t = time.perf_counter()
+    ours = rm.pairwise(xs, "dsa", progress=False, **params).values
+    t_ours = time.perf_counter() - t
+
+    # operators: same spectra (rnnzoo float64, reference float32)
+    mine = [
+        rdsa.dmd_operator(x, params["n_delays"], params["delay_interval"], args.rank) for x in xs
+    ]
+    # the reference scales its operators to unit norm in place while it optimises
+    spec = max(
+        spectral_gap(a / np.linalg.norm(a), b / np.linalg.norm(b))
+        for a, b in zip(mine, ref_ops, strict=True)
+    )
+    # the optimiser alone, on the reference's own operators
+    prepared = [rdsa.prepare_operator(a) for a in ref_ops]
+    i, j = np.triu_indices(n, 1)
+    t = time.perf_counter()
+    on_ref = rdsa.distances([prepared[k] for k in i], [prepared[k] for k in j])
+    t_opt = time.perf_counter() - t
+    on_ref_matrix = np.zeros((n, n))
+    on_ref_matrix[i, j] = on_ref_matrix[j, i] = on_ref
+
+    report = {
+        "task": args.task,
+        "networks": ids,
+        "shape": list(xs[0].shape),
+        "parameters": {**params, "reference_iters": args.iters, "reference_lr": args.lr},
+        "tolerance": args.tolerance,
+        "never_worse_tol": args.never_worse_tol,
+        "spectra_max_abs_diff": spec,
+        "end_to_end": compare(ours, ref, args.tolerance, args.never_worse_tol),
+        "optimiser_on_reference_operators": compare(
+            on_ref_matrix, ref, args.tolerance, args.never_worse_tol
+        ),
+        "seconds_per_pair": {
+            "reference": t_ref / pairs,
+            "rnnzoo": t_ours / pairs,
+            "rnnzoo_optimiser_only": t_opt / pairs,
+        },
+        "speedup_per_pair": t_ref / t_ours,
+    }
+    e2e, opt = report["end_to_end"], report["optimiser_on_reference_operators"]
+    print(f"DMD spectra: max |difference| {spec:.2e} (reference float32, rnnzoo float64)")
+    for name, r in (("end to end", e2e), ("optimiser on the reference's operators", opt)):
+        print(
+            f"{name}: {r['within_tolerance']}/{r['pairs']} within {args.tolerance:g} rad "
+            f"(max |diff| {r['max_abs_diff']:.2e}, median {r['median_abs_diff']:.2e}); "
+            f"rnnzoo smaller in {r['rnnzoo_smaller']} (median {r['rnnzoo_smaller_by_median']:.2e}, "
+            f"max {r['rnnzoo_smaller_by_max']:.2e}); larger than the reference by more than "
+            f"{args.never_worse_tol:g} in {r['rnnzoo_larger']} "
+            f"(max {r['rnnzoo_larger_by_max']:.2e})"
+        )
+    s = report["seconds_per_pair"]
+    print(
+        f"per pair: reference {s['reference'] * 1e3:.1f} ms, rnnzoo {s['rnnzoo'] * 1e3:.2f} ms "
+        f"(prepare + tiles), ratio {report['speedup_per_pair']:.0f}x"
+    )
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(report, f, indent=2)
+    ok = (
+        e2e["rnnzoo_larger"] == 0
+        and opt["rnnzoo_larger"] == 0
+        and e2e["within_tolerance"] + e2e["rnnzoo_smaller"] == e2e["pairs"]
+        and spec < 1e-3
+    )
+    print("reference comparison:", "PASS" if ok else "FAIL")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
