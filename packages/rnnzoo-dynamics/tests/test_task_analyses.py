@@ -138,7 +138,7 @@ def test_built_in_analyses_carry_no_generic_attribute():
 
 
 def test_a_zoo_task_without_a_plugin_is_analysed_generically_and_the_run_says_so(
-    tmp_path, monkeypatch
+    tmp_path, monkeypatch, capsys
 ):
     from rnnzoo_train.generate import generate
     from rnnzoo_train.presets import get_preset
@@ -178,6 +178,17 @@ def test_a_zoo_task_without_a_plugin_is_analysed_generically_and_the_run_says_so
     report = analyze_zoo(zoo, "plainflipflop", options=AnalysisOptions(n_starts=8), progress=False)
     assert report.task_analysis == "generic"
     assert any("has no analysis plugin: generic analyses only" in line for line in report.lines())
+    # the command line says so too
+    from rnnzoo_dynamics.cli import main
+
+    assert (
+        main(
+            ["analyze", str(zoo), "--task", "plainflipflop", "--starts", "8", "--force", "--quiet"]
+        )
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert "task 'plainflipflop' has no analysis plugin: generic analyses only" in out
     graph = read_analysis(zoo, "plainflipflop", "nearest_neighbour_graph-condition0")
     assert graph.attrs["task_analysis"] == "generic"
     assert read_analysis(zoo, "plainflipflop", "dynamics_summary").attrs["task_analysis"] == (
