@@ -6,6 +6,7 @@
 ``nox -s bench``  side-by-side speed benchmarks (``nox -s bench -- metrics`` runs one)
 ``nox -s isolated-metrics``  rnnzoo-metrics alone in a fresh environment: no torch, no zarr
 ``nox -s isolated-zoo``  rnnzoo-train without its torch extra: download, verify, info, open
+``nox -s dsa-reference``  rnnzoo's DSA against the reference dsa-metric (torch), own env
 
 Every environment installs with ``-c constraints.txt`` so torch resolves to the pinned CPU
 build and never to a multi-GB CUDA wheel.
@@ -144,3 +145,38 @@ def isolated_zoo(session: nox.Session) -> None:
         str(ROOT),
         env=THREADS,
     )
+
+
+@nox.session(name="dsa-reference")
+def dsa_reference(session: nox.Session) -> None:
+    """rnnzoo's DSA against the reference ``dsa-metric`` (issue 13), in an env of its own.
+
+    ``dsa-metric`` needs torch (pinned CPU build via constraints.txt); neither is ever a
+    dependency of rnnzoo-metrics. Uses ``results/demo/zoo.zarr`` (``nox -s demo``) or
+    ``-- --zoo PATH``; without either, trains a tiny flip-flop zoo first.
+    """
+    session.install(*CONSTRAINTS, "pip>=23")
+    session.install(
+        *CONSTRAINTS,
+        f"{ROOT / 'packages/rnnzoo-metrics'}[all]",
+        f"{ROOT / 'packages/rnnzoo-train'}[torch]",
+        "dsa-metric==2.0.2",
+        "torch",
+    )
+    args = list(session.posargs)
+    if "--zoo" not in args:
+        zoo = ROOT / "results" / "demo" / "zoo.zarr"
+        if not zoo.exists():
+            zoo = Path(session.create_tmp()) / "zoo.zarr"
+            if not zoo.exists():
+                session.run(
+                    "rnnzoo-train", "generate", "--preset", "tiny", "--task", "flipflop",
+                    "--out", str(zoo), "--no-progress", env=THREADS,
+                )  # fmt: skip
+        args += ["--zoo", str(zoo)]
+    out = ROOT / "results" / "dsa_reference.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    session.run(
+        "python", str(ROOT / "benchmarks" / "dsa_reference.py"), "--json", str(out), *args,
+        env=THREADS,
+    )  # fmt: skip
