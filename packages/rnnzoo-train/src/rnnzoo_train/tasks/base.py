@@ -75,7 +75,9 @@ class Task(ABC):
     """Base class of a task.
 
     Subclasses are registered under entry-point group ``rnnzoo_train.tasks`` (the built-ins
-    too) and looked up by :attr:`name`.
+    too) and looked up by :attr:`name`. The task's own dynamics analyses, if any, are a
+    plugin of rnnzoo-dynamics registered under ``rnnzoo_dynamics.task_analyses`` with the
+    same name (``docs/plugins.md``); a task without one gets the generic analyses.
 
     Subclasses set the class attributes and implement the abstract methods. Constructor
     keyword arguments are the task's parameters (with the defaults of DESIGN.md section 2)
