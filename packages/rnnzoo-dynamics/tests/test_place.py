@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -241,6 +242,51 @@ def test_a_zoo_without_analyses_gives_geometry_and_says_why_not_topology(zoo, tm
     assert np.isfinite(p.distances["svcca"].values).all()
     assert np.isnan(p.distances["graph"].values).all()
     assert any("rnnzoo-dynamics analyze" in n for n in p.notes)
+    # downloaded (a zip: read-only), analysed into a store of its own: the store is read
+    from rnnzoo_dynamics.analyze import analyze_zoo
+    from rnnzoo_dynamics.population import AnalysisOptions
+
+    zipped = tmp_path / "bare.zip"
+    with zipfile.ZipFile(zipped, "w", zipfile.ZIP_STORED) as zf:
+        for path in sorted(bare.rglob("*")):
+            if path.is_file():
+                zf.write(path, path.relative_to(bare).as_posix())
+    store = tmp_path / "analyses.zarr"
+    analyze_zoo(zipped, "flipflop", options=AnalysisOptions(n_starts=8), analysis_store=store)
+    before = zipped.read_bytes()
+    q = place_model(
+        nn.GRU(3, 8),
+        zipped,
+        "flipflop",
+        tmp_path / "out",
+        readout=nn.Linear(8, 3),
+        analysis_store=store,
+    )
+    assert np.isfinite(q.distances["graph_matched"].values).all()
+    assert not q.notes
+    assert zipped.read_bytes() == before
+
+
+def test_any_model_of_as_network_is_placed(zoo):
+    """An LSTM (its h is compared, as the zoo stores it), a cell, a rate-network step function."""
+
+    class Rate(nn.Module):
+        state_size, n_inputs = 8, 3
+
+        def __init__(self):
+            super().__init__()
+            g = torch.Generator().manual_seed(0)
+            self.W = nn.Parameter(1.5 * torch.randn(8, 8, generator=g) / 8**0.5)
+            self.U = nn.Parameter(torch.randn(3, 8, generator=g))
+
+        def forward(self, h, x):
+            return h + 0.2 * (-h + torch.tanh(h) @ self.W + x @ self.U)
+
+    for model, units in ((nn.LSTM(3, 6, batch_first=True), 6), (nn.GRUCell(3, 5), 5), (Rate(), 8)):
+        p = place_model(model, zoo, "flipflop", readout=nn.Linear(units, 3))
+        assert np.isfinite(p.distances["svcca"].values).all(), model
+        assert np.isfinite(p.distances["graph_matched"].values).all(), model
+        assert p.analyses["fixed_points"].sizes["fixed_point"] > 0
 
 
 # -- the command line -----------------------------------------------------------------------
