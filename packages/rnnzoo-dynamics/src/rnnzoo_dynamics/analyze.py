@@ -368,6 +368,12 @@ def analyze_zoo(
         plugin = get_task_analysis(zoo.task(task))
     except TaskAnalysisPluginError as err:
         raise AnalysisError(str(err)) from None
+    try:  # an architecture whose plugin is not installed: one line naming it, up front
+        from rnnzoo_train.zoo.networks import check_architectures
+
+        check_architectures(zoo, task, ids)
+    except ZooError as err:
+        raise AnalysisError(str(err)) from None
     report = AnalysisReport(task=task, task_analysis=plugin.name)
     opts = options_json(opt)
     names = analysis_names(zoo.task(task))

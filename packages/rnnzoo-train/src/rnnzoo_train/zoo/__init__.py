@@ -9,6 +9,7 @@ The layout is specified in ``docs/zoo-format.md`` (and :mod:`rnnzoo_train.zoo.la
 """
 
 from .errors import (
+    ZooArchitectureError,
     ZooDownloadError,
     ZooError,
     ZooIntegrityError,
@@ -26,6 +27,7 @@ __all__ = [
     "Network",
     "ZarrZooWriter",
     "Zoo",
+    "ZooArchitectureError",
     "ZooDownloadError",
     "ZooError",
     "ZooIntegrityError",

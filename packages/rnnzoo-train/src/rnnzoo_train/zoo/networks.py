@@ -120,6 +120,18 @@ def check_architecture(zoo: Zoo, task: str, group: str, arch: str) -> None:
     )
 
 
+def check_architectures(zoo: Zoo, task: str, network_ids: Sequence[str]) -> None:
+    """Raise :class:`ZooArchitectureError` if any of the networks' architectures is missing.
+
+    Cheap (the index and group attributes only; no torch): commands that run networks call
+    it before they start, so a missing plugin is one line up front, not a failure per unit.
+    """
+    index = zoo._index(task)
+    rows = index.loc[list(network_ids), ["group", "arch"]].drop_duplicates()
+    for group, arch in rows.itertuples(index=False):
+        check_architecture(zoo, task, str(group), str(arch))
+
+
 def cell_of(zoo: Zoo, task: str, group_or_network: str) -> Cell:
     """The cell of a group (``gru-tanh-u64``) or of a network id (needs torch)."""
     from rnnzoo_train.optional import require_torch
