@@ -69,6 +69,7 @@ from rnnzoo_dynamics.models import (
     analyze_model,
     as_network,
 )
+from rnnzoo_dynamics.place import Placement, PlacementError, place_model
 from rnnzoo_dynamics.population import AnalysisOptions, analyze_population
 from rnnzoo_dynamics.sine import leading_oscillation, representative_points, sine_frequencies
 
@@ -117,6 +118,9 @@ _EXPORTS: dict[str, str] = {
     "StepFunctionCell": "models",
     "ModelError": "models",
     "Float32Warning": "models",
+    "place_model": "place",
+    "Placement": "place",
+    "PlacementError": "place",
     # populations and zoos
     "AnalysisOptions": "population",
     "analyze_population": "population",
@@ -166,6 +170,9 @@ __all__ = [
     "StepFunctionCell",
     "ModelError",
     "Float32Warning",
+    "place_model",
+    "Placement",
+    "PlacementError",
     "AnalysisOptions",
     "analyze_population",
     "AnalysisError",
