@@ -42,6 +42,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import textwrap
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -178,7 +179,7 @@ def check_out(out: str | os.PathLike, zoo_paths: list[Path]) -> Path:
         raise PlacementError(str(err)) from None
     if out.is_dir():
         entries = sorted(p.name for p in out.iterdir())
-        ours = set(OUTPUTS) | {MARKER}
+        ours = set(OUTPUTS) | {MARKER} | {f".{n}.tmp" for n in OUTPUTS}  # + a killed run's
         if entries and (MARKER not in entries or not set(entries) <= ours):
             raise PlacementError(
                 f"--out {str(out)!r} already holds other files ({', '.join(entries[:3])}"
@@ -601,10 +602,9 @@ def plot_placement(placement: Placement, ax_row: Any = None) -> Any:
             ax.text(
                 0.5,
                 0.5,
-                ds.attrs.get(f"why_no_{key}", "not available"),
+                textwrap.fill(ds.attrs.get(f"why_no_{key}", "not available"), 40),
                 ha="center",
                 va="center",
-                wrap=True,
                 fontsize=8,
                 color="0.3",
                 transform=ax.transAxes,
@@ -653,13 +653,14 @@ def plot_placement(placement: Placement, ax_row: Any = None) -> Any:
             )
         else:
             ax.text(
-                0.02,
-                0.02,
-                ds.attrs.get(f"why_no_{key}", "your network is not comparable here"),
+                0.03,
+                0.97,
+                textwrap.fill(ds.attrs.get(f"why_no_{key}", "not comparable here"), 40),
+                ha="left",
+                va="top",
                 fontsize=7,
                 color="0.3",
                 transform=ax.transAxes,
-                wrap=True,
             )
     if handles:
         fig.legend(
@@ -848,8 +849,9 @@ def place_model(
         ds.attrs[f"zoo_residual_{key}"] = _residual(xy, block[np.ix_(sel, sel)])
         if ok.sum() < 2:
             why = (
-                f"{name} is not comparable with the zoo's mapped networks by {title} "
-                "(different numbers of fixed points)"
+                f"{name} is not comparable with the zoo's mapped networks by the {title} "
+                "distance (its graph has another number of nodes); the matched graph "
+                "distance compares any node counts"
             )
             ds.attrs[f"why_no_{key}"] = why
             notes.append(why)
