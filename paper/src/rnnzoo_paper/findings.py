@@ -226,7 +226,14 @@ def clustering_findings(
                         )
                 out.append(
                     Finding(
-                        fkey, "clustering", claim, result, verdict, rule, numbers, "", {}, resampler
+                        fkey,
+                        "clustering",
+                        claim,
+                        result,
+                        verdict,
+                        rule,
+                        numbers,
+                        resampler=resampler,
                     )
                 )
     return out
@@ -852,8 +859,8 @@ def agreement_findings(
             values = []
             for key in ("svcca", "cka"):
                 for by in labels:
-                    firm = by_key.get(f"cluster/{task}/{key}/{by}", Finding("", "", "", "", "", ""))
-                    f = firm.firmness
+                    found = by_key.get(f"cluster/{task}/{key}/{by}")
+                    f = found.firmness if found is not None else None
                     if not f:
                         return None
                     need = f["n_per_cell"] if f["firm"] else f.get("networks_needed")

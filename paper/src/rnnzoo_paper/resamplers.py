@@ -375,6 +375,8 @@ def topology_resampler(data: ClusterData, key: str, by: str, effect: float, marg
         run,
         effect,
         "SVCCA's silhouette excess minus topology's",
+        THRESHOLD,
+        margin,
         seed_key=f"cluster/{data.task}",
         needed=needed,
     )
