@@ -20,6 +20,16 @@ memory is its own, and checks random pairs of the result against the baseline.
     python benchmarks/bench_metrics.py                    # everything (~1 h on 2 cores)
     python benchmarks/bench_metrics.py --population 0     # skip the 2,880-network runs
     python benchmarks/bench_metrics.py --skip-small --metrics cka   # only CKA at 2,880
+    python benchmarks/bench_metrics.py --dsa              # only DSA (issue 13, below)
+
+``--dsa``: Dynamical Similarity Analysis on trajectories ``(10 trials, 100 steps, 64 units)``
+of random tanh RNNs driven by flip-flop pulses, generated on the fly, one BLAS thread:
+all pairs of ``--dsa-networks`` (200) networks in one process, side by side with the
+reference ``dsa-metric`` (when importable, e.g. in ``nox -s dsa-reference``'s environment)
+run per pair as its users do (``DSA(X, Y).fit_score()``: both DMDs and 1,500 Adam steps) on
+``--dsa-ref-pairs`` random pairs; the ratio per pair; the values on those pairs; then a run
+of ``--dsa-run`` (300) networks on ``--jobs`` (2) processes, projected to
+``--dsa-projection`` (2,880) networks (pairs scale quadratically, preparation linearly).
 """
 
 from __future__ import annotations
@@ -30,6 +40,7 @@ import resource
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
@@ -212,6 +223,136 @@ def bench_population(args):
         subprocess.run(cmd, check=True)
 
 
+def rnn_trajectories(seed, units=64, trials=10, steps=100, channels=3):
+    """States of a random tanh RNN driven by flip-flop pulses: (trials, steps, units)."""
+    rng = np.random.default_rng(seed)
+    gain = rng.uniform(0.8, 1.4)
+    w = gain * rng.normal(size=(units, units)) / np.sqrt(units)
+    u = rng.normal(size=(channels, units))
+    pulses = rng.choice([-1.0, 0.0, 1.0], p=[0.025, 0.95, 0.025], size=(trials, steps, channels))
+    h = np.zeros((trials, units))
+    out = np.empty((trials, steps, units))
+    for t in range(steps):
+        h = np.tanh(h @ w.T + pulses[:, t] @ u)
+        out[:, t] = h
+    return out
+
+
+class LazyTrajectories(Sequence):
+    """``n`` networks' trajectories, generated when loaded (only the caches are held)."""
+
+    def __init__(self, n, units, seed):
+        self.n, self.units, self.seed = n, units, seed
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, i):
+        if not 0 <= i < self.n:
+            raise IndexError(i)
+        return rnn_trajectories(self.seed * 1_000_003 + i, self.units)
+
+
+def reference_dsa_pair(x, y, params, iters=1500, lr=5e-3):
+    """The reference, per pair as its users run it: both DMDs, then the optimisation."""
+    import warnings
+
+    from DSA import DSA
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = DSA(X=x, Y=y, score_method="angular", iters=iters, lr=lr, device="cpu", **params)
+        return float(model.fit_score())
+
+
+def bench_dsa(args):
+    params = {"n_delays": args.dsa_delays, "delay_interval": 1, "rank": args.dsa_rank}
+    nets = LazyTrajectories(args.dsa_networks, args.dsa_units, seed=5)
+    data = [nets[i] for i in range(len(nets))]
+    n_pairs = len(data) * (len(data) - 1) // 2
+    print(
+        f"\n[dsa] {len(data)} networks x {data[0].shape} (trials, time, units), {params}, "
+        f"angular; load average {os.getloadavg()[0]:.1f}",
+        flush=True,
+    )
+    t0, c0 = time.perf_counter(), time.process_time()
+    d = rm.pairwise(data, "dsa", progress=False, **params)
+    t_all, c_all = time.perf_counter() - t0, time.process_time() - c0
+    per_pair, cpu_pair = t_all / n_pairs, c_all / n_pairs
+    print(
+        f"  rnnzoo   : {t_all:8.1f} s for {n_pairs} pairs = {per_pair * 1e3:.3f} ms/pair wall, "
+        f"{cpu_pair * 1e3:.3f} ms/pair CPU (prepare + all tiles, one process)",
+        flush=True,
+    )
+    try:
+        import DSA  # noqa: F401
+        import torch
+
+        torch.set_num_threads(1)
+        have_ref = True
+    except ImportError:
+        have_ref = False
+        print("  reference: dsa-metric not importable here; run in nox -s dsa-reference's env")
+    if have_ref and args.dsa_ref_pairs:
+        rng = np.random.default_rng(0)
+        pairs = [
+            tuple(sorted(rng.choice(len(data), 2, replace=False)))
+            for _ in range(args.dsa_ref_pairs)
+        ]
+        t0, c0 = time.perf_counter(), time.process_time()
+        ref = [reference_dsa_pair(data[i], data[j], params) for i, j in pairs]
+        t_ref = (time.perf_counter() - t0) / len(pairs)
+        c_ref = (time.process_time() - c0) / len(pairs)
+        ours = np.array([d.values[i, j] for i, j in pairs])
+        diff = ours - np.array(ref)
+        print(
+            f"  reference: {t_ref * 1e3:8.1f} ms/pair wall, {c_ref * 1e3:.1f} ms/pair CPU "
+            f"(dsa-metric, 1,500 Adam steps, {len(pairs)} random pairs) -> all pairs "
+            f"{c_ref * n_pairs / 3600:.1f} CPU-h"
+        )
+        print(
+            f"  ratio    : {t_ref / per_pair:8.1f}x faster per pair than the reference (wall), "
+            f"{c_ref / cpu_pair:.1f}x (CPU)"
+        )
+        print(
+            f"  values   : rnnzoo - reference on those pairs: max {diff.max():+.2e}, "
+            f"min {diff.min():+.2e} rad (negative: rnnzoo found a better optimum)"
+        )
+    if args.dsa_run:
+        run = LazyTrajectories(args.dsa_run, args.dsa_units, seed=6)
+        m = rm.get_metric("dsa", **params)
+        k = min(20, len(run))
+        t0, c0 = time.perf_counter(), time.process_time()
+        for i in range(k):
+            m.prepare(run[i])
+        t_prep = (time.perf_counter() - t0) / k
+        c_prep = (time.process_time() - c0) / k
+        t0, c0 = time.perf_counter(), cpu_seconds()
+        dr = rm.pairwise(run, "dsa", n_jobs=args.jobs, progress=False, **params)
+        dt, cpu = time.perf_counter() - t0, cpu_seconds() - c0
+        n, big = args.dsa_run, args.dsa_projection
+        pr, pb = n * (n - 1) // 2, big * (big - 1) // 2
+        pair_wall = (dt - t_prep * n / args.jobs) / pr
+        proj = t_prep * big / args.jobs + pair_wall * pb
+        pair_cpu = (cpu - c_prep * n) / pr
+        proj_cpu = (c_prep * big + pair_cpu * pb) / args.jobs
+        print(
+            f"  run      : {n} networks ({pr} pairs) on {args.jobs} processes: {dt:.1f} s wall, "
+            f"CPU {cpu:.0f} core-s; finite {bool(np.isfinite(dr.values).all())}"
+        )
+        print(
+            f"  project  : {big} networks ({pb} pairs): prepare {t_prep * 1e3:.0f} ms/network, "
+            f"pairs {pair_wall * 1e3:.3f} ms wall each on {args.jobs} processes -> "
+            f"{proj / 60:.0f} min ({'within' if proj <= 3600 else 'over'} one hour)"
+        )
+        print(
+            f"  project  : by CPU time (the machine's other load left out): prepare "
+            f"{c_prep * 1e3:.0f} ms/network, pairs {pair_cpu * 1e3:.3f} core-ms each -> "
+            f"{proj_cpu / 60:.0f} min on {args.jobs} free cores "
+            f"({'within' if proj_cpu <= 3600 else 'over'} one hour)"
+        )
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--networks", type=int, default=200)
@@ -224,6 +365,14 @@ def main():
     p.add_argument("--population", type=int, default=2880, help="0 skips the population run")
     p.add_argument("--jobs", type=int, default=2, help="processes for the population run")
     p.add_argument("--population-one", choices=sorted(CASES), help=argparse.SUPPRESS)
+    p.add_argument("--dsa", action="store_true", help="only the DSA benchmark")
+    p.add_argument("--dsa-networks", type=int, default=200)
+    p.add_argument("--dsa-units", type=int, default=64)
+    p.add_argument("--dsa-delays", type=int, default=10)
+    p.add_argument("--dsa-rank", type=int, default=10)
+    p.add_argument("--dsa-ref-pairs", type=int, default=4, help="reference pairs to time")
+    p.add_argument("--dsa-run", type=int, default=300, help="networks of the projected run")
+    p.add_argument("--dsa-projection", type=int, default=2880)
     args = p.parse_args()
     sys.stdout.reconfigure(line_buffering=True)
     with threadpool_limits(1):
@@ -233,6 +382,9 @@ def main():
         rate = gemm_rate()
         print(f"rnnzoo-metrics {rm.__version__}; DGEMM rate (one thread) {rate / 1e9:.1f} GFLOP/s")
         print(f"numpy {np.__version__}; load average {os.getloadavg()[0]:.1f}", flush=True)
+        if args.dsa:
+            bench_dsa(args)
+            return
         if not args.skip_small:
             bench_small(args)
         if args.population:

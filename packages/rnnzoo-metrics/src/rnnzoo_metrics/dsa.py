@@ -122,8 +122,8 @@ def dmd_operator(
                 f"rank={rank} exceeds the {min(dim, rows)} dimensions of the delay embedding "
                 f"({rows} rows x {dim} columns); lower rank or raise n_delays"
             )
-        u, _, _ = np.linalg.svd(h.reshape(rows, dim), full_matrices=False)
-        v = u[:, :rank].reshape(trials, steps, rank)
+        v = leading_left_singular_vectors(h.reshape(rows, dim), rank)
+        v = v.reshape(trials, steps, rank)
         vm = v[:, :-1].reshape(-1, rank)
         vp = v[:, 1:].reshape(-1, rank)
         gram = vm.T @ vm + lamb * np.eye(rank)
@@ -143,6 +143,36 @@ def dmd_operator(
             )
         return (u[:, :rank].T @ xp @ wt[:rank].T) / s[:rank]
     raise MetricsError(f"dmd must be one of {DMD_METHODS}, not {method!r}")
+
+
+def leading_left_singular_vectors(h: np.ndarray, rank: int) -> np.ndarray:
+    """The ``rank`` leading left singular vectors of ``h`` (rows x dim), as columns.
+
+    From the eigenvectors of the smaller Gram matrix (LAPACK ``syevr``, only the ``rank``
+    largest): ``U_r = H W_r / s_r``, re-orthonormalised by a QR step. Much cheaper than a
+    full SVD of the Hankel matrix (e.g. 910 x 640 for 10 delays of 64 units); the leading
+    vectors are accurate to ~1e-16 s_1^2 / (s_r^2 gap), and a rank whose s_r is below
+    1e-6 s_1 is refused instead (numerically rank-deficient embedding).
+    """
+    from scipy.linalg import eigh
+
+    rows, dim = h.shape
+    if dim <= rows:
+        gram = h.T @ h
+        w, vec = eigh(gram, subset_by_index=(dim - rank, dim - 1))
+        w, vec = w[::-1], vec[:, ::-1]
+        u = h @ vec
+    else:
+        gram = h @ h.T
+        w, u = eigh(gram, subset_by_index=(rows - rank, rows - 1))
+        w, u = w[::-1], u[:, ::-1]
+    if not w[-1] > 1e-12 * w[0]:
+        raise InputError(
+            f"the delay embedding has numerical rank below rank={rank} (singular value "
+            f"{rank} is {np.sqrt(max(w[-1], 0.0) / w[0]):.1e} of the largest); lower rank"
+        )
+    q, r = np.linalg.qr(u)
+    return q * np.sign(np.diag(r))  # same signs as u: columns ordered by singular value
 
 
 class Operator(NamedTuple):
@@ -394,7 +424,7 @@ def _ascend(
 
 
 def procrustes_vector_fields(
-    ops_a: list[Operator], ops_b: list[Operator], max_iter: int = 500, gtol: float = 1e-9
+    ops_a: list[Operator], ops_b: list[Operator], max_iter: int = 500, gtol: float = 1e-6
 ) -> Alignment:
     """Max over orthogonal C of <A, C B C^T> for pairs (ops_a[k], ops_b[k]), batched.
 
@@ -449,7 +479,7 @@ def distances(
     ops_b: list[Operator],
     score: str = "angular",
     max_iter: int = 500,
-    gtol: float = 1e-9,
+    gtol: float = 1e-6,
 ) -> np.ndarray:
     """DSA distance per pair (see the module docstring for the two forms)."""
     al = procrustes_vector_fields(ops_a, ops_b, max_iter, gtol)

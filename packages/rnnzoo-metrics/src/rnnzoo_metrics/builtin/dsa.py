@@ -35,7 +35,7 @@ class DSA(Metric):
         "lamb": 0.0,
         "score": "angular",
         "max_iter": 500,
-        "gtol": 1e-9,
+        "gtol": 1e-6,
     }
 
     def check_params(self) -> None:
