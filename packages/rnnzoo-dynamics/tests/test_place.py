@@ -159,6 +159,27 @@ def test_a_zoo_network_sits_on_itself_and_its_nearest_type_is_its_own(zoo, tmp_p
     assert not p.notes
 
 
+def test_a_trained_flipflop_network_finds_its_own_graph(trained_flipflop_zoo, tmp_path):
+    """Networks that solve flip-flop have many fixed points: the graphs are not trivial."""
+    from rnnzoo_dynamics.analyze import analyze_zoo
+    from rnnzoo_dynamics.graphs import TransitionOptions
+    from rnnzoo_dynamics.population import AnalysisOptions
+
+    zoo_path = tmp_path / "zoo.zarr"
+    shutil.copytree(trained_flipflop_zoo, zoo_path)
+    analyze_zoo(zoo_path, "flipflop", options=AnalysisOptions(n_starts=64), progress=False)
+    nid = first(zoo_path, "flipflop", "vanilla")
+    rnn, readout = as_torch(zoo_path, "flipflop", nid)
+    p = place_model(rnn, zoo_path, "flipflop", readout=readout, name="mine")
+    graph = p.analyses["transition_graph"]
+    assert int(graph["graph_n_nodes"].values[0]) >= 4  # attractors and saddles
+    tol_graph, tol_matched = sampling_tolerance(graph, TransitionOptions().n_perturbations)
+    own = p.distances.sel(network=nid)
+    assert float(own["svcca"]) < SELF_DISTANCE
+    assert float(own["graph"]) <= tol_graph
+    assert float(own["graph_matched"]) <= tol_matched
+
+
 def test_cdi_compares_both_line_attractor_graphs(zoo, tmp_path):
     nid = first(zoo, "cdi", "gru")
     rnn, readout = as_torch(zoo, "cdi", nid)
