@@ -185,6 +185,27 @@ def test_suggested_parameters_follow_the_documented_rule():
     assert p == {"n_delays": 6, "delay_interval": 1, "rank": 4}  # 10% of 50 steps; 4-dim system
 
 
+def test_zoo_parameters_apply_the_rule_to_a_seeded_sample():
+    xr = pytest.importorskip("xarray")
+    rng = np.random.default_rng(18)
+    mix = rng.normal(size=(4, 9))
+    h = np.stack([simulate(M1, trials=2, steps=50, seed=i) @ mix for i in range(5)])
+    ds = xr.Dataset({"hidden_trained": (("network", "probe", "time", "unit"), h)})
+    p = D.zoo_parameters(ds, sample=3, seed=1)
+    pick = np.sort(np.random.default_rng(1).choice(5, size=3, replace=False))
+    assert (
+        p
+        == D.suggest_parameters([h[i] for i in pick])
+        == {
+            "n_delays": 6,
+            "delay_interval": 1,
+            "rank": 4,
+        }
+    )
+    d = rm.pairwise(ds, "dsa", progress=False, **p)  # the paper pipeline's one call
+    assert d.shape == (5, 5)
+
+
 def test_import_and_use_without_torch():
     code = (
         "import sys, numpy as np, rnnzoo_metrics as rm\n"

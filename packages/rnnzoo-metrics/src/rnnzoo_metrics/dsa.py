@@ -497,9 +497,9 @@ def distances(
 def suggest_parameters(
     trajectories: Any,
     *,
-    variance: float = 0.99,
+    variance: float = 0.95,
     window: float = 0.1,
-    max_rank: int = 30,
+    max_rank: int = 20,
     delay_interval: int = 1,
 ) -> dict[str, int]:
     """The documented rule for choosing ``n_delays`` and ``rank`` for a zoo (docs/metrics.md).
@@ -509,8 +509,9 @@ def suggest_parameters(
       least half of each trial's time steps;
     * ``rank``: the median over the networks given (e.g. a random sample of 20 of the zoo)
       of the smallest r whose leading singular values of the (uncentred) delay embedding
-      carry a fraction ``variance`` of its energy (sum of s^2), capped at ``max_rank`` and at
-      the embedding's size. One rank for the whole zoo: DSA compares operators of equal size.
+      carry a fraction ``variance`` (default 0.95) of its energy (sum of s^2), capped at
+      ``max_rank`` (default 20: the pair cost grows like rank^3) and at the embedding's
+      size. One rank for the whole zoo: DSA compares operators of equal size.
 
     Parameters
     ----------
@@ -539,3 +540,35 @@ def suggest_parameters(
         ranks[-1] = min(ranks[-1], h.shape[-1], h.shape[0] * h.shape[1])
     rank = int(min(max_rank, max(1, int(np.median(ranks)))))
     return {"n_delays": n_delays, "delay_interval": delay_interval, "rank": rank}
+
+
+def zoo_parameters(
+    data: Any, *, variable: str | None = None, sample: int = 20, seed: int = 0, **rule: Any
+) -> dict[str, int]:
+    """:func:`suggest_parameters` on a seeded random sample of a zoo's networks.
+
+    Parameters
+    ----------
+    data
+        Anything :func:`rnnzoo_metrics.as_networks` reads as trajectories, e.g. one task
+        of a zoo (``tree["flipflop"]``) or a list of ``(trials, time, units)`` arrays.
+    variable : str, optional
+        The states read from a zoo (default ``hidden_trained``).
+    sample : int
+        Networks drawn (without replacement; all if fewer).
+    seed : int
+        Seed of the draw, so the parameters (and every distance) are reproducible.
+    **rule
+        ``variance``, ``window``, ``max_rank``, ``delay_interval`` of the rule.
+
+    Returns
+    -------
+    dict with ``n_delays``, ``delay_interval``, ``rank``: pass as ``**params`` to
+    ``rnnzoo_metrics.pairwise(data, "dsa", **params)``.
+    """
+    from .inputs import as_networks
+
+    nets = as_networks(data, "trajectories", variable)
+    rng = np.random.default_rng(seed)
+    pick = np.sort(rng.choice(len(nets), size=min(sample, len(nets)), replace=False))
+    return suggest_parameters([nets.load(int(i)) for i in pick], **rule)
