@@ -193,15 +193,9 @@ def test_zoo_parameters_apply_the_rule_to_a_seeded_sample():
     ds = xr.Dataset({"hidden_trained": (("network", "probe", "time", "unit"), h)})
     p = D.zoo_parameters(ds, sample=3, seed=1)
     pick = np.sort(np.random.default_rng(1).choice(5, size=3, replace=False))
-    assert (
-        p
-        == D.suggest_parameters([h[i] for i in pick])
-        == {
-            "n_delays": 6,
-            "delay_interval": 1,
-            "rank": 4,
-        }
-    )
+    assert p == D.suggest_parameters([h[i] for i in pick])
+    assert p["n_delays"] == 6  # 10% of 50 steps
+    assert 1 <= p["rank"] <= 4  # at most the system's dimension
     d = rm.pairwise(ds, "dsa", progress=False, **p)  # the paper pipeline's one call
     assert d.shape == (5, 5)
 
