@@ -303,15 +303,21 @@ def _activation_distances(
     return out
 
 
-def graph_analyses(task_obj: Any) -> list[str]:
-    """The graph analyses of a task (names as stored by ``rnnzoo-dynamics analyze``)."""
+def task_analyses(task_obj: Any) -> list[str]:
+    """The task's own analyses (stored by ``rnnzoo-dynamics analyze``), graphs among them."""
     from rnnzoo_dynamics.population import analysis_names
 
-    return [n for n in analysis_names(task_obj) if n.endswith("graph") or "graph-" in n]
+    return [n for n in analysis_names(task_obj) if n not in ("fixed_points", "summary")]
 
 
-def _zoo_options(zoo: Any, task: str, names: list[str]) -> tuple[Any, dict[str, xr.Dataset]]:
-    """The stored graph analyses (ok networks only) and the options they were computed with."""
+def _zoo_graphs(zoo: Any, task: str, names: list[str]) -> tuple[Any, dict[str, xr.Dataset]]:
+    """The stored graph analyses (ok networks only) and the options they were computed with.
+
+    A graph analysis is one holding ``graph_weight`` (``docs/architecture.md`` §5): one per
+    task (flip-flop's transition graph, sine's graph) or one per condition (cdi's line
+    attractors, a task without an analysis plugin). ``(None, {})`` when the task's analyses
+    are not all stored.
+    """
     from rnnzoo_dynamics.analyze import read_analysis
 
     summary = read_analysis(zoo, task, "dynamics_summary", missing_ok=True)
@@ -324,15 +330,16 @@ def _zoo_options(zoo: Any, task: str, names: list[str]) -> tuple[Any, dict[str, 
         ds = read_analysis(zoo, task, name, missing_ok=True)
         if ds is None:
             return None, {}
-        keep = [i for i, n in enumerate(ds["network"].values) if str(n) in ok]
-        graphs[name] = ds.isel(network=keep)
+        if "graph_weight" in ds:
+            keep = [i for i, n in enumerate(ds["network"].values) if str(n) in ok]
+            graphs[name] = ds.isel(network=keep)
     return options_from_json(summary.attrs.get("analysis_options")), graphs
 
 
 def options_from_json(text: str | None) -> Any:
     """The :class:`AnalysisOptions` stored with a zoo's analyses (``analysis_options`` JSON).
 
-    ``None`` gives the defaults.
+    ``None`` gives the defaults; keys this version does not know are ignored.
     """
     import dataclasses
 
@@ -340,26 +347,22 @@ def options_from_json(text: str | None) -> Any:
 
     from rnnzoo_dynamics.population import AnalysisOptions
 
-    if not text:
-        return AnalysisOptions()
-
-    def build(cls: type, values: dict[str, Any]) -> Any:
+    def build(default: Any, values: dict[str, Any]) -> Any:
         kwargs = {}
-        for f in dataclasses.fields(cls):
+        for f in dataclasses.fields(default):
             if f.name not in values:
                 continue
-            v = values[f.name]
-            default = getattr(cls(), f.name) if not dataclasses.is_dataclass(f.type) else None
-            if isinstance(v, dict):
-                sub = getattr(AnalysisOptions(), f.name, None)
-                if dataclasses.is_dataclass(sub):
-                    v = build(type(sub), v)
-            elif isinstance(default, torch.dtype) and isinstance(v, str):
+            v, current = values[f.name], getattr(default, f.name)
+            if dataclasses.is_dataclass(current) and isinstance(v, dict):
+                v = build(current, v)
+            elif isinstance(current, torch.dtype) and isinstance(v, str):
                 v = getattr(torch, v.replace("torch.", ""))
+            elif isinstance(current, tuple) and isinstance(v, list):
+                v = tuple(v)
             kwargs[f.name] = v
-        return cls(**kwargs)
+        return dataclasses.replace(default, **kwargs)
 
-    return build(AnalysisOptions, json.loads(text))
+    return build(AnalysisOptions(), json.loads(text)) if text else AnalysisOptions()
 
 
 def _graph_distances(
@@ -376,18 +379,18 @@ def _graph_distances(
     from rnnzoo_dynamics.models import ModelError, analyze_model
 
     task_obj = zoo.task(task)
-    names = graph_analyses(task_obj)
-    if not names:
-        notes.append(f"task {task!r} has no fixed-point graph: no topology distances")
-        return {}, {}
-    stored_options, graphs = _zoo_options(zoo, task, names)
-    if not graphs:
+    stored_options, graphs = _zoo_graphs(zoo, task, task_analyses(task_obj))
+    if stored_options is None:
         notes.append(
             f"the zoo has no stored dynamics analysis of {task!r}: no topology distances "
             f"(run `rnnzoo-dynamics analyze ZOO --task {task}`, with --analysis-store for a "
             "read-only zoo, and give that store here)"
         )
         return {}, {}
+    if not graphs:
+        notes.append(f"task {task!r} has no fixed-point graph analysis: no topology distances")
+        return {}, {}
+    names = list(graphs)
     if net.readout_kind.startswith("identity"):
         notes.append(
             "no readout given: fixed-point graph nodes are labelled by the network's outputs, "
@@ -406,12 +409,16 @@ def _graph_distances(
     blocks: dict[str, list[np.ndarray]] = {}
     ids: list[str] | None = None
     for gname in names:
+        if gname not in analyses:
+            notes.append(f"{name}: its analysis has no {gname!r} (the zoo's has): no topology")
+            return {}, analyses
         zoo_nets = rm.as_networks(graphs[gname], "graph")
         user = rm.as_networks(analyses[gname], "graph").load(0)
         if ids is None:
             ids = list(zoo_nets.ids)
         if list(zoo_nets.ids) != ids or not ids:
-            notes.append(f"the zoo's stored graph analyses of {task!r} disagree: no topology")
+            why = "no analysed network" if not ids else "graph analyses that disagree"
+            notes.append(f"the zoo's {task!r} has {why}: no topology distances")
             return {}, analyses
         for key, metric, source, _ in DISTANCES:
             if source != "graph":

@@ -24,6 +24,7 @@ MODEL_HELP = (
     "file (torch.jit.save). These are what networks in this field come as: a model class plus a "
     "state_dict checkpoint (PyTorch's recommended way to save, and the only one that rebuilds "
     "any step function F(h, x) -> h), or a self-contained TorchScript file that needs no code. "
+    "A torch.export .pt2 file of a step function (dynamic batch) works too. "
     "Pickled whole modules (torch.save(model)) are refused: loading one runs arbitrary code. "
     "The model: nn.RNN/GRU/LSTM (one layer) or their Cells, or a step function F(h, x) -> h"
 )
@@ -46,26 +47,35 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="zoo directory, published zip or URL (repeatable: one per task)",
     )
     p.add_argument("--task", required=True, help="the zoo's task your network was trained on")
-    p.add_argument("--model", required=True, help=MODEL_HELP)
+    p.add_argument("--model", required=True, metavar="SPEC", help=MODEL_HELP)
     p.add_argument(
         "--weights",
+        metavar="FILE",
         help="state_dict for the factory's module (torch.save(model.state_dict(), FILE); a "
         "checkpoint dict with 'state_dict' or 'model_state_dict' works too)",
     )
     p.add_argument(
         "--rnn",
+        metavar="ATTR",
         help="attribute (dotted path) of the recurrent part in the loaded module, e.g. 'rnn' "
         "(default: the whole module)",
     )
     p.add_argument(
         "--readout",
+        metavar="ATTR",
         help="attribute (dotted path) of the readout (nn.Linear) in the loaded module, e.g. "
         "'readout'; needed for the topology distances",
     )
-    p.add_argument("--out", required=True, help="output folder (new, empty or an earlier one)")
+    p.add_argument(
+        "--out", required=True, metavar="DIR", help="output folder (new, empty or an earlier one)"
+    )
     p.add_argument("--name", help="label of your network (default: from --model)")
-    p.add_argument("--analysis-store", help="where the analyses of a read-only zoo are stored")
-    p.add_argument("--jobs", type=int, default=1, help="processes for the distances (1)")
+    p.add_argument(
+        "--analysis-store", metavar="STORE", help="where the analyses of a read-only zoo are stored"
+    )
+    p.add_argument(
+        "--jobs", type=int, default=1, metavar="N", help="processes for the distances (1)"
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     return p
 
