@@ -406,6 +406,26 @@ def test_model_files(tmp_path, monkeypatch):
     assert back.batch_first
     for k, v in lstm.state_dict().items():
         torch.testing.assert_close(back.state_dict()[k], v, rtol=0, atol=0)
+    # torch.export (.pt2): a step function exported with a dynamic batch dimension
+    from rnnzoo_dynamics import as_network
+
+    class Rate(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.W = nn.Parameter(torch.randn(8, 8, generator=torch.Generator().manual_seed(0)))
+
+        def forward(self, h, x):
+            return h + 0.2 * (-h + torch.tanh(h) @ self.W + x.sum(-1, keepdim=True))
+
+    batch = torch.export.Dim("batch")
+    example = (torch.zeros(2, 8), torch.zeros(2, 3))
+    shapes = ({0: batch}, {0: batch})
+    torch.export.save(torch.export.export(Rate(), example, dynamic_shapes=shapes), "rate.pt2")
+    step, _ = load_model("rate.pt2")
+    net = as_network(step, nn.Linear(8, 3), n_inputs=3)
+    assert net.float64
+    h, x = torch.randn(5, 8, dtype=torch.float64), torch.randn(5, 3, dtype=torch.float64)
+    torch.testing.assert_close(net.cell.fn(h, x), Rate().double()(h, x))
     assert not list(tmp_path.glob("__pycache__"))  # nothing written beside the user's code
     with pytest.raises(ModelFileError, match="TorchScript"):
         load_model("my_rnn.py")
