@@ -374,11 +374,11 @@ def _convert_exact(model: nn.Module, arch: str, readout: Any, n_inputs: int | No
     f64 = torch.float64
 
     def weight(kind: str) -> Tensor:
-        return getattr(model, f"weight_{kind}{sfx}").detach().to(f64).clone()
+        return getattr(model, f"weight_{kind}{sfx}").detach().to("cpu", f64).clone()
 
     def bias(kind: str, size: int) -> Tensor:
         b = getattr(model, f"bias_{kind}{sfx}", None) if model.bias else None
-        return torch.zeros(size, dtype=f64) if b is None else b.detach().to(f64).clone()
+        return torch.zeros(size, dtype=f64) if b is None else b.detach().to("cpu", f64).clone()
 
     G = {"vanilla": 1, "gru": 3, "lstm": 4}[arch]
     b_ih, b_hh = bias("ih", G * N), bias("hh", G * N)
@@ -416,11 +416,11 @@ def _readout_fields(readout: Any, n_units: int, dtype: torch.dtype) -> dict[str,
                 f"readout nn.Linear has in_features={readout.in_features}, but the network's "
                 f"readout state has {n_units} units"
             )
-        W = readout.weight.detach().to(dtype).T.contiguous()
+        W = readout.weight.detach().to("cpu", dtype).T.contiguous()
         b = (
             torch.zeros(readout.out_features, dtype=dtype)
             if readout.bias is None
-            else readout.bias.detach().to(dtype).clone()
+            else readout.bias.detach().to("cpu", dtype).clone()
         )
         kind = "nn.Linear"
     elif callable(readout):
@@ -437,7 +437,8 @@ def _affine(readout: Callable, n_units: int, dtype: torch.dtype) -> tuple[Tensor
     """``W``, ``b`` of an affine callable, checked at random points."""
     fn = readout
     if isinstance(readout, nn.Module):
-        fn = _float_copy(readout, torch.float64)[0] or readout
+        clone = _float_copy(readout, torch.float64)[0]
+        fn = readout if clone is None else clone
     probe = torch.cat([torch.zeros(1, n_units), torch.eye(n_units)]).to(torch.float64)
     try:
         with torch.no_grad():
@@ -474,7 +475,7 @@ def _call(fn: Callable, h: Tensor, dtype: torch.dtype) -> Tensor:
 
 
 def _float_copy(module: nn.Module, dtype: torch.dtype) -> tuple[nn.Module | None, str]:
-    """A copy of ``module`` in ``eval()`` mode, frozen, converted to ``dtype``."""
+    """A copy of ``module`` on the CPU in ``eval()`` mode, frozen, converted to ``dtype``."""
     try:
         clone = copy.deepcopy(module)
     except Exception as err:
@@ -483,7 +484,7 @@ def _float_copy(module: nn.Module, dtype: torch.dtype) -> tuple[nn.Module | None
     for p in clone.parameters():
         p.requires_grad_(False)
     try:
-        clone.to(dtype)
+        clone.to("cpu", dtype)
     except Exception as err:
         return None, f"cannot be converted to {dtype} ({_one_line(err)})"
     return clone, ""
