@@ -49,7 +49,7 @@ version = "{VERSION}"
 py-modules = ["rnnzoo_mgu_cell", "rnnzoo_broken_cell"]
 
 [project.entry-points."rnnzoo_train.cells"]
-mgu = "rnnzoo_mgu_cell:MGU"
+mgux = "rnnzoo_mgu_cell:MGU"
 broken = "rnnzoo_broken_cell:Broken"
 notarch = "rnnzoo_mgu_cell:MGUCell"
 misnamed = "rnnzoo_mgu_cell:MGU"
@@ -60,7 +60,7 @@ GRID = """
 name = "mgu-plugin"
 base = "tiny"
 [grid]
-arch = ["mgu", "gru"]
+arch = ["mgux", "gru"]
 activation = ["tanh"]
 units = [5]
 l2 = [1e-4]
@@ -90,16 +90,16 @@ assert code == 0, code
 
 zoo = open_zoo(zoo_path)
 index = zoo.index("flipflop")
-assert sorted(set(index["arch"])) == ["gru", "mgu"], index["arch"]
+assert sorted(set(index["arch"])) == ["gru", "mgux"], index["arch"]
 assert set(index["status"]) == {"ok"}, index[["status", "message"]]
-mgu = [i for i in index.index if index.loc[i, "arch"] == "mgu"]
+mgu = [i for i in index.index if index.loc[i, "arch"] == "mgux"]
 attrs = zoo.tree[f"flipflop/networks/{index.loc[mgu[0], 'group']}"].attrs
 assert attrs["arch_plugin"] == "rnnzoo-mgu-cell", attrs
 assert attrs["arch_plugin_version"] == "0.2", attrs
 
 # read back: the stored weights run the plugin's cell, and give the stored hidden states
 cell, params = zoo.population("flipflop", mgu)
-assert type(cell).__name__ == "MGUCell" and cell.arch == "mgu"
+assert type(cell).__name__ == "MGUCell" and cell.arch == "mgux"
 assert type(cell).jacobian_h is Cell.jacobian_h  # no closed form: autograd Jacobians
 assert params["W_h"].shape == (len(mgu), 5, 10)
 x = torch.as_tensor(zoo.probe("flipflop").inputs)
@@ -129,7 +129,8 @@ def plugin_site(tmp_path_factory):
     """The MGU cell as a plugin package, pip-installed into a private site directory."""
     src = tmp_path_factory.mktemp("cell_plugin_src")
     (src / "pyproject.toml").write_text(textwrap.dedent(PYPROJECT))
-    (src / "rnnzoo_mgu_cell.py").write_text(EXAMPLE_CELLS.read_text())
+    # renamed, so that the example package itself may be installed beside it
+    (src / "rnnzoo_mgu_cell.py").write_text(EXAMPLE_CELLS.read_text().replace('"mgu"', '"mgux"'))
     (src / "rnnzoo_broken_cell.py").write_text("import a_module_that_does_not_exist\n")
     site = tmp_path_factory.mktemp("cell_plugin_site")
     subprocess.run(
@@ -170,14 +171,14 @@ def plugin_zoo(plugin_site, tmp_path_factory):
 
 def test_a_pip_installed_cell_is_registered_by_its_descriptor(with_plugin):
     assert available_architectures()[:4] == list(BUILTIN)
-    assert {"mgu", "broken", "notarch", "misnamed"} <= set(available_architectures())
-    mgu = get_architecture("mgu")
+    assert {"mgux", "broken", "notarch", "misnamed"} <= set(available_architectures())
+    mgu = get_architecture("mgux")
     assert mgu.plugin == DIST
     assert mgu.kernels == ("autograd",)
     assert not mgu.closed_form_jacobians
     assert mgu.param_shapes(5, 3, 2)["W_h"] == (5, 10)
-    assert (display_name("mgu"), colour("mgu")) == ("MGU", "#e377c2")
-    cell = get_cell("mgu", "relu", 5, 3, 2)
+    assert (display_name("mgux"), colour("mgux")) == ("MGU", "#e377c2")
+    cell = get_cell("mgux", "relu", 5, 3, 2)
     assert type(cell).__module__ == "rnnzoo_mgu_cell"
     assert cell.param_shapes() == mgu.param_shapes(5, 3, 2)
     assert get_architecture("gru") is BUILTIN["gru"]  # a built-in cannot be taken over
@@ -190,16 +191,16 @@ def test_a_broken_cell_plugin_names_itself_and_spares_the_others(with_plugin):
     assert "\n" not in str(e.value)
     with pytest.raises(ArchitecturePluginError, match=r"'notarch' .* is not an .*Architecture"):
         get_architecture("notarch")
-    with pytest.raises(ArchitecturePluginError, match=r"declares the name 'mgu', not 'misnamed'"):
+    with pytest.raises(ArchitecturePluginError, match=r"declares the name 'mgux', not 'misnamed'"):
         get_architecture("misnamed")
     assert colour("broken") == "#555555"  # figures do not fail on a broken plugin
     assert get_architecture("gru") is BUILTIN["gru"]
 
 
 def test_plugin_disappears_when_uninstalled(plugin_site):
-    assert "mgu" not in available_architectures()
-    with pytest.raises(ValueError, match="unknown architecture 'mgu'"):
-        get_architecture("mgu")
+    assert "mgux" not in available_architectures()
+    with pytest.raises(ValueError, match="unknown architecture 'mgux'"):
+        get_architecture("mgux")
 
 
 def test_a_plugin_cell_trains_is_stored_read_back_and_analysed(plugin_zoo):
@@ -210,7 +211,7 @@ def test_a_plugin_cell_trains_is_stored_read_back_and_analysed(plugin_zoo):
 def test_without_the_plugin_the_zoo_opens_and_names_the_plugin_to_install(plugin_zoo):
     with open_zoo(plugin_zoo) as zoo:
         index = zoo.index("flipflop")
-        mgu = [i for i in index.index if index.loc[i, "arch"] == "mgu"]
+        mgu = [i for i in index.index if index.loc[i, "arch"] == "mgux"]
         gru = [i for i in index.index if index.loc[i, "arch"] == "gru"]
         assert zoo.weights("flipflop", mgu[0])["W_h"].shape == (5, 10)  # reading: no plugin
         for call in (
@@ -222,14 +223,18 @@ def test_without_the_plugin_the_zoo_opens_and_names_the_plugin_to_install(plugin
                 call()
             message = str(e.value)
             assert "\n" not in message
-            assert "architecture 'mgu' of the plugin rnnzoo-mgu-cell" in message
+            assert "architecture 'mgux' of the plugin rnnzoo-mgu-cell" in message
             assert f"pip install '{DIST}=={VERSION}'" in message
         assert zoo.network("flipflop", gru[0]).cell.arch == "gru"  # the built-ins still run
+    from rnnzoo_train.zoo.verify import verify_zoo
+
+    report = verify_zoo(plugin_zoo)  # every chunk and checksum: no plugin needed
+    assert report.ok, report
 
 
 def test_without_the_plugin_analyze_is_one_line(plugin_zoo):
     with open_zoo(plugin_zoo) as zoo:
-        mgu = zoo.select("flipflop", arch="mgu").index[0]
+        mgu = zoo.select("flipflop", arch="mgux").index[0]
     r = subprocess.run(
         [sys.executable, "-c", "from rnnzoo_dynamics.cli import main; raise SystemExit(main())",
          "analyze", str(plugin_zoo), "--task", "flipflop", "--network", mgu, "--force",
@@ -240,5 +245,5 @@ def test_without_the_plugin_analyze_is_one_line(plugin_zoo):
     assert r.returncode == 2  # refused up front, before any work unit
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1, r.stderr
-    assert "architecture 'mgu' of the plugin rnnzoo-mgu-cell" in lines[0]
+    assert "architecture 'mgux' of the plugin rnnzoo-mgu-cell" in lines[0]
     assert "Traceback" not in r.stderr
