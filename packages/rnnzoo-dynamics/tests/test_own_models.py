@@ -468,3 +468,35 @@ def test_an_affine_callable_readout_and_a_replaced_readout():
     assert isinstance(again, OwnNetwork)
     assert again.readout_kind == "nn.Linear"
     assert again.cell.n_outputs == 2
+
+
+def test_a_module_is_copied_not_changed_and_runs_in_eval_mode():
+    class Leaky(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.state_size, self.n_inputs = 4, 2
+            self.W = nn.Linear(4, 4)
+            self.U = nn.Linear(2, 4, bias=False)
+            self.drop = nn.Dropout(0.5)
+
+        def forward(self, h, x):
+            return h + 0.1 * (-h + self.drop(torch.tanh(self.W(h))) + self.U(x))
+
+    model = Leaky().train()
+    net = as_network(model)
+    assert net.float64
+    assert model.training  # the user's module is untouched: still float32, still training
+    assert model.W.weight.dtype == torch.float32
+    assert model.W.weight.requires_grad
+    x = np.random.default_rng(0).standard_normal((2, 5, 2))
+    np.testing.assert_array_equal(net.run(x), net.run(x))  # no dropout
+    with pytest.raises(ModelError, match="inputs must have shape \\(batch, time, 2\\)"):
+        net.run(x[..., :1])
+    with pytest.raises(ModelError, match="h0 must have shape \\(2, 4\\)"):
+        net.run(x, h0=np.zeros((2, 3)))
+    h0 = np.ones((2, 4))
+    first = net.states(x[:, :1], h0=h0)[:, 0]
+    with torch.no_grad():
+        m64 = model.eval().double()
+        want = m64(torch.ones(2, 4, dtype=F64), torch.as_tensor(x[:, 0])).numpy()
+    np.testing.assert_allclose(first, want, rtol=0, atol=1e-15)
