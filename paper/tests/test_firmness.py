@@ -382,3 +382,36 @@ def test_zoos_whose_rounding_diverged_never_give_opposite_firm_verdicts():
         for fa, fb in zip(*zoos, strict=True):
             assert {fa.verdict, fb.verdict} != {stats.AGREES, stats.DIFFERS}, (fa.key, shift)
     assert opposite_point >= 1
+
+
+# ---------------------------------------------------------------------------------------------
+# the report
+
+
+def test_the_report_shows_firmness_beside_each_verdict_and_the_rule_under_the_table():
+    from rnnzoo_paper import report
+
+    firm_f = _two_group(*_shifted_groups(3.0))
+    open_f = _two_group(*_shifted_groups(_borderline_shift()))
+    open_f.key = "synthetic/borderline"
+    firmness.apply_firmness([firm_f, open_f])
+    table = "\n".join(report._findings_table([firm_f, open_f]))
+    assert f"✅ agrees (firm: {firm_f.firmness['fraction']:.0%} of 1000 resamples)" in table
+    assert "❔ inconclusive (leans agrees" in table
+    assert f"*Rule:* {firmness.RULE}." in table
+    assert "effect (gated minus Vanilla) +" in table  # the effect with its interval
+    assert "[95% CI " in table
+    undecided = "\n".join(report._undecided([firm_f, open_f]))
+    assert "`synthetic/borderline` | agrees |" in undecided
+    need = int(open_f.firmness["networks_needed"])
+    assert f"~{need} (this zoo: 5)" in undecided
+    assert "synthetic/two-group" not in undecided  # firm: nothing to decide
+    summary = "\n".join(report._firmness_summary([firm_f, open_f]))
+    assert "1 of those 2 decided verdicts are not firm" in summary
+    # findings.json: the zoo's own verdict, the firmness, no resampler
+    d = open_f.to_dict()
+    assert d["point_verdict"] == stats.AGREES
+    assert d["verdict"] == stats.INCONCLUSIVE
+    assert d["firmness"]["lean"] == stats.AGREES
+    assert "resampler" not in d
+    assert all(math.isfinite(v) for v in d["numbers"].values())
