@@ -719,6 +719,7 @@ def write_placement(placement: Placement, out: Path) -> list[Path]:
         written.append(out / name)
 
     ds = placement.distances
+    fig = plot_placement(placement)  # first: a figure that fails replaces no earlier file
     table = ds[[k for k, *_ in DISTANCES]].to_dataframe()
     publish("distances.csv", lambda p: table.to_csv(p, float_format="%.10g"))
     publish(
@@ -727,7 +728,6 @@ def write_placement(placement: Placement, out: Path) -> list[Path]:
     )
     publish("nearest.csv", lambda p: placement.nearest.to_csv(p, index=False, float_format="%.10g"))
     publish("nearest.md", lambda p: Path(p).write_text(_report(placement)))
-    fig = plot_placement(placement)
     publish("placement.png", lambda p: fig.savefig(p, format="png", dpi=130))
     return written
 
@@ -778,7 +778,9 @@ def place_model(
     ----------
     model : nn.Module or callable or OwnNetwork
         Anything :func:`rnnzoo_dynamics.models.as_network` accepts (``nn.RNN``/``GRU``/
-        ``LSTM`` and their cells, a step function ``F(h, x) -> h``), trained on ``task``.
+        ``LSTM`` and their cells, a step function ``F(h, x) -> h``), trained on ``task``. A
+        step function whose module does not carry its sizes (``state_size`` / ``n_inputs``
+        attributes) is passed as ``as_network(fn, readout, n_inputs=M, state_size=S)``.
     zoo : Zoo, str, path or list of them
         An open zoo or its location (directory, published zip, URL); read only.
     task : str
@@ -823,6 +825,13 @@ def place_model(
         )
     if out is not None:
         check_out(out, zoo_paths)
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            raise PlacementError(
+                "the figure needs matplotlib: pip install 'rnnzoo-dynamics[plot]' "
+                "(or pass out=None)"
+            ) from None
     probe = zoo.probe(task)
     net = _network(model, readout, task, probe)
     states = _states(net, probe, name)
