@@ -11,6 +11,8 @@
 3. **distances**: SVCCA, CKA, fixed-point-graph distances and their MDS embeddings
    (``rnnzoo_metrics``), stored beside the analyses and reused while their inputs are
    unchanged (:mod:`rnnzoo_paper.distances`).
+   **dynamical similarity** (beyond the paper): DSA matrices, embeddings and the report's
+   questions about them (:mod:`rnnzoo_paper.dynamical_similarity`).
 4. **figures**: Figs 1-4 and Appendix C/E as PNG in ``<out>``.
 5. **report**: ``<out>/findings.json`` and ``<out>/report.md`` (figures inline).
 
@@ -41,6 +43,8 @@ ANALYSIS_STORE = "analyses.zarr"
 PARALLEL_FROM = 200
 #: ``--workers`` of ``rnnzoo-paper demo`` when none of the runner options is given
 DEFAULT_WORKERS = 2
+#: steps of a run (zoo, dynamics, distances, dynamical similarity, figures, report)
+N_STEPS = 6
 
 
 class PipelineError(Exception):
@@ -378,13 +382,13 @@ def step_figures(ctx, out: Path) -> tuple[list[Path], list[str]]:
 
 
 def _timed(result: PipelineResult, name: str, fn: Callable[[], Any]) -> Any:
-    _log(f"[{len(result.steps) + 1}/5] {name} ...")
+    _log(f"[{len(result.steps) + 1}/{N_STEPS}] {name} ...")
     t0 = time.perf_counter()
     value = fn()
     seconds = time.perf_counter() - t0
     summary = value[-1] if isinstance(value, tuple) else str(value or "")
     result.steps.append(StepRecord(name, seconds, summary))
-    _log(f"[{len(result.steps)}/5] {name}: {summary} ({seconds:.1f} s)")
+    _log(f"[{len(result.steps)}/{N_STEPS}] {name}: {summary} ({seconds:.1f} s)")
     return value
 
 
@@ -426,11 +430,18 @@ def run_pipeline(opt: PipelineOptions) -> PipelineResult:
         matrices, embeddings, fig4, fig4_emb, _ = _timed(
             result, "distances", lambda: step_distances(zoo, tasks, runner, opt)
         )
+        from .dynamical_similarity import step as step_dsa
+
+        dsa, _ = _timed(
+            result,
+            "dynamical similarity",
+            lambda: step_dsa(zoo, tasks, runner, opt, matrices, fig4),
+        )
     finally:
         close = getattr(runner, "close", None)
         if close is not None:
             close()
-    ctx = FigureContext(zoo, tasks, matrices, embeddings, fig4, fig4_emb)
+    ctx = FigureContext(zoo, tasks, matrices, embeddings, fig4, fig4_emb, dsa=dsa)
 
     def figures() -> tuple[list[Path], list[str], str]:
         written, errors = step_figures(ctx, out)

@@ -11,6 +11,8 @@ from typing import Any
 
 from . import firmness as firm
 from . import stats
+from .dsa_report import section_of as dsa_section
+from .dynamical_similarity import FIGURE as DSA_FIGURE
 from .figures import figure_list
 from .findings import Finding
 
@@ -268,6 +270,8 @@ def write_report(result: Any, zoo, ctx: Any, total_seconds: float) -> Path:
     written = {p.name for p in result.figures}
     lines += ["## Figures", ""]
     for name, _draw, caption, task in figure_list():
+        if name == DSA_FIGURE:  # shown in its own section, beside its questions
+            continue
         if name in written:
             lines += [f"![{name}]({name})", "", caption, ""]
         elif task is not None and task not in result.tasks:
@@ -287,6 +291,7 @@ def write_report(result: Any, zoo, ctx: Any, total_seconds: float) -> Path:
         lines += _findings_table(group)
     lines += _differences(findings, zoo)
     lines += _undecided(findings)
+    lines += dsa_section(ctx, result)
     lines += _timings(result, total_seconds)
     lines += [
         "## Files",

@@ -12,7 +12,7 @@ from typing import Any
 
 def figure_list() -> list[tuple[str, Callable[..., Any], str, str | None]]:
     """``(file name, draw function, caption, task needed or None)``, in report order."""
-    from . import appendix, fig1, fig2, fig3, fig4, overview
+    from . import appendix, dsa, fig1, fig2, fig3, fig4, overview
 
     return [
         ("overview.png", overview.draw, overview.CAPTION, overview.TASK),
@@ -22,4 +22,5 @@ def figure_list() -> list[tuple[str, Callable[..., Any], str, str | None]]:
         ("fig4.png", fig4.draw, fig4.CAPTION, fig4.TASK),
         ("appendix_c.png", appendix.draw_losses, appendix.CAPTION_C, None),
         ("appendix_e.png", appendix.draw_cka, appendix.CAPTION_E, None),
+        ("dsa.png", dsa.draw, dsa.CAPTION, dsa.TASK),  # beyond the paper: its own section
     ]

@@ -36,6 +36,8 @@ class FigureContext:
     fig4 : DataArray or None
         Trained/untrained SVCCA matrix of Fig. 4.
     fig4_embedding : DataArray or None
+    dsa : rnnzoo_paper.dynamical_similarity.DSAResult or None
+        Beyond the paper: DSA matrices, embeddings and questions.
     """
 
     zoo: Any
@@ -44,6 +46,7 @@ class FigureContext:
     embeddings: dict[str, dict[str, xr.DataArray]] = field(default_factory=dict)
     fig4: xr.DataArray | None = None
     fig4_embedding: xr.DataArray | None = None
+    dsa: Any = None
 
     def embedding(self, task: str, key: str) -> xr.DataArray | None:
         return self.embeddings.get(task, {}).get(key)
