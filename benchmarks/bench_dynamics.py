@@ -20,7 +20,12 @@
 2. **Jacobians** of 1,024 points of a 256-unit GRU (closed form, blocked; never the
    ``(points·N)²`` matrix) against autograd (``torch.func.vmap(jacrev)``), with the peak
    memory of each in a fresh process and the size the full joint Jacobian would need.
-3. **Demo zoo.** The time to analyse every network of the ``demo`` preset's zoo (all three
+3. **Your own network** (issue 11 §1). The same trained weights as a user's float32
+   ``nn.GRU`` (64 units, and a 256-unit GRU trained for :data:`OWN_256_ITERATIONS`
+   iterations), analysed through ``rnnzoo_dynamics.as_network`` (exact conversion, closed-form
+   Jacobians) against the zoo path on the same weights (target: within 2x) and against the
+   baseline above (target: at least 10x faster, to ``q < 1e-10``).
+4. **Demo zoo.** The time to analyse every network of the ``demo`` preset's zoo (all three
    tasks), generating the zoo first if ``--demo-zoo`` does not exist (cached).
 
     python benchmarks/bench_dynamics.py                  # everything
@@ -54,29 +59,38 @@ torch.set_num_threads(1)
 
 OUT = Path(__file__).resolve().parent / "out"
 GRU_ITERATIONS = 3000
+#: training iterations of the 256-unit GRU of part "own": an iteration costs ~10x a 64-unit
+#: one, so it is trained briefly (its fixed points only have to exist, not solve the task)
+OWN_256_ITERATIONS = 800
+#: the baseline's iterations (10,000) are its fixed budget: it never stops earlier, so its time
+#: is linear in them and a shorter run can be extrapolated (``--own-baseline-iterations``)
+BASELINE_ITERATIONS = 10_000
 
 
 # -- the trained network -------------------------------------------------------------------------
 
 
-def trained_gru(iterations: int = GRU_ITERATIONS):
-    """A 64-unit tanh GRU trained on flip-flop by rnnzoo-train (cached in a zoo in out/)."""
+def trained_gru(iterations: int = GRU_ITERATIONS, units: int = 64):
+    """A tanh GRU (64 units) trained on flip-flop by rnnzoo-train (cached in a zoo in out/)."""
     from rnnzoo_train.generate import generate
     from rnnzoo_train.presets import get_preset
     from rnnzoo_train.zoo import ZarrZooWriter, open_zoo
 
-    path = OUT / f"bench-dynamics-gru64-{iterations}.zarr"
+    path = OUT / f"bench-dynamics-gru{units}-{iterations}.zarr"
     preset = dataclasses.replace(
         get_preset("demo"),
         archs=("gru",),
         activations=("tanh",),
-        units=(64,),
+        units=(units,),
         seeds=(0,),
         iterations=iterations,
+        task_iterations={"flipflop": iterations},  # the demo preset's own 800 would win
         task_params={},
     )
     if not path.exists() or "flipflop" not in open_zoo(path).tasks:
-        print(f"training a 64-unit GRU on flip-flop ({iterations} iterations, cached in {path})")
+        print(
+            f"training a {units}-unit GRU on flip-flop ({iterations} iterations, cached in {path})"
+        )
         OUT.mkdir(parents=True, exist_ok=True)
         generate(preset, ["flipflop"], ZarrZooWriter(path), progress=True)
     zoo = open_zoo(path)
@@ -240,6 +254,125 @@ def bench_finder(args) -> dict:
         "ours_unstable_dims": mine["unstable_dims"],
         "ours_max_q_fixed": float(mine["q"][mine["kind"] == "fixed"].max()),
     }
+
+
+# -- your own network: an nn.GRU through rnnzoo_dynamics.as_network ----------------------------
+
+
+def as_torch_gru(params) -> tuple[torch.nn.GRU, torch.nn.Linear]:
+    """A zoo GRU's weights (one network, float64 holding float32 values) as a user's float32
+    ``nn.GRU`` and ``nn.Linear`` readout (torch's bias_hh_n is the zoo's ``b_hn``)."""
+    W_x, W_h, b, b_hn = (params[k][0] for k in ("W_x", "W_h", "b", "b_hn"))
+    M, N = W_x.shape[0], W_h.shape[0]
+    gru = torch.nn.GRU(M, N, batch_first=True)
+    out = torch.nn.Linear(N, params["W_out"].shape[-1])
+    with torch.no_grad():
+        gru.weight_ih_l0.copy_(W_x.T)
+        gru.weight_hh_l0.copy_(W_h.T)
+        gru.bias_ih_l0.copy_(b)
+        gru.bias_hh_l0.copy_(torch.cat([torch.zeros(2 * N, dtype=b.dtype), b_hn]))
+        out.weight.copy_(params["W_out"][0].T)
+        out.bias.copy_(params["b_out"][0])
+    return gru, out
+
+
+def own_model(gru, readout, starts):
+    """The own-model path: convert the user's module, then the same find + linearize."""
+    from rnnzoo_dynamics.models import as_network
+
+    t0 = time.perf_counter()
+    net = as_network(gru, readout)
+    t1 = time.perf_counter()
+    res = ours(net.cell, net.params, starts)
+    res["convert_seconds"] = t1 - t0
+    res["seconds"] += t1 - t0
+    res["kind"] = res["kind"]
+    res["model_kind"] = net.kind
+    return res
+
+
+def bench_own(args) -> dict:
+    """Issue 11 §1: an ``nn.GRU`` analysed as the user's own model vs the zoo path."""
+    from rnnzoo_dynamics.initial_states import sample_initial_states, trajectories
+
+    out = {}
+    for units, iterations in ((64, args.iterations), (256, args.own_iterations)):
+        zoo, nid, cell, params, perf = trained_gru(iterations, units)
+        traj = trajectories(cell, params, zoo.probe("flipflop").inputs).numpy()
+        starts = sample_initial_states(traj, 1024, np.random.default_rng(0))[0]
+        gru, readout = as_torch_gru(params)
+        print(
+            f"\n== own model: nn.GRU({cell.n_inputs}, {units}) with the weights of {nid} "
+            f"(flip-flop performance {perf:.3f}, {iterations} it.), 1,024 starts"
+        )
+        # the two paths alternately, best of --repeats each (a shared machine's load varies)
+        zoo_runs, own_runs = [], []
+        for _ in range(args.repeats):
+            zoo_runs.append(ours(cell, params, starts))
+            own_runs.append(own_model(gru, readout, starts))
+        zoo_run = min(zoo_runs, key=lambda r: r["seconds"])
+        own = min(own_runs, key=lambda r: r["seconds"])
+        n_base = args.baseline_iterations if units == 64 else args.own_baseline_iterations
+        base = baseline(cell, params, starts, iterations=n_base, checkpoints=(n_base,))
+        # no early stop: the optimisation's time is linear in its iterations
+        base_seconds = base["seconds"] + base["optimise_seconds"] * (
+            BASELINE_ITERATIONS / n_base - 1
+        )
+        same = (
+            own["n_fixed"] == zoo_run["n_fixed"]
+            and own["unstable_dims"] == zoo_run["unstable_dims"]
+            and np.allclose(own["states"], zoo_run["states"], rtol=0, atol=1e-10)
+        )
+        fixed = own["q"][own["kind"] == "fixed"]
+        times = ", ".join(f"{r['seconds']:.2f}" for r in zoo_runs)
+        print(
+            f"zoo path (find + linearize):          {zoo_run['seconds']:8.2f} s (runs: {times}); "
+            f"{zoo_run['n_fixed']} fixed + {zoo_run['n_slow']} slow, by unstable dimensions "
+            f"{zoo_run['unstable_dims']}"
+        )
+        times = ", ".join(f"{r['seconds']:.2f}" for r in own_runs)
+        print(
+            f"own-model path (as_network + same):   {own['seconds']:8.2f} s (runs: {times}; "
+            f"conversion {own['convert_seconds'] * 1000:.1f} ms; {own['model_kind']}); "
+            f"same points as the zoo path (1e-10): {same}; " + q_line(fixed)
+        )
+        extrapolated = (
+            ""
+            if n_base == BASELINE_ITERATIONS
+            else f" -> {base_seconds:.1f} s extrapolated to {BASELINE_ITERATIONS} it."
+        )
+        print(
+            f"baseline ({n_base} it.):               {base['seconds']:8.2f} s{extrapolated}; "
+            f"{base['n_reported']} points, {base['n_stable']} stable; " + q_line(base["q"])
+        )
+        ratio_zoo = own["seconds"] / zoo_run["seconds"]
+        ratio_base = base_seconds / own["seconds"]
+        print(
+            f"own / zoo: {ratio_zoo:.2f}x (target <= 2x); baseline / own: {ratio_base:.1f}x "
+            f"(target >= 10x); every own fixed point q < 1e-10: {bool((fixed < 1e-10).all())}"
+        )
+        out[f"gru{units}"] = {
+            "network": nid,
+            "iterations": iterations,
+            "performance": perf,
+            "zoo_seconds": zoo_run["seconds"],
+            "own_seconds": own["seconds"],
+            "convert_seconds": own["convert_seconds"],
+            "baseline_seconds": base_seconds,
+            "baseline_iterations_run": n_base,
+            "baseline_seconds_run": base["seconds"],
+            "own_over_zoo": ratio_zoo,
+            "baseline_over_own": ratio_base,
+            "same_points": bool(same),
+            "own_fixed": own["n_fixed"],
+            "own_slow": own["n_slow"],
+            "own_unstable_dims": own["unstable_dims"],
+            "own_max_q_fixed": float(fixed.max()) if fixed.size else float("nan"),
+            "baseline_reported": base["n_reported"],
+            "baseline_stable": base["n_stable"],
+            "baseline_fraction_below_1e-10": float(np.mean(base["q"] < 1e-10)),
+        }
+    return out
 
 
 # -- Jacobians at 256 units -------------------------------------------------------------------
@@ -414,8 +547,24 @@ def main() -> None:
     ap.add_argument("--skip-demo", action="store_true")
     ap.add_argument(
         "--parts",
-        default="finder,jacobians,demo",
-        help="comma-separated subset of finder,jacobians,demo (default: all)",
+        default="finder,own,jacobians,demo",
+        help="comma-separated subset of finder,own,jacobians,demo (default: all)",
+    )
+    ap.add_argument(
+        "--own-baseline-iterations",
+        type=int,
+        default=BASELINE_ITERATIONS,
+        help="baseline iterations actually run on the 256-unit GRU of part 'own'; fewer than "
+        f"{BASELINE_ITERATIONS} are extrapolated linearly (the baseline never stops early)",
+    )
+    ap.add_argument(
+        "--repeats", type=int, default=2, help="runs of each path in part 'own' (best kept; 2)"
+    )
+    ap.add_argument(
+        "--own-iterations",
+        type=int,
+        default=OWN_256_ITERATIONS,
+        help=f"training iterations of the 256-unit GRU of part 'own' ({OWN_256_ITERATIONS})",
     )
     ap.add_argument("--demo-zoo", default=str(OUT / "demo-zoo.zarr"))
     ap.add_argument(
@@ -432,6 +581,8 @@ def main() -> None:
     results = {}
     if "finder" in parts:
         results["finder"] = bench_finder(args)
+    if "own" in parts:
+        results["own"] = bench_own(args)
     if "jacobians" in parts:
         results["jacobians"] = bench_jacobians()
     if "demo" in parts and not args.skip_demo:
