@@ -81,8 +81,14 @@ def _generate_arguments(p: argparse.ArgumentParser) -> None:
         default="all",
         help="task name(s), comma-separated, or 'all' (the preset's tasks; default)",
     )
-    p.add_argument("--out", required=True, metavar="PATH", help="zoo store to create or resume")
+    p.add_argument("--out", metavar="PATH", help="zoo store to create or resume (required)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="train nothing: print the number of networks and the projected cost on this "
+        "machine's CPU, on N workers (--workers/--processes N, else 16) and on one GPU",
+    )
     p.add_argument(
         "--device",
         default="cpu",
@@ -197,6 +203,10 @@ def _generate_run(args: argparse.Namespace) -> int:
 
     preset = load_grid(args.config) if args.config else get_preset(args.preset or "demo")
     tasks = resolve_tasks(args.task, preset.tasks)
+    if args.dry_run:
+        return _dry_run(args, preset, tasks)
+    if args.out is None:
+        raise CLIError("--out is required: the zoo store to create or resume (or use --dry-run)")
     out = Path(args.out)
     check_writable(out)
     runner = make_runner(args)
@@ -227,6 +237,23 @@ def _generate_run(args: argparse.Namespace) -> int:
     print(report.table())
     print(f"done in {report.seconds:.0f} s; zoo at {out}")
     return 1 if report.failed_units else 0
+
+
+def _dry_run(args: argparse.Namespace, preset, tasks: Sequence[str]) -> int:
+    """``generate --dry-run``: the plan's size and projected cost; nothing is trained."""
+    from rnnzoo_train.cost import CostError, project
+
+    make_runner(args)  # the same option checks as a real run (one line each)
+    n = args.processes or (args.workers if args.workers and args.workers > 1 else None)
+    try:
+        projection = project(preset, tasks)
+    except CostError as err:
+        raise CLIError(str(err)) from None
+    print(preset.summary())
+    print(f"tasks: {', '.join(tasks)}")
+    print("\n".join(projection.lines(workers=(n or 16,))))
+    print("dry run: nothing was trained or written")
+    return 0
 
 
 def _presets_arguments(p: argparse.ArgumentParser) -> None:
