@@ -121,6 +121,16 @@ def test_gpu_unit_estimate_is_between_the_measured_extremes():
     assert half == pytest.approx(tuple(x / 2 for x in big))
 
 
+def test_gpu_model_reproduces_the_documented_paper_projection():
+    """docs/benchmarks.md: the paper preset on one H200, 3.5 GPU-days (1.5 of them sampling)."""
+    p = cost.project(get_preset("paper"))
+    lo, mid, hi = (s / 86400 for s in p.gpu_seconds())
+    sampling = sum(t.gpu_sampling_seconds for t in p.tasks) / 86400
+    assert sampling == pytest.approx(1.5, rel=0.05)
+    assert mid == pytest.approx(3.5, rel=0.1)
+    assert lo < mid < hi
+
+
 def test_tiny_projection_is_small():
     p = cost.project(replace(TINY, tasks=("flipflop",)))
     assert 0 < p.cpu_seconds < 60
