@@ -285,12 +285,22 @@ def _newton_schulz(x: np.ndarray, steps: int) -> np.ndarray:
 
 
 def _objective_and_direction(
-    a: np.ndarray, b: np.ndarray, c: np.ndarray
+    a: np.ndarray,
+    b: np.ndarray,
+    c: np.ndarray,
+    at: np.ndarray | None = None,
+    bt: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """f(C) = <A, C B C^T> and the skew direction Omega = skew(grad f C^T) per pair."""
-    acbt = _mm(_mm(a, c), _t(b))  # A C B^T
+    """f(C) = <A, C B C^T> and the skew direction Omega = skew(grad f C^T) per pair.
+
+    ``at``, ``bt``: contiguous transposes of ``a``, ``b`` (products with strided operands
+    are slower), computed here if not given.
+    """
+    at = np.ascontiguousarray(_t(a)) if at is None else at
+    bt = np.ascontiguousarray(_t(b)) if bt is None else bt
+    acbt = _mm(_mm(a, c), bt)  # A C B^T
     f = np.einsum("pij,pij->p", acbt, c)
-    g = acbt + _mm(_mm(_t(a), c), b)  # Euclidean gradient A C B^T + A^T C B
+    g = acbt + _mm(_mm(at, c), b)  # Euclidean gradient A C B^T + A^T C B
     gct = _mm(g, _t(c))
     return f, 0.5 * (gct - _t(gct))
 
@@ -385,10 +395,11 @@ def _ascend(
     steps = np.zeros(p, dtype=int)
     active = np.arange(p)
     aa, bb, cc = a, b, c
+    at, bt = np.ascontiguousarray(_t(a)), np.ascontiguousarray(_t(b))
     prev_step = prev_dir = None
     tau = np.full(p, 0.5)
     for it in range(max_iter + 1):
-        f, om = _objective_and_direction(aa, bb, cc)
+        f, om = _objective_and_direction(aa, bb, cc, at, bt)
         better = f > best_f[active]
         upd = active[better]
         best_f[upd] = f[better]
@@ -412,6 +423,7 @@ def _ascend(
         if go.sum() < 0.75 * len(go):  # drop converged pairs (copies: not every step)
             keep = np.flatnonzero(go)
             active, aa, bb, cc = active[keep], aa[keep], bb[keep], cc[keep]
+            at, bt = at[keep], bt[keep]
             om, t = om[keep], t[keep]
             if not len(active):
                 break
