@@ -310,3 +310,40 @@ def test_a_rerun_reuses_the_stored_matrices(dynamics_by_arch):
     stored = zoo.analysis("cdi", "paper-distance-dsa")
     assert isinstance(stored, xr.Dataset)
     assert again.params == res.params
+
+
+def test_an_answer_the_rank_check_does_not_repeat_is_not_kept(dynamics_by_arch):
+    from rnnzoo_paper.dynamical_similarity import ANSWERS, Question, apply_rank_check
+
+    def question(verdict):
+        return Question(
+            "dsa/cdi/trained-untrained",
+            "beyond the paper",
+            "?",
+            "result",
+            verdict,
+            "rule",
+            {"dsa_trained_relu_untrained_relu": 0.1, "dsa_trained_relu_trained_tanh": 0.2},
+            answers=ANSWERS["trained-untrained"],
+        )
+
+    q, same = question("differs"), question("differs")
+    apply_rank_check([q], [same], {"cdi": 8})
+    assert q.answer == CLOSER_UNTRAINED
+    assert q.rank_check == {
+        "rank": 8,
+        "verdict": "differs",
+        "answer": CLOSER_UNTRAINED,
+        "agrees": True,
+    }
+    q, other = question("differs"), question("agrees")
+    apply_rank_check([q], [other], {"cdi": 8})
+    assert q.answer == UNDECIDED
+    assert q.rank_check["answer"] == CLOSER_TANH
+    assert "at rank 8 (99% of the energy): closer to trained tanh" in q.result
+    # on the synthetic zoos the check's rank is the rule's (the embedding has rank 5): kept
+    _, _, _, res = dynamics_by_arch
+    for q in res.questions:
+        if q.numbers:
+            assert q.rank_check["agrees"], q.key
+            assert q.rank_check["rank"] == 5

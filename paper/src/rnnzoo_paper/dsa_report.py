@@ -16,6 +16,8 @@ from . import stats
 from .distances import DISTANCES
 from .dynamical_similarity import (
     ANSWERS,
+    CHECK_SUFFIX,
+    CHECK_VARIANCE,
     COMPARED,
     FIGURE,
     KEY,
@@ -24,6 +26,7 @@ from .dynamical_similarity import (
     MAX_DELAYS,
     RULE_CLUSTER,
     RULE_FIRM,
+    RULE_RANK,
     RULE_TRAINED,
     SAMPLE,
     UNDECIDED,
@@ -65,15 +68,27 @@ def _p(p: float) -> str:
     return f"p={p:.3f}" if p >= 0.001 else "p<0.001"
 
 
+def _rank_changed(q: Question) -> bool:
+    """The answer was decided (firm) at the rule's rank but the rank check gave another."""
+    return bool(q.rank_check) and not q.rank_check["agrees"] and bool(q.firmness.get("firm"))
+
+
 def answer_text(q: Question) -> str:
-    """The answer with its firmness, in the question's words."""
+    """The answer with its firmness and its rank check, in the question's words."""
     badge = BADGE.get(q.answer, q.answer)
     f = q.firmness
+    check = q.rank_check
     if not f:
         return badge
     b = f["n_resamples"]
+    if _rank_changed(q):
+        return (
+            f"{badge} (firm at the rule's rank: {q.point_answer}, {f['fraction']:.0%} of {b} "
+            f"resamples; but at rank {check['rank']}: {check['answer']})"
+        )
     if f["firm"]:
-        return f"{badge} (firm: {f['fraction']:.0%} of {b} resamples)"
+        same = f"; rank {check['rank']} too" if check else ""
+        return f"{badge} (firm: {f['fraction']:.0%} of {b} resamples{same})"
     parts = []
     if f["min_cell"] < 2:
         parts.append("one network in a cell type")
@@ -93,28 +108,30 @@ def answer_text(q: Question) -> str:
 def _parameters(res: DSAResult, tasks: list[str]) -> list[str]:
     rule = rule_defaults()
     rows = [
-        "| task | networks | n_delays x interval | rank | wall time | CPU time |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "| task | networks | n_delays x interval | rank | wall time | CPU time | rank check: "
+        "rank, wall, CPU |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for task in tasks:
         d = res.matrices.get(task)
         p = res.params.get(task)
         if d is None or not p:
             rows.append(
-                f"| {task} | - | - | - | - | not computed: {_esc(res.errors.get(task, '?'))} |"
+                f"| {task} | - | - | - | - | not computed: {_esc(res.errors.get(task, '?'))} | - |"
             )
             continue
         rows.append(
             f"| {task} | {d.sizes['network']} | {p['n_delays']} x {p['delay_interval']} | "
             f"{p['rank']} | {res.seconds.get(task, 0.0):.1f} s | "
-            f"{res.cpu_seconds.get(task, 0.0):.1f} s |"
+            f"{res.cpu_seconds.get(task, 0.0):.1f} s | {_check_cell(res, task, task)} |"
         )
     if res.trained_untrained is not None:
         rows.append(
             f"| cdi, trained + untrained Vanilla (Fig. 4) | "
             f"{res.trained_untrained.sizes['network']} | as cdi | as cdi | "
             f"{res.seconds.get('trained-untrained', 0.0):.1f} s | "
-            f"{res.cpu_seconds.get('trained-untrained', 0.0):.1f} s |"
+            f"{res.cpu_seconds.get('trained-untrained', 0.0):.1f} s | "
+            f"{_check_cell(res, 'cdi', 'trained-untrained')} |"
         )
     return [
         *rows,
@@ -132,6 +149,16 @@ def _parameters(res: DSAResult, tasks: list[str]) -> list[str]:
     ]
 
 
+def _check_cell(res: DSAResult, task: str, name: str) -> str:
+    p = res.check_params.get(task)
+    name = f"{name}{CHECK_SUFFIX}"
+    if not p or name not in res.seconds:
+        return _esc(res.errors.get(name, "not run"))
+    return (
+        f"{p['rank']}, {res.seconds.get(name, 0.0):.1f} s, {res.cpu_seconds.get(name, 0.0):.1f} s"
+    )
+
+
 def _cluster_table(res: DSAResult) -> list[str]:
     qs = [q for q in res.questions if "/cluster/" in q.key]
     if not qs:
@@ -141,7 +168,14 @@ def _cluster_table(res: DSAResult) -> list[str]:
         for k in COMPARED
         if any((k, b) in t for t in res.excess.values() for b in ("arch", "activation"))
     ]
-    head = ["task", "label", "DSA", *[DISTANCES[k].title for k in shown], "answer"]
+    head = [
+        "task",
+        "label",
+        "DSA",
+        *[DISTANCES[k].title for k in shown],
+        f"DSA, rank check ({CHECK_VARIANCE:.0%})",
+        "answer",
+    ]
     lines = [
         "**(a) Does DSA cluster by architecture and activation, like geometry, or not, like "
         "topology?** Silhouette of the label groups in excess of its chance level (within the "
@@ -157,6 +191,14 @@ def _cluster_table(res: DSAResult) -> list[str]:
         for k in (KEY, *shown):
             e, p = table.get((k, by), (math.nan, math.nan))
             cells.append(f"{_num(e)} ({_p(p)})" if math.isfinite(e) else "n/a")
+        n = q.numbers
+        if "rank_check_excess" in n:
+            cells.append(
+                f"{_num(n['rank_check_excess'])} ({_p(n['rank_check_p_value'])}) at rank "
+                f"{int(n['rank_check_rank'])}: {q.rank_check['answer']}"
+            )
+        else:
+            cells.append("n/a")
         cells.append(_esc(answer_text(q)))
         lines.append("| " + " | ".join(cells) + " |")
     return [
@@ -181,7 +223,10 @@ def _trained_table(res: DSAResult) -> list[str]:
         "untrained tanh |",
         "| --- | --- | --- | --- |",
     ]
-    for name, prefix in (("DSA", "dsa"), ("SVCCA (Fig. 4)", "svcca")):
+    check = f"DSA, rank check (rank {int(n['rank_check_rank'])})" if "rank_check_rank" in n else ""
+    for name, prefix in (("DSA", "dsa"), (check, "rank_check_dsa"), ("SVCCA (Fig. 4)", "svcca")):
+        if not name:
+            continue
         vals = [
             n.get(f"{prefix}_trained_relu_{g}", math.nan)
             for g in ("untrained_relu", "trained_tanh", "untrained_tanh")
@@ -200,7 +245,9 @@ def _trained_table(res: DSAResult) -> list[str]:
 
 
 def _undecided(res: DSAResult) -> list[str]:
-    open_ = [q for q in res.questions if q.firmness and not q.firmness["firm"]]
+    open_ = [
+        q for q in res.questions if q.firmness and (not q.firmness["firm"] or _rank_changed(q))
+    ]
     if not open_:
         return []
     lines = [
@@ -215,7 +262,10 @@ def _undecided(res: DSAResult) -> list[str]:
         f = q.firmness
         first, second = q.answers[stats.AGREES], q.answers[stats.DIFFERS]
         need = f.get("networks_needed")
-        if need is not None:
+        if _rank_changed(q):
+            need_text = f"not a matter of zoo size: at rank {q.rank_check['rank']} the answer is "
+            need_text += q.rank_check["answer"]
+        elif need is not None:
             need_text = f"~{int(need)} (this zoo: {f['n_per_cell']:g})"
         elif "networks_needed" in f and f["min_cell"] >= 2:
             need_text = f"more than {firm.MAX_NEEDED:,}"
@@ -263,6 +313,8 @@ def report_section(res: DSAResult | None, tasks: list[str], figures: set[str]) -
     lines += _trained_table(res)
     if any(q.firmness for q in res.questions):
         lines += [f"*Firmness:* {RULE_FIRM}.", ""]
+    if any(q.rank_check for q in res.questions):
+        lines += [f"*Rank check:* {RULE_RANK}.", ""]
     lines += _undecided(res)
     not_computable = [q for q in res.questions if not q.numbers]
     for q in not_computable:

@@ -67,6 +67,10 @@ SAMPLE = 20
 SAMPLE_SEED = 0
 #: how the parameters are chosen, in the cache key: a change of rule recomputes
 RULE_VERSION = 1
+#: the rank check: the rank holding this share of the delay embedding's energy (a richer
+#: operator than the rule's); an answer stands only when the check gives it too
+CHECK_VARIANCE = 0.99
+CHECK_SUFFIX = "-rank-check"
 #: distances shown beside DSA in the clustering table (geometry and topology)
 COMPARED = ("svcca", "cka", "graph", "graph-matched")
 
@@ -96,6 +100,12 @@ RULE_TRAINED = (
     f"*{CLOSER_UNTRAINED}* (as SVCCA in Fig. 4): the untrained relu mean is smaller, "
     f"p <= {stats.ALPHA}; otherwise *{UNDECIDED}*"
 )
+RULE_RANK = (
+    "the question asked again with the rank that holds "
+    f"{CHECK_VARIANCE:.0%} of the delay embedding's energy (same rule otherwise, capped "
+    "alike); an answer stands only when the check gives it too (on this zoo), otherwise "
+    f"*{UNDECIDED}* (the answer depends on the rank)"
+)
 RULE_FIRM = (
     f"the answer recomputed on {firm.N_RESAMPLES} stratified bootstrap resamples of "
     "the networks (within each cell type, seeded; silhouettes against the zoo's permutation "
@@ -116,7 +126,9 @@ def rule_defaults() -> dict[str, Any]:
     return {k: sig[k].default for k in ("variance", "max_rank") if k in sig}
 
 
-def zoo_parameters(data: Any, steps: int | None = None) -> dict[str, int]:
+def zoo_parameters(
+    data: Any, steps: int | None = None, variance: float | None = None
+) -> dict[str, int]:
     """DSA's ``n_delays``, ``delay_interval`` and ``rank`` for a task of a zoo.
 
     rnnzoo-metrics' documented rule on a seeded sample of ``SAMPLE`` networks
@@ -131,6 +143,8 @@ def zoo_parameters(data: Any, steps: int | None = None) -> dict[str, int]:
         ``(trials, time, units)`` arrays.
     steps : int, optional
         ``T`` (default: read from ``data``'s ``time`` dimension, or the arrays' shape).
+    variance : float, optional
+        Share of the energy the rank must hold (default: the rule's own).
     """
     from rnnzoo_metrics.dsa import zoo_parameters as rule
 
@@ -140,7 +154,10 @@ def zoo_parameters(data: Any, steps: int | None = None) -> dict[str, int]:
         else:
             steps = min(int(np.shape(x)[-2]) for x in data)
     interval = max(1, math.ceil(WINDOW * steps / (MAX_DELAYS - 1)))
-    return rule(data, sample=SAMPLE, seed=SAMPLE_SEED, window=WINDOW, delay_interval=interval)
+    extra = {} if variance is None else {"variance": variance}
+    return rule(
+        data, sample=SAMPLE, seed=SAMPLE_SEED, window=WINDOW, delay_interval=interval, **extra
+    )
 
 
 def _parameters_of(d: xr.DataArray) -> dict[str, Any]:
@@ -148,12 +165,16 @@ def _parameters_of(d: xr.DataArray) -> dict[str, Any]:
 
 
 # -- distance matrices --------------------------------------------------------------------
-def task_dsa(zoo, task: str, compute: dist.Compute) -> xr.DataArray | None:
+def task_dsa(
+    zoo, task: str, compute: dist.Compute, variance: float | None = None
+) -> xr.DataArray | None:
     """DSA between the trained networks of ``task`` (status ok, finite probe states).
 
-    The parameters (:func:`zoo_parameters` on a seeded sample of the networks) are in the
-    matrix's ``attrs["params"]`` (JSON, as rnnzoo-metrics writes it). Stored as
-    ``paper-distance-dsa`` and reused while the networks are the same.
+    The parameters (:func:`zoo_parameters` on a seeded sample of the networks; ``variance``:
+    the rank's share of the energy, default the rule's) are in the matrix's
+    ``attrs["params"]`` (JSON, as rnnzoo-metrics writes it). Stored as
+    ``paper-distance-dsa`` (``paper-distance-dsa-rank-check`` with ``variance``) and reused
+    while the networks are the same.
     """
     from rnnzoo_metrics import get_metric
 
@@ -162,18 +183,18 @@ def task_dsa(zoo, task: str, compute: dist.Compute) -> xr.DataArray | None:
         return None
     defaults = get_metric(METRIC).params
     key = dist._key(
-        METRIC, defaults, rule_defaults(), RULE_VERSION, WINDOW, MAX_DELAYS, SAMPLE, ids, "dsa"
+        METRIC, defaults, rule_defaults(), RULE_VERSION, WINDOW, MAX_DELAYS, SAMPLE, ids, variance
     )
 
     def run() -> xr.DataArray:
         tree = zoo.hidden_states(task, ids, which="trained")
-        return compute.pairwise(tree, METRIC, **zoo_parameters(tree))
+        return compute.pairwise(tree, METRIC, **zoo_parameters(tree, variance=variance))
 
-    return dist._cached(zoo, task, KEY, key, run)
+    return dist._cached(zoo, task, KEY if variance is None else KEY + CHECK_SUFFIX, key, run)
 
 
 def trained_untrained_dsa(
-    zoo, params: Mapping[str, Any], compute: dist.Compute
+    zoo, params: Mapping[str, Any], compute: dist.Compute, name: str = FIG4_KEY
 ) -> xr.DataArray | None:
     """DSA among the trained and untrained Vanilla cdi networks (Fig. 4's populations).
 
@@ -216,7 +237,7 @@ def trained_untrained_dsa(
         tree = xr.DataTree.from_dict(nodes)
         return compute.pairwise(tree, METRIC, variable="hidden", **params)
 
-    return dist._cached(zoo, task, FIG4_KEY, key, run)
+    return dist._cached(zoo, task, name, key, run)
 
 
 # -- questions ------------------------------------------------------------------------------
@@ -230,6 +251,7 @@ class Question(Finding):
     """
 
     answers: dict[str, str] = field(default_factory=dict)
+    rank_check: dict[str, Any] = field(default_factory=dict)
 
     @property
     def answer(self) -> str:
@@ -506,6 +528,45 @@ def trained_question(d: xr.DataArray | None, svcca: xr.DataArray | None) -> Ques
     )
 
 
+def apply_rank_check(
+    questions: Sequence[Question], checks: Sequence[Question], ranks: Mapping[str, int]
+) -> None:
+    """Keep each answer only when the rank check (:data:`RULE_RANK`) gives it too.
+
+    ``checks``: the same questions asked with the richer operators (their answers on the
+    zoo itself, no firmness); ``ranks``: the check's rank per task. Each question gets
+    ``rank_check`` (``rank``, ``answer``, ``verdict``, ``agrees``); a decided answer the check
+    does not repeat becomes *inconclusive at this zoo size*, and its result says why.
+    """
+    by_key = {c.key: c for c in checks}
+    for q in questions:
+        c = by_key.get(q.key)
+        task = q.key.split("/")[1]
+        if c is None or task not in ranks:
+            continue
+        same = c.verdict == q.verdict
+        q.rank_check = {
+            "rank": int(ranks[task]),
+            "verdict": c.verdict,
+            "answer": c.answer,
+            "agrees": bool(same),
+        }
+        if not q.numbers:
+            continue
+        q.result += f"; at rank {ranks[task]} ({CHECK_VARIANCE:.0%} of the energy): {c.answer}"
+        if c.numbers.get("p_value") is not None and "cluster" in q.key:
+            q.numbers["rank_check_excess"] = (
+                c.numbers["silhouette"] - c.numbers["chance_silhouette"]
+            )
+            q.numbers["rank_check_p_value"] = c.numbers["p_value"]
+        for name in ("dsa_trained_relu_untrained_relu", "dsa_trained_relu_trained_tanh"):
+            if name in c.numbers:
+                q.numbers[f"rank_check_{name}"] = c.numbers[name]
+        q.numbers["rank_check_rank"] = float(ranks[task])
+        if q.verdict in (stats.AGREES, stats.DIFFERS) and not same:
+            q.verdict = stats.INCONCLUSIVE
+
+
 # -- the pipeline step ----------------------------------------------------------------------
 @dataclass
 class DSAResult:
@@ -517,6 +578,8 @@ class DSAResult:
         Per task: the DSA matrix of the trained networks and its 2-D MDS.
     params : dict
         Per task: ``n_delays``, ``delay_interval``, ``rank`` used.
+    check_params : dict
+        Per task: the parameters of the rank check (:data:`RULE_RANK`).
     trained_untrained, trained_untrained_embedding : DataArray or None
         DSA among Fig. 4's trained and untrained Vanilla cdi networks, and its MDS.
     svcca_trained_untrained : DataArray or None
@@ -533,6 +596,7 @@ class DSAResult:
     matrices: dict[str, xr.DataArray] = field(default_factory=dict)
     embeddings: dict[str, xr.DataArray] = field(default_factory=dict)
     params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    check_params: dict[str, dict[str, Any]] = field(default_factory=dict)
     trained_untrained: xr.DataArray | None = None
     trained_untrained_embedding: xr.DataArray | None = None
     svcca_trained_untrained: xr.DataArray | None = None
@@ -550,6 +614,7 @@ class DSAResult:
         """JSON-ready: parameters, times, errors and every question with its numbers."""
         return {
             "params": self.params,
+            "rank_check_params": self.check_params,
             "seconds": self.seconds,
             "cpu_seconds": self.cpu_seconds,
             "errors": self.errors,
@@ -576,6 +641,7 @@ def compute_dsa(
     distances: Mapping[str, Mapping[str, xr.DataArray]] | None = None,
     fig4_svcca: xr.DataArray | None = None,
     firmness: bool = True,
+    rank_check: bool = True,
 ) -> DSAResult:
     """DSA matrices, embeddings and both questions, each answered with its firmness.
 
@@ -591,6 +657,9 @@ def compute_dsa(
         Fig. 4's SVCCA matrix (shown beside (b)).
     firmness : bool
         Decide each answer with its firmness (False: the zoo's own answers).
+    rank_check : bool
+        Ask every question again at the rank holding ``CHECK_VARIANCE`` of the energy and
+        keep only the answers it repeats (:func:`apply_rank_check`).
     """
     from rnnzoo_metrics import InputError
 
@@ -631,7 +700,47 @@ def compute_dsa(
             res.questions.append(trained_question(res.trained_untrained, fig4_svcca))
         if firmness:
             firm.apply_firmness(res.questions)
+    if rank_check:
+        _rank_check(zoo, tasks, compute, res, distances or {})
     return res
+
+
+def _rank_check(zoo, tasks, compute, res: DSAResult, distances) -> None:
+    """The questions again with the richer operators (rank holding CHECK_VARIANCE)."""
+    from rnnzoo_metrics import InputError
+
+    mats: dict[str, xr.DataArray] = {}
+    for task in res.matrices:
+        name = f"{task}{CHECK_SUFFIX}"
+        with _Clock(res, name):
+            try:
+                d = task_dsa(zoo, task, compute, CHECK_VARIANCE)
+            except InputError as err:
+                res.errors[name] = str(err)
+                continue
+            if d is not None:
+                mats[task] = d
+                res.check_params[task] = {
+                    k: v
+                    for k, v in _parameters_of(d).items()
+                    if k in ("n_delays", "delay_interval", "rank")
+                }
+    tu = None
+    if dist.FIG4_TASK in mats:
+        name = f"trained-untrained{CHECK_SUFFIX}"
+        with _Clock(res, name):
+            try:
+                tu = trained_untrained_dsa(
+                    zoo, res.check_params[dist.FIG4_TASK], compute, FIG4_KEY + CHECK_SUFFIX
+                )
+            except InputError as err:
+                res.errors[name] = str(err)
+    with _Clock(res, f"questions{CHECK_SUFFIX}"):
+        checks, _ = cluster_questions(mats, distances)
+        if dist.FIG4_TASK in tasks:
+            checks.append(trained_question(tu, None))
+        ranks = {t: p["rank"] for t, p in res.check_params.items() if "rank" in p}
+        apply_rank_check(res.questions, checks, ranks)
 
 
 def step(zoo, tasks: list[str], runner: Any, opt: Any, matrices, fig4) -> tuple[DSAResult, str]:
