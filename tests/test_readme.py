@@ -221,6 +221,7 @@ def test_story_metrics_only(tmp_path):
     assert "(6, 2)" in out[-1]
 
 
+@pytest.mark.slow
 def test_story_your_own_network_in_the_zoo(tmp_path):
     """Story 4 (issue 11 §2): train a small GRU, place it in a tiny zoo, CLI and Python."""
     out = _run_story(_title("your own network"), tmp_path)
