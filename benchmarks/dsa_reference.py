@@ -112,6 +112,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tolerance", type=float, default=1e-3, help="radians")
     p.add_argument("--never-worse-tol", type=float, default=1e-5, help="radians")
     p.add_argument("--json", help="write the report here")
+    p.add_argument("--search", default="thorough", help="rnnzoo's dsa search preset")
+    p.add_argument(
+        "--reference-cache", help=".npz keeping the reference's values (reused if present)"
+    )
     args = p.parse_args(argv)
     if not os.path.exists(args.zoo):
         print(f"dsa_reference: no zoo at {args.zoo!r}; pass --zoo", file=sys.stderr)
@@ -122,9 +126,16 @@ def main(argv: list[str] | None = None) -> int:
     pairs = n * (n - 1) // 2
     print(f"{args.task}: {n} networks {xs[0].shape} (trials, time, units), {pairs} pairs, {params}")
 
-    ref, ref_ops, t_ref = reference(xs, params, args.iters, args.lr)
+    if args.reference_cache and os.path.exists(args.reference_cache):
+        z = np.load(args.reference_cache)
+        ref, ref_ops, t_ref = z["sims"], list(z["ops"]), float(z["seconds"])
+        print(f"reference values from {args.reference_cache} (a previous run)")
+    else:
+        ref, ref_ops, t_ref = reference(xs, params, args.iters, args.lr)
+        if args.reference_cache:
+            np.savez(args.reference_cache, sims=ref, ops=np.stack(ref_ops), seconds=t_ref)
     t = time.perf_counter()
-    ours = rm.pairwise(xs, "dsa", progress=False, **params).values
+    ours = rm.pairwise(xs, "dsa", progress=False, search=args.search, **params).values
     t_ours = time.perf_counter() - t
 
     # operators: same spectra (rnnzoo float64, reference float32)
@@ -140,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     prepared = [rdsa.prepare_operator(a) for a in ref_ops]
     i, j = np.triu_indices(n, 1)
     t = time.perf_counter()
-    on_ref = rdsa.distances([prepared[k] for k in i], [prepared[k] for k in j])
+    on_ref = rdsa.distances([prepared[k] for k in i], [prepared[k] for k in j], search=args.search)
     t_opt = time.perf_counter() - t
     on_ref_matrix = np.zeros((n, n))
     on_ref_matrix[i, j] = on_ref_matrix[j, i] = on_ref
@@ -149,7 +160,12 @@ def main(argv: list[str] | None = None) -> int:
         "task": args.task,
         "networks": ids,
         "shape": list(xs[0].shape),
-        "parameters": {**params, "reference_iters": args.iters, "reference_lr": args.lr},
+        "parameters": {
+            **params,
+            "search": args.search,
+            "reference_iters": args.iters,
+            "reference_lr": args.lr,
+        },
         "tolerance": args.tolerance,
         "never_worse_tol": args.never_worse_tol,
         "spectra_max_abs_diff": spec,

@@ -4,14 +4,22 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..dsa import DMD_METHODS, SCORES, Operator, distances, dmd_operator, prepare_operator
+from ..dsa import (
+    DMD_METHODS,
+    SCORES,
+    SEARCHES,
+    Operator,
+    distances,
+    dmd_operator,
+    prepare_operator,
+)
 from ..errors import MetricsError
 from ..linalg import tile_matrix, tile_pairs
 from ..metric import Metric
 
-# pairs per batched optimisation: bounds the memory of one batch (5 starts x pairs x r x r
-# float64 arrays, a dozen of them alive at once) to a few tens of MB at rank 30
-PAIR_BATCH = 2048
+# pairs per batched optimisation: bounds the memory of one batch (15 starts x pairs x r x r
+# float64 arrays, a dozen of them alive at once) to ~100 MB at rank 20
+PAIR_BATCH = 512
 
 
 class DSA(Metric):
@@ -36,6 +44,7 @@ class DSA(Metric):
         "score": "angular",
         "max_iter": 500,
         "gtol": 1e-6,
+        "search": "thorough",
     }
 
     def check_params(self) -> None:
@@ -50,6 +59,10 @@ class DSA(Metric):
             raise MetricsError(f"metric 'dsa': score must be one of {SCORES}, not {p['score']!r}")
         if not p["lamb"] >= 0:
             raise MetricsError(f"metric 'dsa': lamb must be >= 0, not {p['lamb']!r}")
+        if p["search"] not in SEARCHES:
+            raise MetricsError(
+                f"metric 'dsa': search must be one of {tuple(SEARCHES)}, not {p['search']!r}"
+            )
         if not p["gtol"] > 0:
             raise MetricsError(f"metric 'dsa': gtol must be > 0, not {p['gtol']!r}")
 
@@ -66,7 +79,9 @@ class DSA(Metric):
         out = np.empty(len(ops_a))
         for k in range(0, len(ops_a), PAIR_BATCH):
             sl = slice(k, k + PAIR_BATCH)
-            out[sl] = distances(ops_a[sl], ops_b[sl], p["score"], p["max_iter"], p["gtol"])
+            out[sl] = distances(
+                ops_a[sl], ops_b[sl], p["score"], p["max_iter"], p["gtol"], p["search"]
+            )
         return out
 
     def pair(self, a: Operator, b: Operator) -> float:
