@@ -702,6 +702,9 @@ def analyze_model(
             slow_q_tol=None
             if opt.finder.slow_q_tol is None
             else max(opt.finder.slow_q_tol, 100 * q_tol),
+            # a float32 residual cannot go far below q_tol (1.6 ulps here): stop there rather
+            # than spend every polish step on rounding noise
+            polish_q_stop=max(opt.finder.polish_q_stop, 1e-2 * q_tol),
         )
         opt = dataclasses.replace(opt, finder=finder)
     out = analyze_population(task, net.cell, net.params, [network_id], options=opt)
