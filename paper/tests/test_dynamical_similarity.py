@@ -278,18 +278,21 @@ def test_the_figure_is_a_png_with_the_expected_panels(dynamics_by_arch, tmp_path
     ctx = FigureContext(zoo, ["cdi"], mats, {}, fig4, None, dsa=res)
     fig = fig_dsa.figure(ctx)
     titles = [ax.get_title() for ax in fig.axes]
-    assert len(fig.axes) == 6  # one task row of three panels, Fig. 4's row of three
+    assert len(fig.axes) == 7  # one task row of three panels, Fig. 4's row of four
     assert titles[0].startswith("context-dependent integration: DSA MDS: by architecture")
     assert "rank 5" in titles[0]
     assert "by activation" in titles[1]
     assert "clustering by label" in titles[2]
     assert titles[3].startswith("SVCCA (Fig. 4b)")
-    assert titles[4].startswith("DSA:")
-    assert titles[5].startswith("MDS of DSA distances")
+    assert titles[4].startswith("DSA (rank 5):")
+    assert titles[5].startswith("DSA, rank check (rank 5):")
+    assert titles[6].startswith("MDS of DSA distances")
+    bars = [t.get_text() for t in fig.axes[2].get_legend().get_texts()]
+    assert bars[:3] == ["DSA", "DSA, rank check (rank 5)", "SVCCA"]
     for ax in fig.axes:
         assert ax.get_xlabel(), ax.get_title()
         assert ax.get_ylabel(), ax.get_title()
-        assert ax.get_legend() is not None or ax in fig.axes[3:5], ax.get_title()
+        assert ax.get_legend() is not None or ax in fig.axes[3:6], ax.get_title()
     path = fig_dsa.draw(ctx, tmp_path / "dsa.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     img = imread(path)

@@ -47,10 +47,11 @@ CAPTION = (
     "(rows): MDS of the DSA distances by architecture (tanh networks) and by activation "
     "(Vanilla networks), laid out as the paper's SVCCA panels (Figs 1d, 2c, 3c), and the "
     "silhouette excess over chance of every distance by architecture and by activation "
-    "(filled: p <= 0.05): geometry-like DSA stands with SVCCA and CKA, topology-like DSA "
-    "with the fixed-point graph distances. Bottom: Fig. 4's populations (Vanilla, cdi "
-    "inputs): mean SVCCA and DSA distance from the trained relu networks to each population, "
-    "and the MDS of the DSA distances of trained (filled) and untrained (open) networks."
+    "(filled: p <= 0.05; grey: DSA at the rank check's rank): geometry-like DSA stands with "
+    "SVCCA and CKA, topology-like DSA with the fixed-point graph distances. Bottom: Fig. 4's "
+    "populations (Vanilla, cdi inputs): mean SVCCA and DSA distance (at the rule's rank and "
+    "at the rank check's) from the trained relu networks to each population, and the MDS of "
+    "the DSA distances of trained (filled) and untrained (open) networks."
 )
 
 

@@ -587,6 +587,8 @@ class DSAResult:
     questions : list of Question
     excess : dict
         Per task ``{(distance, label): (silhouette excess over chance, p)}``.
+    check_excess, check_trained_untrained
+        The same for the rank check (DSA and SVCCA only), and its Fig. 4 matrix.
     seconds, cpu_seconds : dict
         Per task (and ``"trained-untrained"``, ``"questions"``): wall and CPU seconds.
     errors : dict
@@ -602,6 +604,10 @@ class DSAResult:
     svcca_trained_untrained: xr.DataArray | None = None
     questions: list[Question] = field(default_factory=list)
     excess: dict[str, dict[tuple[str, str], tuple[float, float]]] = field(default_factory=dict)
+    check_excess: dict[str, dict[tuple[str, str], tuple[float, float]]] = field(
+        default_factory=dict
+    )
+    check_trained_untrained: xr.DataArray | None = None
     seconds: dict[str, float] = field(default_factory=dict)
     cpu_seconds: dict[str, float] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
@@ -736,7 +742,10 @@ def _rank_check(zoo, tasks, compute, res: DSAResult, distances) -> None:
             except InputError as err:
                 res.errors[name] = str(err)
     with _Clock(res, f"questions{CHECK_SUFFIX}"):
-        checks, _ = cluster_questions(mats, distances)
+        checks, res.check_excess = cluster_questions(
+            mats, {t: {"svcca": m["svcca"]} for t, m in distances.items() if "svcca" in m}
+        )
+        res.check_trained_untrained = tu
         if dist.FIG4_TASK in tasks:
             checks.append(trained_question(tu, None))
         ranks = {t: p["rank"] for t, p in res.check_params.items() if "rank" in p}

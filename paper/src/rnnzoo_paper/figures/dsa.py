@@ -3,8 +3,9 @@
 One row per task: the MDS of the DSA distances laid out as the paper's SVCCA panels (by
 architecture among tanh networks, by activation among Vanilla networks; the project palette)
 and the silhouette excess over chance of every distance by architecture and by activation.
-A last row: Fig. 4's populations, mean SVCCA and DSA distances from the trained relu
-networks, and the MDS of the DSA distances of trained and untrained networks.
+A last row: Fig. 4's populations, mean SVCCA and DSA distances (the rule's rank and the
+rank check's) from the trained relu networks, and the MDS of the DSA distances of trained
+and untrained networks.
 """
 
 from __future__ import annotations
@@ -30,10 +31,12 @@ BAR_COLOURS = {
     "svcca": "#4c72b0",
     "cka": "#8fb0e0",
     KEY: "#2a2a2a",
+    "dsa-rank-check": "#8a8a8a",
     "graph": "#dd8452",
     "graph-matched": "#f2b88c",
 }
 POPULATIONS = ("untrained relu", "trained tanh", "untrained tanh")
+CHECK = "dsa-rank-check"
 
 
 def draw(ctx: FigureContext, path: str | Path) -> Path:
@@ -42,7 +45,7 @@ def draw(ctx: FigureContext, path: str | Path) -> Path:
 
 
 def figure(ctx: FigureContext) -> Any:
-    """The figure (a matplotlib Figure): three panels per task, three for Fig. 4's question."""
+    """The figure (a matplotlib Figure): three panels per task, four for Fig. 4's question."""
     res: DSAResult | None = getattr(ctx, "dsa", None)
     tasks = [t for t in ctx.tasks if res is not None and (t in res.matrices or t in res.errors)]
     rows = max(len(tasks), 1) + 1
@@ -74,12 +77,17 @@ def _task_row(sub: Any, res: DSAResult, task: str, letter: str) -> None:
     else:
         mds_layouts(list(axes[:2]), res.embeddings.get(task), what)
     panel_letter(axes[0], letter)
-    _excess_panel(axes[2], res.excess.get(task, {}), name)
+    check = res.check_excess.get(task, {})
+    rank = res.check_params.get(task, {}).get("rank")
+    extra = {(CHECK, b): v for (k, b), v in check.items() if k == KEY} if rank else {}
+    _excess_panel(axes[2], {**res.excess.get(task, {}), **extra}, name, rank)
 
 
-def _excess_panel(ax: Any, table: dict, name: str) -> None:
+def _excess_panel(ax: Any, table: dict, name: str, check_rank: int | None = None) -> None:
     """Silhouette excess over chance per distance, by architecture and by activation."""
-    keys = [k for k in (KEY, *COMPARED) if any((k, b) in table for b in ("arch", "activation"))]
+    keys = [
+        k for k in (KEY, CHECK, *COMPARED) if any((k, b) in table for b in ("arch", "activation"))
+    ]
     if not keys:
         empty_panel(ax, f"{name}: no clustering test computable")
         return
@@ -98,7 +106,7 @@ def _excess_panel(ax: Any, table: dict, name: str) -> None:
                 edgecolor=BAR_COLOURS.get(k, "0.5"),
                 hatch=None if sig else "//",
                 linewidth=1.3,
-                label=_title(k),
+                label=_title(k, check_rank),
             )
     ax.axhline(0, color="0.3", lw=0.8)
     ax.set_xticks([0, 1], ["by architecture\n(within activation)", "by activation\n(within arch.)"])
@@ -110,18 +118,24 @@ def _excess_panel(ax: Any, table: dict, name: str) -> None:
     ax.legend(seen.values(), seen.keys(), fontsize=7, frameon=False, loc="best")
 
 
-def _title(key: str) -> str:
+def _title(key: str, check_rank: int | None = None) -> str:
+    if key == CHECK:
+        return f"DSA, rank check (rank {check_rank})"
     return "DSA" if key == KEY else DISTANCES[key].title
 
 
 def _bottom(sub: Any, res: DSAResult | None, letter: str = "b") -> None:
-    axes = sub.subplots(1, 3, width_ratios=[1, 1, 1.15])
+    axes = sub.subplots(1, 4, width_ratios=[1, 1, 1, 1.15])
     svcca = res.svcca_trained_untrained if res is not None else None
     dsa = res.trained_untrained if res is not None else None
+    check = res.check_trained_untrained if res is not None else None
+    cdi = res.params.get(FIG4_TASK, {}) if res is not None else {}
+    rank = res.check_params.get(FIG4_TASK, {}).get("rank") if res is not None else None
     _groups_panel(axes[0], svcca, "SVCCA (Fig. 4b)")
-    _groups_panel(axes[1], dsa, "DSA")
+    _groups_panel(axes[1], dsa, f"DSA (rank {cdi.get('rank', '?')})")
+    _groups_panel(axes[2], check, f"DSA, rank check (rank {rank or '?'})")
     panel_letter(axes[0], letter)
-    _mds_panel(axes[2], res.trained_untrained_embedding if res is not None else None)
+    _mds_panel(axes[3], res.trained_untrained_embedding if res is not None else None)
 
 
 def _groups_panel(ax: Any, d: Any, what: str) -> None:
@@ -151,9 +165,9 @@ def _groups_panel(ax: Any, d: Any, what: str) -> None:
             zorder=3,
         )
     ax.set_xticks(range(len(names)), [n.replace(" ", "\n") for n in names])
-    ax.set_ylabel(f"mean {what.split()[0]} distance to trained relu")
+    ax.set_ylabel(f"mean {what.split()[0].rstrip(',')} distance to trained relu")
     ax.set_xlabel(f"population ({FIG4_ARCH} networks, {FIG4_TASK} probe inputs)")
-    ax.set_title(f"{what}: who is closest to trained relu networks?", fontsize=9)
+    ax.set_title(f"{what}:\nwho is closest to trained relu networks?", fontsize=9)
 
 
 def _mds_panel(ax: Any, emb: Any) -> None:
