@@ -291,12 +291,41 @@ def own_model(gru, readout, starts):
     return res
 
 
+class GRUStep(torch.nn.Module):
+    """An ``nn.GRUCell`` as a step function ``F(h, x)`` (what a user with a custom cell has)."""
+
+    def __init__(self, gru: torch.nn.GRU):
+        super().__init__()
+        self.cell = torch.nn.GRUCell(gru.input_size, gru.hidden_size)
+        self.cell.load_state_dict({k.replace("_l0", ""): v for k, v in gru.state_dict().items()})
+        self.hidden_size, self.input_size = gru.hidden_size, gru.input_size
+
+    def forward(self, h, x):
+        return self.cell(x, h)
+
+
+def step_function_path(gru, readout, starts):
+    """The generic path: the GRU as a step function, autograd Jacobians."""
+    from rnnzoo_dynamics.models import as_network
+
+    t0 = time.perf_counter()
+    net = as_network(GRUStep(gru), readout)
+    t1 = time.perf_counter()
+    res = ours(net.cell, net.params, starts)
+    res["seconds"] += t1 - t0
+    res["model_kind"] = net.kind
+    res["float64"] = net.float64
+    return res
+
+
 def bench_own(args) -> dict:
     """Issue 11 §1: an ``nn.GRU`` analysed as the user's own model vs the zoo path."""
     from rnnzoo_dynamics.initial_states import sample_initial_states, trajectories
 
     out = {}
-    for units, iterations in ((64, args.iterations), (256, args.own_iterations)):
+    widths = [int(w) for w in args.own_widths.split(",")]
+    for units in widths:
+        iterations = args.iterations if units == 64 else args.own_iterations
         zoo, nid, cell, params, perf = trained_gru(iterations, units)
         traj = trajectories(cell, params, zoo.probe("flipflop").inputs).numpy()
         starts = sample_initial_states(traj, 1024, np.random.default_rng(0))[0]
@@ -345,6 +374,15 @@ def bench_own(args) -> dict:
             f"baseline ({n_base} it.):               {base['seconds']:8.2f} s{extrapolated}; "
             f"{base['n_reported']} points, {base['n_stable']} stable; " + q_line(base["q"])
         )
+        step_fn = None
+        if units == 64:  # the generic path: the same GRU as a step function (autograd)
+            step_fn = step_function_path(gru, readout, starts)
+            print(
+                f"step-function path (autograd J):      {step_fn['seconds']:8.2f} s "
+                f"({step_fn['model_kind']}; float64 {step_fn['float64']}); "
+                f"{step_fn['n_fixed']} fixed by unstable dimensions {step_fn['unstable_dims']}; "
+                + q_line(step_fn["q"][step_fn["kind"] == "fixed"])
+            )
         ratio_zoo = own["seconds"] / zoo_run["seconds"]
         ratio_base = base_seconds / own["seconds"]
         print(
@@ -372,6 +410,12 @@ def bench_own(args) -> dict:
             "baseline_stable": base["n_stable"],
             "baseline_fraction_below_1e-10": float(np.mean(base["q"] < 1e-10)),
         }
+        if step_fn is not None:
+            out[f"gru{units}"].update(
+                step_function_seconds=step_fn["seconds"],
+                step_function_fixed=step_fn["n_fixed"],
+                step_function_unstable_dims=step_fn["unstable_dims"],
+            )
     return out
 
 
@@ -557,6 +601,7 @@ def main() -> None:
         help="baseline iterations actually run on the 256-unit GRU of part 'own'; fewer than "
         f"{BASELINE_ITERATIONS} are extrapolated linearly (the baseline never stops early)",
     )
+    ap.add_argument("--own-widths", default="64,256", help="GRU widths of part 'own' (64,256)")
     ap.add_argument(
         "--repeats", type=int, default=2, help="runs of each path in part 'own' (best kept; 2)"
     )
