@@ -46,23 +46,50 @@ CPU_MEASURED = {
     "cpu": "AMD EPYC, 2 cores shared with other users (load average 13-29 while measuring)",
     "method": "benchmarks/bench_train_cost.py --population 4 --budget 0.75: train_population "
     "of 4 networks, batch 64, one thread, median CPU time per iteration / 4",
-    "noise": "the same points measured in other runs that day differed by up to 1.2x "
-    "(e.g. sine T = 500, 32 units: vanilla-tanh 5.3-7.1 ms, lstm-tanh 16.6-19.4 ms)",
+    "noise": "sine at 32 and 64 units measured twice, 20 min apart: the two differed by a "
+    "median 1.03x, at most 1.12x; other runs that day by up to 1.2x (e.g. sine T = 500, "
+    "32 units: vanilla-tanh 5.3-7.1 ms, lstm-tanh 16.6-19.4 ms); values: the median",
 }
 
 #: CPU seconds per network-iteration: task -> (T measured, {cell: {units: seconds}})
 CPU_RATES: dict[str, tuple[int, dict[str, dict[int, float]]]] = {
+    "flipflop": (
+        100,
+        {
+            "vanilla-tanh": {32: 0.00206, 64: 0.00389, 128: 0.0101, 256: 0.0482},
+            "vanilla-relu": {32: 0.00204, 64: 0.00404, 128: 0.0103, 256: 0.0448},
+            "ugrnn-tanh": {32: 0.00283, 64: 0.00655, 128: 0.0225, 256: 0.0904},
+            "ugrnn-relu": {32: 0.00277, 64: 0.00633, 128: 0.0226, 256: 0.101},
+            "gru-tanh": {32: 0.00407, 64: 0.0107, 128: 0.0367, 256: 0.175},
+            "gru-relu": {32: 0.00402, 64: 0.0103, 128: 0.0381, 256: 0.177},
+            "lstm-tanh": {32: 0.00442, 64: 0.012, 128: 0.0497, 256: 0.188},
+            "lstm-relu": {32: 0.00426, 64: 0.0112, 128: 0.0459, 256: 0.201},
+        },
+    ),
     "sine": (
         500,
         {
-            "vanilla-tanh": {32: 0.00604, 64: 0.0141, 128: 0.0477, 256: 0.199},
-            "vanilla-relu": {32: 0.00557, 64: 0.0137, 128: 0.0499, 256: 0.204},
-            "ugrnn-tanh": {32: 0.00926, 64: 0.0265, 128: 0.117, 256: 0.476},
-            "ugrnn-relu": {32: 0.00937, 64: 0.0259, 128: 0.0975, 256: 0.529},
-            "gru-tanh": {32: 0.0151, 64: 0.0426, 128: 0.207, 256: 0.927},
-            "gru-relu": {32: 0.0148, 64: 0.0466, 128: 0.207, 256: 0.851},
-            "lstm-tanh": {32: 0.0171, 64: 0.0528, 128: 0.22, 256: 1.05},
-            "lstm-relu": {32: 0.0159, 64: 0.0535, 128: 0.229},
+            "vanilla-tanh": {32: 0.00572, 64: 0.014, 128: 0.0477, 256: 0.199},
+            "vanilla-relu": {32: 0.00563, 64: 0.0141, 128: 0.0499, 256: 0.204},
+            "ugrnn-tanh": {32: 0.0092, 64: 0.0275, 128: 0.117, 256: 0.476},
+            "ugrnn-relu": {32: 0.00912, 64: 0.026, 128: 0.0975, 256: 0.529},
+            "gru-tanh": {32: 0.0149, 64: 0.0432, 128: 0.207, 256: 0.927},
+            "gru-relu": {32: 0.0149, 64: 0.0461, 128: 0.207, 256: 0.851},
+            "lstm-tanh": {32: 0.0174, 64: 0.0531, 128: 0.22, 256: 1.05},
+            "lstm-relu": {32: 0.0158, 64: 0.0543, 128: 0.229, 256: 1.03},
+        },
+    ),
+    "cdi": (
+        30,
+        {
+            "vanilla-tanh": {32: 0.00093, 64: 0.00162, 128: 0.00377, 256: 0.0169},
+            "vanilla-relu": {32: 0.000933, 64: 0.00153, 128: 0.00385, 256: 0.017},
+            "ugrnn-tanh": {32: 0.0013, 64: 0.0024, 128: 0.00684, 256: 0.0334},
+            "ugrnn-relu": {32: 0.00119, 64: 0.00232, 128: 0.00661, 256: 0.0343},
+            "gru-tanh": {32: 0.00179, 64: 0.00393, 128: 0.0125, 256: 0.0602},
+            "gru-relu": {32: 0.00178, 64: 0.00393, 128: 0.0117, 256: 0.0571},
+            "lstm-tanh": {32: 0.00186, 64: 0.00411, 128: 0.0163, 256: 0.0671},
+            "lstm-relu": {32: 0.00184, 64: 0.00414, 128: 0.0163, 256: 0.0696},
         },
     ),
 }
