@@ -350,3 +350,20 @@ def test_an_answer_the_rank_check_does_not_repeat_is_not_kept(dynamics_by_arch):
         if q.numbers:
             assert q.rank_check["agrees"], q.key
             assert q.rank_check["rank"] == 5
+
+
+def test_mds_panels_zoom_to_the_bulk_and_count_the_networks_outside():
+    pytest.importorskip("matplotlib")
+    from rnnzoo_paper.figures.dsa import zoom
+    from rnnzoo_paper.style import new_figure
+
+    rng = np.random.default_rng(0)
+    xy = np.vstack([rng.normal(0, 0.01, (39, 2)), [[1.5, 0.0]]])  # one far-away network
+    ax = new_figure(4, 4).add_subplot()
+    ax.scatter(xy[:, 0], xy[:, 1])
+    assert zoom(ax, xy) == 1
+    assert ax.get_xlim()[1] < 0.2
+    assert "1 network(s) outside the view" in [t.get_text() for t in ax.texts]
+    ax = new_figure(4, 4).add_subplot()
+    assert zoom(ax, xy[:39]) == 0  # no outlier: the view is left alone
+    assert not ax.texts

@@ -75,12 +75,51 @@ def _task_row(sub: Any, res: DSAResult, task: str, letter: str) -> None:
         for ax in axes[:2]:
             empty_panel(ax, f"{name}: DSA not computed ({res.errors[task]})")
     else:
-        mds_layouts(list(axes[:2]), res.embeddings.get(task), what)
+        emb = res.embeddings.get(task)
+        mds_layouts(list(axes[:2]), emb, what)
+        if emb is not None:
+            for ax in axes[:2]:
+                zoom(ax, np.asarray(emb.values)[:, :2])
     panel_letter(axes[0], letter)
     check = res.check_excess.get(task, {})
     rank = res.check_params.get(task, {}).get("rank")
     extra = {(CHECK, b): v for (k, b), v in check.items() if k == KEY} if rank else {}
     _excess_panel(axes[2], {**res.excess.get(task, {}), **extra}, name, rank)
+
+
+def zoom(ax: Any, xy: np.ndarray, keep: float = 0.9, pad: float = 0.6) -> int:
+    """Limit the view to the bulk of the MDS points; say how many lie outside.
+
+    A few networks far from the rest (e.g. one whose dynamics are unlike every other's)
+    would otherwise squeeze the rest into one dot. The view spans the central ``keep``
+    fraction of the points along each axis, padded by ``pad`` of that span; points outside
+    are counted in a note. Returns that count.
+    """
+    xy = xy[np.isfinite(xy).all(axis=1)]
+    if len(xy) < 5:
+        return 0
+    q = (1 - keep) / 2
+    lo, hi = np.quantile(xy, [q, 1 - q], axis=0)
+    span = np.maximum(hi - lo, 1e-12)
+    lo, hi = lo - pad * span, hi + pad * span
+    full_lo, full_hi = xy.min(axis=0), xy.max(axis=0)
+    if (full_lo >= lo).all() and (full_hi <= hi).all():
+        return 0
+    outside = int((~((xy >= lo) & (xy <= hi)).all(axis=1)).sum())
+    ax.set_aspect("auto")
+    ax.set_xlim(lo[0], hi[0])
+    ax.set_ylim(lo[1], hi[1])
+    ax.text(
+        0.99,
+        0.01,
+        f"{outside} network(s) outside the view",
+        transform=ax.transAxes,
+        ha="right",
+        va="bottom",
+        fontsize=7,
+        color="0.35",
+    )
+    return outside
 
 
 def _excess_panel(ax: Any, table: dict, name: str, check_rank: int | None = None) -> None:
