@@ -13,8 +13,10 @@ from rnnzoo_train.records import HyperParameters
 
 
 def test_available_presets():
-    assert available_presets() == ["tiny", "demo", "paper"]
-    with pytest.raises(PresetError, match="unknown preset 'huge'; choose one of tiny, demo, paper"):
+    assert available_presets() == ["tiny", "demo", "paper", "paper-core"]
+    with pytest.raises(
+        PresetError, match="unknown preset 'huge'; choose one of tiny, demo, paper, paper-core"
+    ):
         get_preset("huge")
 
 
