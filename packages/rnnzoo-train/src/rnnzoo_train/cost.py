@@ -40,6 +40,17 @@ from dataclasses import dataclass, field
 from rnnzoo_train.presets import Preset
 from rnnzoo_train.records import Configuration, NetworkSpec, TaskPlan
 
+
+def gate_count(arch: str, default: int) -> int:
+    """Gate blocks of ``arch`` from its descriptor (``default`` for one not installed)."""
+    from rnnzoo_train.cells.registry import get_architecture
+
+    try:
+        return get_architecture(arch).n_gates
+    except ValueError:  # an architecture not installed here: a rough cost is enough
+        return default
+
+
 #: where and how :data:`CPU_RATES` were measured
 CPU_MEASURED = {
     "date": "2026-12-06",
@@ -217,7 +228,7 @@ def gpu_unit_seconds(
     """
     steps, lo, hi = GPU_UNIT_SECONDS.get(task, GPU_UNIT_SECONDS["flipflop"])
     p_hi, g_hi, u_hi = GPU_SLOWEST_UNIT.get(task, GPU_SLOWEST_UNIT["flipflop"])
-    gates = {"vanilla": 1, "ugrnn": 2, "gru": 3, "lstm": 4}.get(config.arch, 4)
+    gates = gate_count(config.arch, 4)
     work = networks * gates * config.units**2 / (p_hi * g_hi * u_hi**2)
     scale = n_steps / steps
     return lo * scale, (lo + (hi - lo) * min(work, 1.0)) * scale, hi * scale
@@ -393,7 +404,7 @@ def project(preset: Preset, tasks: Sequence[str] | None = None) -> Projection:
             s0 = specs[0]
             cell = f"{s0.config.arch}-{s0.config.activation}"
             seconds = sum(s.iterations for s in specs) * cpu_rate(name, cell, s0.config.units, T)
-            gates = {"vanilla": 1, "ugrnn": 2, "gru": 3, "lstm": 4}.get(s0.config.arch, 1)
+            gates = gate_count(s0.config.arch, 1)
             order = len(specs) * s0.iterations * T * gates * s0.config.units**2
             unit_costs.append(
                 UnitCost(
