@@ -13,17 +13,24 @@ import numpy as np
 
 from .errors import InputError, require
 
-#: fixed colours so that every figure of a study agrees
-PALETTE = {
-    "vanilla": "#1f77b4",
-    "ugrnn": "#ff7f0e",
-    "gru": "#2ca02c",
-    "lstm": "#d62728",
-    "tanh": "#9467bd",
-    "relu": "#8c564b",
-    "trained": "#17becf",
-    "untrained": "#7f7f7f",
-}
+
+def _project_palette() -> dict[str, str]:
+    """The project's colours, written once in rnnzoo-train's architecture descriptors.
+
+    With rnnzoo-train installed (any zoo user: it reads the zoo, no torch needed) every
+    architecture, built-in or plugin, each activation and trained / untrained get the colours
+    of every other rnnzoo figure; rnnzoo-metrics alone (your own recordings, no architectures)
+    colours categories from a neutral cycle.
+    """
+    try:
+        from rnnzoo_train.cells.registry import palette
+    except ImportError:
+        return {}
+    return palette()
+
+
+#: fixed colours so that every figure of a study agrees (empty without rnnzoo-train)
+PALETTE: dict[str, str] = _project_palette()
 _FALLBACK = ["#e377c2", "#bcbd22", "#17becf", "#7f7f7f", "#aec7e8", "#ffbb78", "#98df8a"]
 
 
