@@ -531,3 +531,32 @@ def test_sigterm_in_this_process_is_one_line_and_status_143(capsys):
     assert capsys.readouterr().err == f"rnnzoo-metrics: {MESSAGE}\n"
     assert _wait_gone(sender.workers, 0.5) == []
     assert signal.getsignal(signal.SIGTERM) is handler  # restored
+
+
+class _SwallowsCtrlC:
+    """Receives a Ctrl-C in its finalizer, where Python prints "Exception ignored" for it."""
+
+    def __del__(self) -> None:
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.1)  # the handler runs here: its KeyboardInterrupt dies with __del__
+
+
+def test_a_ctrl_c_lost_in_a_finalizer_still_stops_the_pool():
+    """The default handler's KeyboardInterrupt, raised inside a ``__del__``, is lost; the
+    pool's handler remembers the Ctrl-C and the wait loop raises it (without: 5 s of work
+    run to the end and no KeyboardInterrupt)."""
+    from rnnzoo_metrics.stopping import wait_any, worker_pool
+
+    def run() -> None:
+        with worker_pool(1) as ex:
+            fut = ex.submit(time.sleep, 5)
+            obj = _SwallowsCtrlC()
+            del obj  # the finalizer runs now and swallows the KeyboardInterrupt
+            while not wait_any([fut]):
+                pass
+
+    t0 = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        run()
+    assert time.monotonic() - t0 < 3
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

@@ -191,8 +191,50 @@ def wait_any(futures: Collection[Future]) -> set[Future]:
     handled only when the main thread runs Python code again, which a wait without a limit
     would put off until a worker finishes, possibly never.
     """
+    _raise_if_interrupted()
     done, _ = wait(futures, timeout=WAKE_SECONDS, return_when=FIRST_COMPLETED)
+    _raise_if_interrupted()
     return done
+
+
+#: set by :func:`_interrupt_handler` while a pool runs: a Ctrl-C is never lost
+_INTERRUPTED = threading.Event()
+
+
+def _interrupt_handler(signum: int, frame: Any) -> None:
+    """Ctrl-C while a pool runs: remember it, then raise ``KeyboardInterrupt`` as usual.
+
+    The default handler only raises, at the main thread's next bytecode; when that happens
+    to be inside a finalizer (a ``__del__`` run by the garbage collector) Python prints
+    "Exception ignored" and the interrupt is lost, and the command would run on. The flag
+    makes :func:`wait_any` raise it again.
+    """
+    _INTERRUPTED.set()
+    raise KeyboardInterrupt
+
+
+def _raise_if_interrupted() -> None:
+    if _INTERRUPTED.is_set():
+        _INTERRUPTED.clear()
+        raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def _remembered_interrupts() -> Iterator[None]:
+    """Install :func:`_interrupt_handler` for the block (main thread, default handler only)."""
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+    ):
+        yield
+        return
+    _INTERRUPTED.clear()
+    signal.signal(signal.SIGINT, _interrupt_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        _INTERRUPTED.clear()
 
 
 @contextlib.contextmanager
@@ -217,8 +259,9 @@ def worker_pool(n_jobs: int) -> Iterator[ProcessPoolExecutor]:
     )
     _LIVE_POOLS.add(pool)
     try:
-        yield pool
-        pool.shutdown(wait=True)
+        with _remembered_interrupts():
+            yield pool
+            pool.shutdown(wait=True)
         _LIVE_POOLS.discard(pool)
     except BaseException:
         kill_pool(pool)
