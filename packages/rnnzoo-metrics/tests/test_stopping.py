@@ -502,7 +502,18 @@ def test_an_error_in_a_worker_kills_the_others_at_once(phase):
     assert _new_workers(before) == []
 
 
-def test_ctrl_c_kills_the_workers_at_once():
+@pytest.fixture
+def default_ctrl_c():
+    """Python's own Ctrl-C handler for the test, whatever an earlier test in this process
+    left installed (pytest-xdist runs many test files in one worker process)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def test_ctrl_c_kills_the_workers_at_once(default_ctrl_c):
     sender = SignalWhenBusy(signal.SIGINT)
     sender.start()
     t0 = time.monotonic()
@@ -541,7 +552,7 @@ class _SwallowsCtrlC:
         time.sleep(0.1)  # the handler runs here: its KeyboardInterrupt dies with __del__
 
 
-def test_a_ctrl_c_lost_in_a_finalizer_still_stops_the_pool():
+def test_a_ctrl_c_lost_in_a_finalizer_still_stops_the_pool(default_ctrl_c):
     """The default handler's KeyboardInterrupt, raised inside a ``__del__``, is lost; the
     pool's handler remembers the Ctrl-C and the wait loop raises it (without: 5 s of work
     run to the end and no KeyboardInterrupt)."""
