@@ -187,6 +187,34 @@ def graph_distance(zoo, task: str, dist: Distance, compute: Compute) -> xr.DataA
     return _cached(zoo, task, dist.key, key, run)
 
 
+def trained_untrained_tree(zoo, task: str, trained: list[str], untrained: list[str]):
+    """Probe states of Fig. 4's trained and untrained networks as one DataTree.
+
+    Variable ``hidden``; untrained networks' ids get the suffix ``-untrained``; coordinates
+    ``trained`` (``"trained"`` / ``"untrained"``), ``arch`` and ``activation``.
+    """
+    nodes: dict[str, xr.Dataset] = {}
+    for which, members in (("trained", trained), ("untrained", untrained)):
+        if not members:
+            continue
+        tree = zoo.hidden_states(task, members, which=which)
+        for name, child in tree.children.items():
+            ds = child.to_dataset(inherit=False)
+            ds = ds[[f"hidden_{which}"]].rename({f"hidden_{which}": "hidden"}).load()
+            keep = {c: ("network", as_str(ds[c].values)) for c in ("arch", "activation")}
+            n = ds.sizes["network"]
+            suffix = "" if which == "trained" else "-untrained"
+            ds = ds.assign_coords(
+                network=[f"{i}{suffix}" for i in as_str(ds["network"].values)],
+                trained=("network", np.array([which] * n, dtype=object)),
+                **keep,
+            )
+            nodes[f"{which}/{name}"] = ds.drop_vars(
+                [c for c in ds.coords if c not in ("network", "trained", "arch", "activation")]
+            )
+    return xr.DataTree.from_dict(nodes)
+
+
 def trained_untrained_distance(zoo, compute: Compute) -> xr.DataArray | None:
     """Fig. 4: SVCCA among trained and untrained Vanilla cdi networks (coordinate ``trained``).
 
@@ -205,26 +233,7 @@ def trained_untrained_distance(zoo, compute: Compute) -> xr.DataArray | None:
     key = _key(FIG4.metric, FIG4.params, trained, untrained, "fig4")
 
     def run() -> xr.DataArray:
-        nodes: dict[str, xr.Dataset] = {}
-        for which, members in (("trained", trained), ("untrained", untrained)):
-            if not members:
-                continue
-            tree = zoo.hidden_states(task, members, which=which)
-            for name, child in tree.children.items():
-                ds = child.to_dataset(inherit=False)
-                ds = ds[[f"hidden_{which}"]].rename({f"hidden_{which}": "hidden"}).load()
-                keep = {c: ("network", as_str(ds[c].values)) for c in ("arch", "activation")}
-                n = ds.sizes["network"]
-                suffix = "" if which == "trained" else "-untrained"
-                ds = ds.assign_coords(
-                    network=[f"{i}{suffix}" for i in as_str(ds["network"].values)],
-                    trained=("network", np.array([which] * n, dtype=object)),
-                    **keep,
-                )
-                nodes[f"{which}/{name}"] = ds.drop_vars(
-                    [c for c in ds.coords if c not in ("network", "trained", "arch", "activation")]
-                )
-        tree = xr.DataTree.from_dict(nodes)
+        tree = trained_untrained_tree(zoo, task, trained, untrained)
         return compute.pairwise(tree, FIG4.metric, variable="hidden", **FIG4.params)
 
     return _cached(zoo, task, FIG4.key, key, run)

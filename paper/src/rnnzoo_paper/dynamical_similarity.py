@@ -223,26 +223,7 @@ def trained_untrained_dsa(
     key = dist._key(METRIC, params, trained, untrained, "fig4-dsa")
 
     def run() -> xr.DataArray:
-        nodes: dict[str, xr.Dataset] = {}
-        for which, members in (("trained", trained), ("untrained", untrained)):
-            if not members:
-                continue
-            tree = zoo.hidden_states(task, members, which=which)
-            for name, child in tree.children.items():
-                ds = child.to_dataset(inherit=False)
-                ds = ds[[f"hidden_{which}"]].rename({f"hidden_{which}": "hidden"}).load()
-                keep = {c: ("network", as_str(ds[c].values)) for c in ("arch", "activation")}
-                n = ds.sizes["network"]
-                suffix = "" if which == "trained" else "-untrained"
-                ds = ds.assign_coords(
-                    network=[f"{i}{suffix}" for i in as_str(ds["network"].values)],
-                    trained=("network", np.array([which] * n, dtype=object)),
-                    **keep,
-                )
-                nodes[f"{which}/{name}"] = ds.drop_vars(
-                    [c for c in ds.coords if c not in ("network", "trained", "arch", "activation")]
-                )
-        tree = xr.DataTree.from_dict(nodes)
+        tree = dist.trained_untrained_tree(zoo, task, trained, untrained)
         return compute.pairwise(tree, METRIC, variable="hidden", **params)
 
     return dist._cached(zoo, task, name, key, run)
