@@ -12,14 +12,16 @@ from ..dsa import (
     distances,
     dmd_operator,
     prepare_operator,
+    search_starts,
 )
 from ..errors import MetricsError
 from ..linalg import tile_matrix, tile_pairs
 from ..metric import Metric
 
-# pairs per batched optimisation: bounds the memory of one batch (15 starts x pairs x r x r
-# float64 arrays, a dozen of them alive at once) to ~100 MB at rank 20
-PAIR_BATCH = 512
+# (pairs x starts) per batched optimisation: bounds the memory of one batch (a dozen
+# (pairs x starts, r, r) float64 arrays alive at once) to ~300 MB at rank 20; 219 pairs of
+# search="thorough" (35 starts), 1,536 of search="fast" (5)
+STARTS_PER_BATCH = 7680
 
 
 class DSA(Metric):
@@ -77,8 +79,9 @@ class DSA(Metric):
     def _distances(self, ops_a: list[Operator], ops_b: list[Operator]) -> np.ndarray:
         p = self.params
         out = np.empty(len(ops_a))
-        for k in range(0, len(ops_a), PAIR_BATCH):
-            sl = slice(k, k + PAIR_BATCH)
+        batch = max(1, STARTS_PER_BATCH // search_starts(p["search"]))
+        for k in range(0, len(ops_a), batch):
+            sl = slice(k, k + batch)
             out[sl] = distances(
                 ops_a[sl], ops_b[sl], p["score"], p["max_iter"], p["gtol"], p["search"]
             )
