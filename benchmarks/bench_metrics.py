@@ -30,6 +30,8 @@ run per pair as its users do (``DSA(X, Y).fit_score()``: both DMDs and 1,500 Ada
 ``--dsa-ref-pairs`` random pairs; the ratio per pair; the values on those pairs; then a run
 of ``--dsa-run`` (300) networks on ``--jobs`` (2) processes, projected to
 ``--dsa-projection`` (2,880) networks (pairs scale quadratically, preparation linearly).
+``--dsa-search`` picks rnnzoo's Procrustes search (``thorough``, the default, or ``fast``);
+``docs/benchmarks.md`` records both (``--dsa --dsa-search fast`` and ``--dsa --dsa-run 0``).
 """
 
 from __future__ import annotations
