@@ -2,7 +2,8 @@
 
 A preset's cost is the sum over its networks (zoo seeds and search trials) of iterations x
 the CPU time of one network-iteration of its cell type and width at its task's trial length
-``T``. Those rates were **measured** on the development machine (:data:`CPU_MEASURED` says
+``T`` (with a trial-length schedule, ``Preset.task_curricula``: each stage's iterations at
+its own ``T``). Those rates were **measured** on the development machine (:data:`CPU_MEASURED` says
 when, on which CPU and how) with ``benchmarks/bench_train_cost.py``, one torch/BLAS thread,
 through the same ``train_population`` a work unit runs: sampling, forward, loss, BPTT and
 the update. Between measured widths the rate is interpolated on a log-log scale (beyond
@@ -38,7 +39,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from rnnzoo_train.presets import Preset
-from rnnzoo_train.records import Configuration, NetworkSpec, TaskPlan
+from rnnzoo_train.records import Configuration, NetworkSpec, TaskPlan, trial_length_stages
 
 
 def gate_count(arch: str, default: int) -> int:
@@ -260,6 +261,8 @@ class TaskCost:
     gpu_unit_iterations: int
     gpu_seconds: tuple[float, float, float]  # device time: fastest, estimate, slowest
     gpu_sampling_seconds: float
+    #: the trial-length schedule (curriculum) its networks train through, if any
+    schedule: tuple[tuple[int, int], ...] = ()
 
 
 @dataclass
@@ -322,6 +325,9 @@ class Projection:
                 f"{t.task:10s} {t.n_steps:5d} {t.seeds:9,d} {t.trials:7,d} "
                 f"{t.network_iterations:19,d} {_duration(t.cpu_seconds):>12s}"
             )
+            if t.schedule:
+                steps = " -> ".join(f"T = {n} x {k:,}" for n, k in t.schedule)
+                out.append(f"{'':10s} trial-length schedule: {steps} iterations")
         out += [
             "",
             f"projected on this machine's kind of CPU (rates measured {CPU_MEASURED['date']}, "
@@ -400,12 +406,16 @@ def project(preset: Preset, tasks: Sequence[str] | None = None) -> Projection:
         gpu += [u.specs for u in seed_units(plan, fixed, T, "cuda")]
         cpu_total = 0.0
         net_its = 0
+        step_its = 0  # network-iterations x their trial length (drawing batches)
         for phase, specs in units:
             s0 = specs[0]
             cell = f"{s0.config.arch}-{s0.config.activation}"
-            seconds = sum(s.iterations for s in specs) * cpu_rate(name, cell, s0.config.units, T)
+            stages = trial_length_stages(s0, T)  # a curriculum: each stage at its own T
+            seconds = len(specs) * sum(
+                k * cpu_rate(name, cell, s0.config.units, t) for t, k in stages
+            )
             gates = gate_count(s0.config.arch, 1)
-            order = len(specs) * s0.iterations * T * gates * s0.config.units**2
+            order = len(specs) * sum(t * k for t, k in stages) * gates * s0.config.units**2
             unit_costs.append(
                 UnitCost(
                     name,
@@ -419,12 +429,14 @@ def project(preset: Preset, tasks: Sequence[str] | None = None) -> Projection:
             )
             cpu_total += seconds
             net_its += sum(s.iterations for s in specs)
+            step_its += len(specs) * sum(t * k for t, k in stages)
         s_steps, s_rate = GPU_SAMPLING_SECONDS.get(name, (T, GPU_SAMPLING_SECONDS["sine"][1]))
         gpu_seconds = [0.0, 0.0, 0.0]
         for specs in gpu:
-            times = gpu_unit_seconds(name, specs[0].config, len(specs), T)
-            for i in range(3):
-                gpu_seconds[i] += specs[0].iterations * times[i]
+            for t, k in trial_length_stages(specs[0], T):
+                times = gpu_unit_seconds(name, specs[0].config, len(specs), t)
+                for i in range(3):
+                    gpu_seconds[i] += k * times[i]
         n_seeds = len(plan.configurations) * len(plan.seeds)
         n_trials = len(plan.configurations) * plan.n_trials
         task_costs.append(
@@ -437,7 +449,8 @@ def project(preset: Preset, tasks: Sequence[str] | None = None) -> Projection:
                 cpu_seconds=cpu_total,
                 gpu_unit_iterations=sum(specs[0].iterations for specs in gpu),
                 gpu_seconds=(gpu_seconds[0], gpu_seconds[1], gpu_seconds[2]),
-                gpu_sampling_seconds=net_its * s_rate * T / s_steps,
+                gpu_sampling_seconds=step_its * s_rate / s_steps,
+                schedule=plan.schedule,
             )
         )
     return Projection(preset.name, task_costs, unit_costs)

@@ -94,7 +94,8 @@ class WorkUnit:
         s = self.specs[0]
         gates = get_architecture(s.config.arch).n_gates
         steps = int(self.task_config.get("params", {}).get("n_steps", 100))
-        return len(self.specs) * s.iterations * steps * gates * s.config.units**2
+        step_iterations = sum(t * k for t, k in s.schedule) if s.schedule else steps * s.iterations
+        return len(self.specs) * step_iterations * gates * s.config.units**2
 
 
 def run_unit(unit: WorkUnit) -> list[NetworkResult]:
@@ -168,6 +169,7 @@ def seed_units(
                 hparams=hparams[config],
                 iterations=plan.iterations,
                 batch_size=plan.batch_size,
+                schedule=plan.schedule,
             )
             for config in configs
             for s in plan.seeds

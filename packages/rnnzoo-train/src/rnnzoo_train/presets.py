@@ -117,6 +117,14 @@ class Preset:
         Task constructor parameters by task name (``get_task(name, **params)``).
     task_iterations : mapping
         Per-task override of ``iterations`` (and ``search_iterations``), by task name.
+    task_curricula : mapping
+        Per-task trial-length schedule (a curriculum over ``T``, Bengio et al. 2009), by
+        task name: ``((n_steps, iterations), ...)`` stages with increasing ``n_steps``,
+        trained one after another by the same network and optimiser, the learning rate
+        decaying over the whole run. The last stage's ``n_steps`` is the task's ``T`` (where
+        the networks are evaluated and their probe states recorded) and the stages'
+        iterations add up to the task's iterations (search trials train the same schedule).
+        A task's ``task_params`` ``n_steps`` and ``task_iterations``, if given, must agree.
     departures : tuple of str
         Every way this preset departs from the paper, recorded in the zoo.
     """
@@ -139,6 +147,7 @@ class Preset:
     hparams: Mapping[str, HyperParameters] = field(default_factory=dict)
     task_params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     task_iterations: Mapping[str, int] = field(default_factory=dict)
+    task_curricula: Mapping[str, tuple[tuple[int, int], ...]] = field(default_factory=dict)
     departures: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
@@ -156,8 +165,23 @@ class Preset:
         )
 
     def iterations_for(self, task: str) -> int:
-        """Training iterations for ``task`` (a per-task override, else :attr:`iterations`)."""
+        """Training iterations for ``task``.
+
+        Its curriculum's total, else a per-task override, else :attr:`iterations`.
+        """
+        if task in self.task_curricula:
+            return sum(int(k) for _, k in self.task_curricula[task])
         return int(self.task_iterations.get(task, self.iterations))
+
+    def task_parameters(self, task: str) -> dict[str, Any]:
+        """Constructor parameters of ``task``.
+
+        :attr:`task_params`, with ``n_steps`` the last stage's of its curriculum if it has one.
+        """
+        params = dict(self.task_params.get(task, {}))
+        if task in self.task_curricula:
+            params["n_steps"] = int(self.task_curricula[task][-1][0])
+        return params
 
     def fixed_hparams(self, config: Configuration, task: str | None = None) -> HyperParameters:
         """The fixed hyper-parameters of ``config`` on ``task`` (used when ``n_trials`` is 0).
@@ -176,9 +200,12 @@ class Preset:
         """The :class:`TaskPlan` of ``task_name`` (rebuilds the task to record its config)."""
         from rnnzoo_train.tasks import get_task
 
-        task = get_task(task_name, **dict(self.task_params.get(task_name, {})))
+        task = get_task(task_name, **self.task_parameters(task_name))
         iterations = self.iterations_for(task_name)
         search_iterations = min(self.search_iterations, iterations) if self.n_trials else 0
+        curriculum = self.task_curricula.get(task_name)
+        if curriculum and self.n_trials:  # search trials train the same schedule
+            search_iterations = iterations
         metadata: dict[str, Any] = {
             "preset_description": self.description,
             "departures_from_paper": list(self.departures),
@@ -188,6 +215,9 @@ class Preset:
             "optimiser": "SGD with momentum, global-norm clipping, L2 on weights (not biases)",
             "search_ranges": {k: list(v) for k, v in SEARCH_RANGES.items()},
         }
+        if curriculum:
+            metadata["trial_length_schedule"] = [[int(t), int(k)] for t, k in curriculum]
+            metadata["lr_schedule"] += " (k and iterations over all stages of the schedule)"
         if not self.n_trials:
             metadata["fixed_hparams"] = {
                 c.key: _hp_dict(self.fixed_hparams(c, task_name)) for c in self.configurations()
@@ -226,6 +256,9 @@ class Preset:
             f"  {self.iterations} iterations (per task: {dict(self.task_iterations) or '-'}), "
             f"batch {self.batch_size}, {search}",
         ]
+        for task, stages in self.task_curricula.items():
+            steps = " -> ".join(f"T = {t} x {k}" for t, k in stages)
+            lines.append(f"  {task}: trial-length schedule {steps} iterations")
         lines += [f"  departs from the paper: {d}" for d in self.departures]
         return "\n".join(lines)
 
@@ -287,6 +320,47 @@ def _validate(p: Preset) -> None:
         _at_most(where, f"iterations for task {task!r}", v, LIMITS["iterations"])
     for key, hp in p.hparams.items():
         check_hparams(hp, f"{where}: hparams {key!r}")
+    for task, stages in p.task_curricula.items():
+        check_curriculum(p, task, stages, where)
+
+
+def check_curriculum(p: Preset, task: str, stages: Any, where: str) -> None:
+    """Raise :class:`PresetError` unless ``stages`` is a usable trial-length schedule.
+
+    ``stages`` is ``task``'s schedule in preset ``p`` (see :attr:`Preset.task_curricula`).
+    """
+    what = f"{where}: trial-length schedule of task {task!r}"
+    form = (
+        "give [[n_steps, iterations], ...] with increasing n_steps, e.g. [[50, 1500], [500, 300]]"
+    )
+    if not isinstance(stages, (tuple, list)) or not stages:
+        raise _fail(what, f"expected a list of [n_steps, iterations] stages; {form}")
+    for stage in stages:
+        ok = isinstance(stage, (tuple, list)) and len(stage) == 2
+        if not ok or not all(_is_int(v) and v >= 1 for v in stage):
+            shown = list(stage) if isinstance(stage, tuple) else stage
+            raise _fail(what, f"stage {shown!r} is not two positive integers; {form}")
+        _at_most(what, "n_steps", stage[0], LIMITS["n_steps"])
+        _at_most(what, "iterations", stage[1], LIMITS["iterations"])
+    steps = [t for t, _ in stages]
+    if any(b <= a for a, b in zip(steps, steps[1:], strict=False)):
+        raise _fail(what, f"n_steps must increase from stage to stage, got {steps}; {form}")
+    total = sum(k for _, k in stages)
+    _at_most(what, "iterations in all", total, LIMITS["iterations"])
+    given_t = dict(p.task_params.get(task, {})).get("n_steps")
+    if given_t is not None and given_t != steps[-1]:
+        raise _fail(
+            what,
+            f"its last stage has n_steps = {steps[-1]}, but [tasks.{task}] n_steps = "
+            f"{given_t!r}; the last stage is the task's T (drop one or make them agree)",
+        )
+    given_k = p.task_iterations.get(task)
+    if given_k is not None and given_k != total:
+        raise _fail(
+            what,
+            f"its stages add up to {total} iterations, but task_iterations.{task} = "
+            f"{given_k!r} (drop one or make them agree)",
+        )
 
 
 def _is_int(v: Any) -> bool:
@@ -462,7 +536,7 @@ _GRID_KEYS = {
     "search": {"trials": "n_trials", "iterations": "search_iterations"},
 }  # fmt: skip
 _TOP_KEYS = {"name", "description", "base", "departures", "grid", "training", "search",
-             "hparams", "tasks", "task_iterations"}  # fmt: skip
+             "hparams", "tasks", "task_iterations", "task_curricula"}  # fmt: skip
 
 
 def _as_tuple(where: str, value: Any, kind: type | tuple[type, ...]) -> tuple:
@@ -568,6 +642,26 @@ def preset_from_dict(data: Mapping[str, Any], source: str = "grid") -> Preset:
             f"{source}: [task_iterations]", data["task_iterations"], set(data["task_iterations"])
         )
         changes["task_iterations"] = dict(ti)
+    if "task_curricula" in data:
+        tc = _check_keys(
+            f"{source}: [task_curricula]", data["task_curricula"], set(data["task_curricula"])
+        )
+        curricula = dict(base.task_curricula)
+        params = {k: dict(v) for k, v in changes.get("task_params", base.task_params).items()}
+        iterations = dict(changes.get("task_iterations", base.task_iterations))
+        for task, stages in tc.items():
+            if isinstance(stages, list) and all(isinstance(x, list) for x in stages):
+                stages = tuple(tuple(x) for x in stages)
+            curricula[task] = stages
+            # the schedule sets the task's T and iterations: the base's values give way,
+            # the file's own must agree (checked with the preset)
+            if "n_steps" not in data.get("tasks", {}).get(task, {}):
+                params.get(task, {}).pop("n_steps", None)
+            if task not in data.get("task_iterations", {}):
+                iterations.pop(task, None)
+        changes["task_curricula"] = curricula
+        changes["task_params"] = params
+        changes["task_iterations"] = iterations
     departures = data.get("departures")
     if departures is not None:
         changes["departures"] = _as_tuple(f"{source}: departures", departures, str)
@@ -585,9 +679,12 @@ def _check_tasks(preset: Preset, source: str) -> None:
     """Every task of ``preset`` must exist and accept its parameters (one-line errors)."""
     from rnnzoo_train.tasks import get_task
 
-    for name in dict.fromkeys([*preset.tasks, *preset.task_params, *preset.task_iterations]):
+    names = [*preset.tasks, *preset.task_params, *preset.task_iterations, *preset.task_curricula]
+    for name in dict.fromkeys(names):
         try:
-            task = get_task(name, **dict(preset.task_params.get(name, {})))
+            task = get_task(name, **preset.task_parameters(name))
+            for t, _ in preset.task_curricula.get(name, ())[:-1]:
+                get_task(name, **{**preset.task_parameters(name), "n_steps": t})
         except (TypeError, ValueError, LookupError) as err:
             raise PresetError(f"{source}: task {name!r}: {err}") from None
         n_steps = getattr(task, "n_steps", 1)
@@ -626,6 +723,8 @@ def load_grid(path: str | Path) -> Preset:
         n_steps = 200
         [task_iterations]
         sine = 3000
+        [task_curricula]                  # trial-length schedules: [n_steps, iterations]
+        sine = [[50, 1500], [100, 300], [500, 300]]   # stages; the last is the task's T
 
     Raises
     ------

@@ -79,6 +79,11 @@ class NetworkSpec:
     role: Literal["seed", "trial"] = "seed"
     #: index of the search trial (``role == "trial"``), else -1
     trial: int = -1
+    #: trial-length schedule (a curriculum over ``T``): ``((n_steps, iterations), ...)``
+    #: stages trained one after another by the same network and optimiser, the learning
+    #: rate decaying over all ``iterations`` (their sum); the last stage's ``n_steps`` is the
+    #: task's. Empty: the task's own ``T`` throughout. See :func:`trial_length_stages`.
+    schedule: tuple[tuple[int, int], ...] = ()
 
     @property
     def network_id(self) -> str:
@@ -86,6 +91,33 @@ class NetworkSpec:
         if self.role == "trial":
             return f"{self.config.key}-t{self.trial:02d}"
         return f"{self.config.key}-s{self.seed:03d}"
+
+
+def trial_length_stages(spec: NetworkSpec, n_steps: int) -> tuple[tuple[int, int], ...]:
+    """The ``(n_steps, iterations)`` stages ``spec`` trains through on a task of ``n_steps``.
+
+    ``spec.schedule`` if it has one (checked: its iterations add up to ``spec.iterations``
+    and its last stage is at ``n_steps``), else the single stage ``(n_steps, iterations)``.
+
+    Raises
+    ------
+    ValueError
+        If the schedule does not fit the spec or the task.
+    """
+    if not spec.schedule:
+        return ((int(n_steps), int(spec.iterations)),)
+    stages = tuple((int(t), int(k)) for t, k in spec.schedule)
+    if sum(k for _, k in stages) != spec.iterations:
+        raise ValueError(
+            f"network {spec.network_id}: the trial-length schedule {list(stages)} has "
+            f"{sum(k for _, k in stages)} iterations, the network {spec.iterations}"
+        )
+    if stages[-1][0] != n_steps:
+        raise ValueError(
+            f"network {spec.network_id}: the trial-length schedule ends at T = "
+            f"{stages[-1][0]}, but the task's trials have T = {n_steps}"
+        )
+    return stages
 
 
 @dataclass
@@ -175,6 +207,15 @@ class TaskPlan:
     batch_size: int = 64
     loss_every: int = 10
     metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def schedule(self) -> tuple[tuple[int, int], ...]:
+        """The trial-length schedule of the plan's networks.
+
+        ``metadata["trial_length_schedule"]`` as ``((n_steps, iterations), ...)``; empty: the
+        task's own ``T`` throughout.
+        """
+        return tuple((int(t), int(k)) for t, k in self.metadata.get("trial_length_schedule", ()))
 
     def network_ids(self) -> list[str]:
         """Ids of every zoo network of the plan, in index order."""

@@ -52,6 +52,7 @@ def search_specs(plan: TaskPlan, config: Configuration) -> list[NetworkSpec]:
             batch_size=plan.batch_size,
             role="trial",
             trial=i,
+            schedule=plan.schedule,
         )
         for i, hp in enumerate(draws)
     ]

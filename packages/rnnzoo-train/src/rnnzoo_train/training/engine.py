@@ -14,6 +14,12 @@ BPTT (:mod:`.kernels`), update. The loss curve holds the batch loss at ``k = 0, 
 A network whose loss or gradient norm is NaN/inf is frozen at that iteration and reported
 ``"diverged"`` with its last finite loss; the others carry on.
 
+A network with a trial-length schedule (``spec.schedule``, a curriculum over ``T``: Bengio
+et al. 2009) trains its stages one after another: iterations ``0 .. n_1 - 1`` on trials of
+the first stage's ``T``, the next ``n_2`` on the second's, and so on, with the same
+parameters, the same optimiser state (momentum) and one learning-rate schedule over all
+``iterations``; the last stage is at the task's own ``T``, where it is evaluated.
+
 After training, every network is scored on the task's fixed validation and test sets
 (``eval_trials`` trials each): ``val_loss``, ``test_loss`` (masked MSE), and
 ``performance`` = ``task.performance`` on the test set, ``solved`` = ``task.solved``.
@@ -31,7 +37,7 @@ import numpy as np
 import torch
 
 from rnnzoo_train.cells import get_cell, stack_params
-from rnnzoo_train.records import NetworkResult, NetworkSpec
+from rnnzoo_train.records import NetworkResult, NetworkSpec, trial_length_stages
 from rnnzoo_train.tasks.base import Task, TaskBatch
 
 from .data import PopulationBatch
@@ -57,14 +63,17 @@ def _check_population(specs: Sequence[NetworkSpec], task: Task) -> None:
             and s.config.units == first.config.units
             and s.iterations == first.iterations
             and s.batch_size == first.batch_size
+            and s.schedule == first.schedule
         )
         if not same:
             raise ValueError(
                 f"network {s.network_id} cannot share a population with {first.network_id}: "
-                "task, arch, activation, units, iterations and batch size must agree"
+                "task, arch, activation, units, iterations, batch size and trial-length "
+                "schedule must agree"
             )
     if first.task != task.name:
         raise ValueError(f"specs are for task {first.task!r} but the task is {task.name!r}")
+    trial_length_stages(first, task.n_steps)  # a schedule that does not fit raises here
     ids = [s.network_id for s in specs]
     if len(set(ids)) != len(ids):
         raise ValueError("duplicate networks in one population")
@@ -105,6 +114,20 @@ def evaluate(
     with np.errstate(invalid="ignore", over="ignore"):
         mse = err.sum(axis=(1, 2, 3)) / max(mask.sum(), 1.0)
     return mse, outputs, hidden
+
+
+def task_at_length(task: Task, n_steps: int) -> Task:
+    """``task`` with trials of ``n_steps`` steps, its other parameters unchanged.
+
+    Rebuilt from ``task.config()`` through the task registry, so a plugin task works if its
+    constructor takes ``n_steps``.
+    """
+    from rnnzoo_train.tasks import get_task
+
+    if n_steps == task.n_steps:
+        return task
+    config = task.config()
+    return get_task(config["name"], **{**config.get("params", {}), "n_steps": int(n_steps)})
 
 
 def evaluation_set(task: Task, split: str, n_trials: int) -> TaskBatch:
@@ -158,18 +181,16 @@ def train_population(
     first = specs[0]
     P, B, T = len(specs), first.batch_size, task.n_steps
     iterations = first.iterations
+    stages = trial_length_stages(first, T)
     conf = first.config
     cell = get_cell(conf.arch, conf.activation, conf.units, task.n_inputs, task.n_outputs)
     streams = [network_streams(s) for s in specs]
-    kernel = make_kernel(cell, P, B, T, backend=backend, device=device)
+    kernel = make_kernel(cell, P, B, stages[0][0], backend=backend, device=device)
     dev = getattr(kernel, "device", torch.device("cpu"))
     params = stack_params([cell.init_params(gen) for gen, _ in streams])
     params = {k: v.to(dev) for k, v in params.items()}
     initial = {k: v.clone() for k, v in params.items()}
     rngs = [rng for _, rng in streams]
-
-    data = PopulationBatch(P, B, T, task.n_inputs, task.n_outputs)
-    targets, mask = data.torch_targets.to(dev), data.torch_mask.to(dev)
     hparams = [s.hparams for s in specs]
     opt = PopulationSGD(params, hparams, [s.config.l2 for s in specs], iterations)
 
@@ -188,11 +209,24 @@ def train_population(
                 messages[p] = f"{why} at iteration {k}; frozen with its last finite loss"
 
     train_loss = np.full(P, np.nan)
-    # kernels that do forward, loss and BPTT in one call (the GPU's: one CUDA graph)
-    fused = getattr(kernel, "train_step", None)
+    # the stages of the trial-length schedule: (first iteration, task at that T); the last is
+    # ``task`` itself and also holds the final-loss iteration k = iterations
+    starts = np.cumsum([0] + [n for _, n in stages[:-1]])
+    stage_tasks = [task_at_length(task, t) for t, _ in stages[:-1]] + [task]
+    stage = -1
     for k in range(iterations + 1):
+        if stage + 1 < len(stages) and k == starts[stage + 1]:
+            stage += 1
+            sample = stage_tasks[stage].sample
+            T_k = stages[stage][0]
+            if stage:  # a new trial length: new buffers (same parameters and optimiser)
+                kernel = make_kernel(cell, P, B, T_k, backend=backend, device=device)
+            data = PopulationBatch(P, B, T_k, task.n_inputs, task.n_outputs)
+            targets, mask = data.torch_targets.to(dev), data.torch_mask.to(dev)
+            # kernels that do forward, loss and BPTT in one call (the GPU's: one CUDA graph)
+            fused = getattr(kernel, "train_step", None)
         for p in range(P):
-            data.set(p, task.sample(B, rngs[p]))
+            data.set(p, sample(B, rngs[p]))
         if dev.type != "cpu":
             targets.copy_(data.torch_targets)
             mask.copy_(data.torch_mask)
