@@ -47,7 +47,7 @@ than any single start of ours (each start alone ends above the reference in 30-5
 pairs). On 12 context-dependent-integration networks, 15 starts (ten random) ended above
 the reference in 3 of 66 pairs (up to 8e-4 rad); 30 starts in none. Each start needs
 ~200 ascent steps (median; ~90% of them before ``||Omega||`` reaches 1e-3): the maxima are
-ill-conditioned (smallest Hessian eigenvalue ~1e-4 against ~1, long curved ridges), so
+ill-conditioned (Hessian condition ~300-550, up to ~5,500; long curved ridges), so
 neither Newton steps (the quadratic model holds only within ~1e-3 of the maximum) nor
 L-BFGS (median ~130 evaluations) nor other step-size rules cut this much, and the value
 after 10-80 steps is a poor guide to the final one (pruning to the best few starts there
