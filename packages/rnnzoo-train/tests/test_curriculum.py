@@ -74,6 +74,8 @@ def test_a_schedule_that_does_not_fit_the_network_or_task_is_refused():
         train_population([_spec(((10, 11), (30, 8)))], task30, eval_trials=16)
     with pytest.raises(ValueError, match="ends at T = 20, but the task's trials have T = 30"):
         train_population([_spec(((10, 12), (20, 8)))], task30, eval_trials=16)
+    with pytest.raises(ValueError, match="needs n_steps >= 1 and iterations >= 1"):
+        train_population([_spec(((10, 0), (20, 12), (30, 8)))], task30, eval_trials=16)
     with pytest.raises(ValueError, match="trial-length schedule must agree"):
         train_population([_spec(TWO_STAGES), _spec()], task30, eval_trials=16)
 

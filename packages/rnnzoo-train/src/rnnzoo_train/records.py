@@ -107,6 +107,11 @@ def trial_length_stages(spec: NetworkSpec, n_steps: int) -> tuple[tuple[int, int
     if not spec.schedule:
         return ((int(n_steps), int(spec.iterations)),)
     stages = tuple((int(t), int(k)) for t, k in spec.schedule)
+    if any(t < 1 or k < 1 for t, k in stages):
+        raise ValueError(
+            f"network {spec.network_id}: every stage of the trial-length schedule "
+            f"{list(stages)} needs n_steps >= 1 and iterations >= 1"
+        )
     if sum(k for _, k in stages) != spec.iterations:
         raise ValueError(
             f"network {spec.network_id}: the trial-length schedule {list(stages)} has "
