@@ -64,6 +64,10 @@ def size_facts(zoo, task: str) -> str:
         t = _steps(plan)
         if t is not None:
             parts.append(f"T = {t} steps")
+        schedule = getattr(plan, "schedule", ())  # a curriculum over T (rnnzoo-train)
+        if schedule:
+            stages = " -> ".join(f"T = {n} x {k:,}" for n, k in schedule)
+            parts.append(f"reached through a trial-length schedule ({stages} iterations)")
     text = "this zoo: " + ", ".join(parts)
     if paper is not None:
         paper_units = sorted({c.units for c in paper.configurations})
