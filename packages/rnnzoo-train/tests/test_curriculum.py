@@ -125,6 +125,8 @@ def test_dry_run_prices_each_stage_at_its_own_trial_length():
     plain = replace(CURRICULUM, task_curricula={}, task_params={"sine": {"n_steps": 30}})
     assert project(plain, ["sine"]).cpu_seconds > cost.cpu_seconds
     assert any("trial-length schedule: T = 10 x 12 -> T = 30 x 8" in line for line in cost.lines())
+    summary = CURRICULUM.summary()
+    assert "sine: trial-length schedule T = 10 x 12 -> T = 30 x 8 iterations" in summary
 
 
 def test_a_grid_file_sets_a_schedule_over_its_base_s_trial_length(tmp_path):
