@@ -253,3 +253,14 @@ def test_sigkill_mid_curriculum_run_then_resume_equals_a_clean_run(tmp_path):
     assert other.returncode == 2
     assert "trial_length_schedule" in other.stderr.strip().splitlines()[-1]
     assert "Traceback" not in other.stderr
+
+
+def test_search_trials_train_the_same_schedule():
+    from rnnzoo_train.search import search_specs
+
+    searched = replace(CURRICULUM, n_trials=2, search_iterations=5)
+    plan = searched.plan("sine")
+    assert plan.search_iterations == 20
+    trials = search_specs(plan, plan.configurations[0])
+    assert [t.schedule for t in trials] == [TWO_STAGES, TWO_STAGES]
+    assert {t.iterations for t in trials} == {20}
