@@ -504,8 +504,12 @@ def test_an_error_in_a_worker_kills_the_others_at_once(phase):
 
 @pytest.fixture
 def default_ctrl_c():
-    """Python's own Ctrl-C handler for the test, whatever an earlier test in this process
-    left installed (pytest-xdist runs many test files in one worker process)."""
+    """Python's own Ctrl-C handler for the test, whatever this process started with.
+
+    A suite started as a background job of a non-interactive shell (``nox -s tests &`` in a
+    script) has SIGINT ignored from the start, in pytest-xdist's workers too, and Python
+    keeps it ignored: without this no KeyboardInterrupt can arise ('DID NOT RAISE'; no test
+    of the suite leaves SIGINT changed: tests/test_signal_handlers_restored.py)."""
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         yield
