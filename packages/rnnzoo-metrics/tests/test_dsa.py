@@ -149,7 +149,7 @@ def test_thorough_search_is_never_worse_than_fast_and_both_find_exact_copies():
     oa, ob = [ops[k] for k in i] + [ops[0]], [ops[k] for k in j] + [copy]
     fast = D.procrustes_vector_fields(oa, ob, search="fast", gtol=1e-9)
     thorough = D.procrustes_vector_fields(oa, ob, search="thorough", gtol=1e-9)
-    # thorough ascends fast's five starts (and thirty more) without pruning; fast restarts
+    # thorough ascends fast's five starts (and a hundred more) without pruning; fast restarts
     # its ascent after pruning, so pair by pair this is not a theorem, on average it is
     assert thorough.cosine.mean() >= fast.cosine.mean() - 1e-12
     assert fast.cosine[-1] > 1 - 1e-12
