@@ -315,6 +315,19 @@ def test_a_rerun_reuses_the_stored_matrices(dynamics_by_arch):
     assert again.params == res.params
 
 
+def test_a_changed_search_preset_recomputes_the_stored_matrices(dynamics_by_arch, monkeypatch):
+    # the cache key holds the presets' definitions, not only their names: a `thorough` with
+    # other starts must not reuse matrices stored by the old one
+    import rnnzoo_metrics.dsa as rdsa
+
+    zoo, mats, fig4, res = dynamics_by_arch
+    first = res.matrices["cdi"].attrs["paper_cache_key"]
+    changed = {**rdsa.SEARCHES, "thorough": (rdsa.SEARCHES["thorough"][0] + 1, None, None)}
+    monkeypatch.setattr(rdsa, "SEARCHES", changed)
+    again = compute_dsa(zoo, ["cdi"], dist.Compute(progress=False), mats, fig4, firmness=False)
+    assert again.matrices["cdi"].attrs["paper_cache_key"] != first
+
+
 def test_an_answer_the_rank_check_does_not_repeat_is_not_kept(dynamics_by_arch):
     from rnnzoo_paper.dynamical_similarity import ANSWERS, Question, apply_rank_check
 

@@ -71,9 +71,10 @@ RULE_VERSION = 1
 #: operator than the rule's); an answer stands only when the check gives it too
 CHECK_VARIANCE = 0.99
 CHECK_SUFFIX = "-rank-check"
-#: the rank check's Procrustes search: rnnzoo-metrics' ``fast`` one (5 pruned starts, ~10x
-#: cheaper than the default ``thorough``; up to ~3e-3 rad above it on demo flip-flop pairs,
-#: far below the distances between cell types that the check compares)
+#: the rank check's Procrustes search: rnnzoo-metrics' ``fast`` one (the five structured
+#: starts, the best two carried on after 10 steps: ~50x cheaper than the default
+#: ``thorough``; up to ~1e-2 rad above dsa-metric's optimum on demo pairs, far below the
+#: distances between cell types that the check compares)
 CHECK_SEARCH = "fast"
 #: distances shown beside DSA in the clustering table (geometry and topology)
 COMPARED = ("svcca", "cka", "graph", "graph-matched")
@@ -165,6 +166,17 @@ def zoo_parameters(
     )
 
 
+def search_presets() -> dict[str, Any]:
+    """rnnzoo-metrics' Procrustes search presets as they are defined now (starts, pruning).
+
+    Part of every DSA cache key: a preset whose definition changes (e.g. more random starts
+    in ``thorough``) recomputes the stored matrices instead of reusing the old search's.
+    """
+    from rnnzoo_metrics.dsa import SEARCHES
+
+    return {name: list(spec) for name, spec in SEARCHES.items()}
+
+
 def _parameters_of(d: xr.DataArray) -> dict[str, Any]:
     return json.loads(d.attrs.get("params", "{}")) if isinstance(d.attrs.get("params"), str) else {}
 
@@ -188,7 +200,16 @@ def task_dsa(
         return None
     defaults = get_metric(METRIC).params
     key = dist._key(
-        METRIC, defaults, rule_defaults(), RULE_VERSION, WINDOW, MAX_DELAYS, SAMPLE, ids, variance
+        METRIC,
+        defaults,
+        search_presets(),
+        rule_defaults(),
+        RULE_VERSION,
+        WINDOW,
+        MAX_DELAYS,
+        SAMPLE,
+        ids,
+        variance,
     )
 
     def run() -> xr.DataArray:
@@ -220,7 +241,7 @@ def trained_untrained_dsa(
     if len(trained) + len(untrained) < 3:
         return None
     params = {k: params[k] for k in ("n_delays", "delay_interval", "rank", "search") if k in params}
-    key = dist._key(METRIC, params, trained, untrained, "fig4-dsa")
+    key = dist._key(METRIC, params, search_presets(), trained, untrained, "fig4-dsa")
 
     def run() -> xr.DataArray:
         tree = dist.trained_untrained_tree(zoo, task, trained, untrained)
