@@ -135,6 +135,27 @@ def test_dask_local_cluster():
     np.testing.assert_allclose(d.values, ref.values, atol=1e-14)
 
 
+@pytest.mark.network
+def test_dask_back_to_back_calls_on_the_same_data():
+    # `nox -s demo` once failed with "cancelled for reason: lost dependencies": scatter()
+    # keyed the networks by a hash of their content, so a second pairwise() on the same
+    # data (the paper's matched graph distance runs two such calls back to back) got the
+    # keys the first call's futures were releasing (dask/distributed#8576); the scheduler
+    # dropped the data under the second call's tiles
+    distributed = pytest.importorskip("distributed")
+    nets = low_rank_networks(6, samples=30, widths=(4, 5))
+    ref = rm.pairwise(nets, "cka", progress=False).values
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        for _ in range(40):
+            d = rm.pairwise(nets, "cka", tile=3, client=client, progress=False)
+            np.testing.assert_allclose(d.values, ref, atol=1e-14)
+
+
 def test_lazy_sequence_is_loaded_one_network_at_a_time():
     from rnnzoo_metrics.synthetic import LazyNetworks
 

@@ -403,7 +403,10 @@ def _run_dask(m, caches, todo, bounds, client):
     from .errors import require
 
     distributed = require("distributed", "dask", "computing tiles on a Dask cluster")
-    futures = client.scatter(caches)
+    # random keys (hash=False): content-hashed keys are shared with an earlier call on the same
+    # data whose futures are being released, and the scheduler drops the data under this
+    # call's tiles ("lost dependencies", dask/distributed#8576)
+    futures = client.scatter(caches, hash=False)
     jobs = {}
     for t in todo:
         r0, r1, c0, c1 = bounds(t)
