@@ -6,6 +6,12 @@ optimiser (velocity kept; the learning rate decays over the whole run), then sco
 networks on the fixed T_final test set. Prints normalised MSE per network and CPU seconds.
 
     nice -n 10 python curriculum_probe.py 50:1500,100:300,200:300,500:300 --seeds 0 1
+
+``--trace K`` prints the last stage's training loss (mean over K iterations) and gradient
+norm per network; ``--diagnose`` runs the networks at the final T after every stage (64 test
+trials) and prints, per network, the normalised MSE in 5 windows of the trial, the output's
+RMS per window (the target's is 0.71), the mean unit activity per window and the fraction
+of dead units (relu: never above zero on any trial).
 """
 
 from __future__ import annotations
@@ -37,6 +43,8 @@ def main() -> None:
     ap.add_argument("--decay", type=float, default=None)
     ap.add_argument("--clip", type=float, default=None)
     ap.add_argument("--momentum", type=float, default=None)
+    ap.add_argument("--trace", type=int, default=0)
+    ap.add_argument("--diagnose", action="store_true")
     args = ap.parse_args()
     stages = [tuple(int(v) for v in s.split(":")) for s in args.stages.split(",")]
     total = sum(it for _, it in stages)
@@ -70,11 +78,12 @@ def main() -> None:
         active = torch.ones(P, dtype=torch.bool)
         k = 0
         log = []
-        for T, its in stages:
+        for i_stage, (T, its) in enumerate(stages):
             task = get_task("sine", n_steps=T)
             kernel = make_kernel(cell, P, B, T)
             data = PopulationBatch(P, B, T, 1, 1)
-            for _ in range(its):
+            trace_l, trace_g = [], []
+            for i in range(its):
                 for p in range(P):
                     data.set(p, task.sample(B, rngs[p]))
                 out = kernel.forward(params, data.torch_xa)
@@ -82,9 +91,23 @@ def main() -> None:
                     out, data.torch_targets, data.torch_mask, kernel.d_outputs
                 )
                 grads = kernel.backward(params)
-                opt.step(grads, k, active)
+                norm = opt.step(grads, k, active)
+                active &= torch.isfinite(norm)
                 k += 1
-            log.append(f"T{T}:{np.round(loss.numpy(), 3).tolist()}")
+                trace_l.append(loss.numpy().copy())
+                trace_g.append(norm.numpy().copy())
+                last = i_stage == len(stages) - 1
+                if args.trace and last and (i + 1) % args.trace == 0:
+                    ml = np.mean(trace_l[-args.trace :], axis=0)
+                    mg = np.median(trace_g[-args.trace :], axis=0)
+                    print(
+                        f"  T{T} it{i + 1}: loss {np.round(ml.astype(float), 3).tolist()}"
+                        f" |g| {np.round(mg.astype(float), 1).tolist()}",
+                        flush=True,
+                    )
+            log.append(f"T{T}:{np.round(loss.numpy().astype(float), 3).tolist()}")
+            if args.diagnose:
+                diagnose(cell, params, stages[-1][0], P, B, f"after T{T}")
         T = stages[-1][0]
         task = get_task("sine", n_steps=T)
         kernel = make_kernel(cell, P, B, T)
@@ -99,6 +122,24 @@ def main() -> None:
             f" cpu/net={cpu / P:.1f}s  {' '.join(log)}",
             flush=True,
         )
+
+
+def diagnose(cell, params, T, P, B, label) -> None:
+    """Print windowed error, output RMS, activity and dead units at trial length ``T``."""
+    task = get_task("sine", n_steps=T)
+    kernel = make_kernel(cell, P, B, T)
+    data = PopulationBatch(P, B, T, 1, 1)
+    test = evaluation_set(task, "test", 64)
+    _, out, hid = evaluate(kernel, params, test, data, want_hidden=True)
+    y, tgt = out[..., 0], test.targets[None, ..., 0]  # (P, n, T)
+    w = np.array_split(np.arange(T), 5)
+    nm = [((y[:, :, i] - tgt[:, :, i]) ** 2).sum((1, 2)) / (tgt[:, :, i] ** 2).sum() for i in w]
+    rms = [np.sqrt((y[:, :, i] ** 2).mean((1, 2))) for i in w]
+    act = [np.abs(hid[:, :, i]).mean((1, 2, 3)) for i in w]
+    dead = (hid.max(axis=(1, 2)) <= 0).mean(axis=1)
+    r = lambda a: np.round(np.asarray(a, dtype=float).T, 2).tolist()  # noqa: E731
+    print(f"  {label} @T{T}: window nmse {r(nm)}", flush=True)
+    print(f"    out rms {r(rms)} activity {r(act)} dead {np.round(dead.astype(float), 2).tolist()}")
 
 
 if __name__ == "__main__":
