@@ -41,3 +41,26 @@ def test_trial_length_grids_keep_their_own_T(name, n_steps, iterations):
     assert p.task_parameters("sine")["n_steps"] == n_steps
     assert sum(k for _, k in p.task_curricula["sine"]) == iterations
     assert not any("T = 500, reached through" in d for d in p.departures)
+
+
+def test_relu_t500_grid_trains_relu_cells_at_T500_within_the_paper_ranges():
+    """``t500_relu.toml``: the relu cells, sine at T = 500 through its schedule, and fixed
+    per-cell-type settings inside the paper's search ranges (issue 14 section 3)."""
+    from rnnzoo_train.presets import DEMO, SEARCH_RANGES
+
+    p = load_grid(ROOT / "benchmarks" / "sine_trial_length" / "t500_relu.toml")
+    assert p.task_parameters("sine")["n_steps"] == 500
+    stages = p.task_curricula["sine"]
+    assert stages[-1][0] == 500
+    assert [t for t, _ in stages] == sorted({t for t, _ in stages})
+    assert p.iterations_for("sine") == sum(k for _, k in stages) <= 20_000  # the paper's budget
+    assert p.activations == ("relu",)
+    assert p.n_trials == 0
+    assert {c.arch for c in p.configurations()} == {"vanilla", "ugrnn", "gru", "lstm"}
+    for c in p.configurations():
+        hp = p.fixed_hparams(c, "sine")
+        assert hp is p.hparams[f"sine/{c.arch}-relu"]  # set per cell type, not inherited
+        for name, (lo, hi, _) in SEARCH_RANGES.items():
+            assert lo <= getattr(hp, name) <= hi, (c.key, name)
+    # the demo itself keeps its own sine schedule and settings
+    assert DEMO.task_curricula["sine"] == ((50, 1500), (100, 300), (200, 300), (500, 300))
