@@ -64,3 +64,50 @@ def test_relu_t500_grid_trains_relu_cells_at_T500_within_the_paper_ranges():
             assert lo <= getattr(hp, name) <= hi, (c.key, name)
     # the demo itself keeps its own sine schedule and settings
     assert DEMO.task_curricula["sine"] == ((50, 1500), (100, 300), (200, 300), (500, 300))
+
+
+SOLVED = ROOT / "benchmarks" / "sine_trial_length" / "solved.py"
+
+
+def test_solved_check_counts_the_index_and_fails_on_a_shortfall(tmp_path):
+    """benchmarks/sine_trial_length/solved.py: the check of the relu T = 500 benchmark."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    import xarray as xr
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    out = tmp_path / "zoo.zarr"
+    exe = shutil.which("rnnzoo-train", path=str(Path(sys.executable).parent)) or "rnnzoo-train"
+    gen = subprocess.run(
+        [exe, "generate", "--preset", "tiny", "--task", "flipflop", "--out", str(out)]
+        + ["--no-progress"],
+        capture_output=True, text=True, env=env, timeout=600,
+    )  # fmt: skip
+    assert gen.returncode == 0, gen.stderr
+    index = xr.open_zarr(out, group="flipflop/index", consolidated=False)
+    cell = f"{index['arch'].values[0]}-{index['activation'].values[0]}"
+    mine = [
+        f"{a}-{b}" == cell
+        for a, b in zip(index["arch"].values, index["activation"].values, strict=True)
+    ]
+    n_solved = int(index["solved"].values[mine].sum())
+
+    def run(*expect):
+        return subprocess.run(
+            [sys.executable, str(SOLVED), str(out), "--task", "flipflop", "--expect", *expect],
+            capture_output=True, text=True, env=env, timeout=120,
+        )  # fmt: skip
+
+    ok = run(f"{cell}={n_solved}")
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert f"{cell}: solved {n_solved} of {sum(mine)}" in ok.stdout
+    assert "PASS" in ok.stdout
+    short = run(f"{cell}={n_solved + 1}")
+    assert short.returncode == 1
+    assert f"FAIL: {cell} solved {n_solved}, expected at least {n_solved + 1}" in short.stdout
+    bad = run(f"{cell}=many")
+    assert bad.returncode == 2
+    assert "is not CELL=N" in bad.stderr
