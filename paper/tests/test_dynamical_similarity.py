@@ -326,6 +326,14 @@ def test_a_changed_search_preset_recomputes_the_stored_matrices(dynamics_by_arch
     monkeypatch.setattr(rdsa, "SEARCHES", changed)
     again = compute_dsa(zoo, ["cdi"], dist.Compute(progress=False), mats, fig4, firmness=False)
     assert again.matrices["cdi"].attrs["paper_cache_key"] != first
+    # nor one whose float32 stage stops elsewhere, or that polishes another number of starts
+    seen = {first, again.matrices["cdi"].attrs["paper_cache_key"]}
+    for name, value in (("GTOL_FLOAT32", rdsa.GTOL_FLOAT32 * 2), ("POLISHED", rdsa.POLISHED + 1)):
+        monkeypatch.undo()
+        monkeypatch.setattr(rdsa, name, value)
+        other = compute_dsa(zoo, ["cdi"], dist.Compute(progress=False), mats, fig4, firmness=False)
+        assert other.matrices["cdi"].attrs["paper_cache_key"] not in seen
+        seen.add(other.matrices["cdi"].attrs["paper_cache_key"])
 
 
 def test_an_answer_the_rank_check_does_not_repeat_is_not_kept(dynamics_by_arch):

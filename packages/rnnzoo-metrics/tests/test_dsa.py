@@ -156,6 +156,30 @@ def test_thorough_search_is_never_worse_than_fast_and_both_find_exact_copies():
     assert thorough.cosine[-1] > 1 - 1e-12
 
 
+@pytest.mark.parametrize("search", ["thorough", "fast"])
+def test_the_float32_ascent_is_polished_in_float64_to_gtol(search):
+    """The starts ascend in float32 to ||Omega|| < GTOL_FLOAT32 (3e-6); the winner must then
+    be a float64 maximum: its Riemannian gradient, recomputed here in float64, below 1e-8
+    (300x under the float32 stop, 100x over gtol: the best iterate may be one BB step before
+    the last), C orthogonal to 1e-12, and the reported cosine f(C) in float64."""
+    rng = np.random.default_rng(23)
+    ops = [D.prepare_operator(rng.normal(size=(8, 8))) for _ in range(5)]
+    i, j = np.triu_indices(5, 1)
+    al = D.procrustes_vector_fields(
+        [ops[k] for k in i], [ops[k] for k in j], search=search, gtol=1e-10
+    )
+    a, b, c = (np.stack([ops[k].a for k in i]), np.stack([ops[k].a for k in j]), al.c)
+    assert c.dtype == np.float64
+    m = c @ b @ np.swapaxes(c, 1, 2)
+    g = np.swapaxes(a, 1, 2) @ m - m @ np.swapaxes(a, 1, 2)
+    omega = 0.5 * (g - np.swapaxes(g, 1, 2))
+    assert np.linalg.norm(omega, axis=(1, 2)).max() < 1e-8
+    np.testing.assert_allclose(
+        np.swapaxes(c, 1, 2) @ c, np.broadcast_to(np.eye(8), c.shape), atol=1e-12
+    )
+    np.testing.assert_allclose(al.cosine, np.einsum("pij,pij->p", a, m), rtol=0, atol=1e-14)
+
+
 def reference_pairs():
     """Stored demo-zoo operator pairs with dsa-metric 2.0.2's angle (see the file's "about")."""
     path = Path(__file__).parent / "data" / "dsa_reference_pairs.json"

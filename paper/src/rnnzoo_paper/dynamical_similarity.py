@@ -167,14 +167,18 @@ def zoo_parameters(
 
 
 def search_presets() -> dict[str, Any]:
-    """rnnzoo-metrics' Procrustes search presets as they are defined now (starts, pruning).
+    """rnnzoo-metrics' Procrustes search as it is defined now (presets, precision stages).
 
     Part of every DSA cache key: a preset whose definition changes (e.g. more random starts
-    in ``thorough``) recomputes the stored matrices instead of reusing the old search's.
+    in ``thorough``), or a change of the float32 stage's tolerance or of the number of
+    starts polished in float64, recomputes the stored matrices instead of reusing the old
+    search's.
     """
-    from rnnzoo_metrics.dsa import SEARCHES
+    from rnnzoo_metrics.dsa import GTOL_FLOAT32, POLISHED, SEARCHES
 
-    return {name: list(spec) for name, spec in SEARCHES.items()}
+    out: dict[str, Any] = {name: list(spec) for name, spec in SEARCHES.items()}
+    out["precision"] = {"float32_gtol": GTOL_FLOAT32, "polished_in_float64": POLISHED}
+    return out
 
 
 def _parameters_of(d: xr.DataArray) -> dict[str, Any]:
