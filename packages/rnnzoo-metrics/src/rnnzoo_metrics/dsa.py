@@ -319,7 +319,7 @@ def _t(x: np.ndarray) -> np.ndarray:
 
 def _newton_schulz(x: np.ndarray, steps: int) -> np.ndarray:
     """Orthogonal polar factor of nearly orthogonal matrices: X <- X (3I - X^T X) / 2."""
-    eye = np.eye(x.shape[-1])
+    eye = np.eye(x.shape[-1], dtype=x.dtype)
     for _ in range(steps):
         x = 0.5 * _mm(x, 3.0 * eye - _mm(_t(x), x))
     return x
