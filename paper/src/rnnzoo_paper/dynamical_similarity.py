@@ -72,7 +72,7 @@ RULE_VERSION = 1
 CHECK_VARIANCE = 0.99
 CHECK_SUFFIX = "-rank-check"
 #: the rank check's Procrustes search: rnnzoo-metrics' ``fast`` one (the five structured
-#: starts, the best two carried on after 10 steps: ~50x cheaper than the default
+#: starts, the best two carried on after 10 steps: ~30-40x cheaper than the default
 #: ``thorough``; up to ~1e-2 rad above dsa-metric's optimum on demo pairs, far below the
 #: distances between cell types that the check compares)
 CHECK_SEARCH = "fast"

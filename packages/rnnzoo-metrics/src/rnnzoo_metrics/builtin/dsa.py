@@ -19,8 +19,8 @@ from ..linalg import tile_matrix, tile_pairs
 from ..metric import Metric
 
 # (pairs x starts) per batched optimisation: bounds the memory of one batch (a dozen
-# (pairs x starts, r, r) float64 arrays alive at once) to ~300 MB at rank 20; 73 pairs of
-# search="thorough" (105 starts), 1,536 of search="fast" (5)
+# (pairs x starts, r, r) arrays alive at once, float32 in the ascent, float64 inputs) to
+# ~300 MB at rank 20; 73 pairs of search="thorough" (105 starts), 1,536 of search="fast" (5)
 STARTS_PER_BATCH = 7680
 
 
