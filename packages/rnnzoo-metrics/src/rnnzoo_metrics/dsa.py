@@ -80,12 +80,8 @@ from .errors import InputError, MetricsError
 
 DMD_METHODS = ("havok", "dmd")
 PRUNE_AFTER = 10  # search="fast": steps from every start before only the best two go on
-# the starts ascend in float32 (numpy's stacked 10 x 10 products are ~3x faster than in
-# float64) until ||Omega||_F < max(gtol, GTOL_FLOAT32), a little above float32's rounding
-# floor of Omega for unit-norm operators; then each pair's best POLISHED starts ascend on in
-# float64 to gtol
-GTOL_FLOAT32 = 3e-6
-POLISHED = 2
+GTOL_FLOAT32 = 3e-6  # the float32 stage's stop (module docstring, "Precision")
+POLISHED = 2  # each pair's best starts then ascended on in float64 to gtol
 # search presets: (Haar-random starts added to the five structured ones, steps before
 # pruning (None: never), starts kept per pair)
 SEARCHES = {"thorough": (100, None, None), "fast": (0, PRUNE_AFTER, 2)}
