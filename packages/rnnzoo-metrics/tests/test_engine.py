@@ -1,5 +1,9 @@
 """The all-pairs engine: inputs, coordinates, tiles, processes, Dask, resumable store."""
 
+import os
+import threading
+import time
+
 import numpy as np
 import pytest
 
@@ -72,6 +76,48 @@ def test_processes_give_the_same_matrix():
     serial = rm.pairwise(nets, "svcca", tile=3, progress=False)
     parallel = rm.pairwise(nets, "svcca", tile=3, n_jobs=2, progress=False)
     np.testing.assert_array_equal(serial.values, parallel.values)
+
+
+class WhichWorker(rm.Metric):
+    """A distance whose value names the worker (process and thread) that computed it."""
+
+    name = "which-worker-test"
+    kind = "distance"
+    summary = "test metric: the id of the worker that computed the tile"
+
+    def prepare(self, x):
+        return np.zeros(1)
+
+    def pair(self, a, b):
+        return float(self.block([a], [b])[0, 0])
+
+    def block(self, rows, cols):
+        time.sleep(0.05)  # long enough for every worker to take tiles
+        worker = hash((os.getpid(), threading.get_ident())) % 2**50
+        return np.full((len(rows), len(cols)), float(worker))
+
+
+def _workers_used(d) -> int:
+    return len(np.unique(d.values[np.triu_indices(len(d), 1)]))
+
+
+def test_the_default_tile_leaves_tiles_for_every_worker():
+    from rnnzoo_metrics.engine import TILES_PER_WORKER, balanced_tile, tiles
+
+    # the demo's 39 networks a task fit one memory-sized tile: one process did all the work
+    assert balanced_tile(39, 256, 1) == 256
+    assert balanced_tile(39, 256, 2) == 10 and len(tiles(39, 10)) == 10
+    for n, workers in [(39, 2), (300, 2), (40, 3), (7, 8), (1000, 16)]:
+        t = balanced_tile(n, 256, workers)
+        assert len(tiles(n, t)) >= TILES_PER_WORKER * workers or t == 1
+        sides = -(-n // t)
+        assert t == -(-n // sides)  # networks spread evenly over the sides
+        assert (sides - 1) * sides // 2 < TILES_PER_WORKER * workers  # no more sides than needed
+    assert balanced_tile(2880, 256, 2) == 256  # a large population keeps its tile
+    assert balanced_tile(300, 20, 2) == 20  # never larger than asked
+    nets = [np.random.default_rng(k).normal(size=(20, 3)) for k in range(12)]
+    assert _workers_used(rm.pairwise(nets, WhichWorker(), progress=False)) == 1
+    assert _workers_used(rm.pairwise(nets, WhichWorker(), n_jobs=2, progress=False)) == 2
 
 
 def test_progress_bar_reports_pairs(capsys):
@@ -154,6 +200,20 @@ def test_dask_back_to_back_calls_on_the_same_data():
         for _ in range(40):
             d = rm.pairwise(nets, "cka", tile=3, client=client, progress=False)
             np.testing.assert_allclose(d.values, ref, atol=1e-14)
+
+
+@pytest.mark.network
+def test_dask_default_tiles_use_every_worker():
+    distributed = pytest.importorskip("distributed")
+    nets = [np.random.default_rng(k).normal(size=(20, 3)) for k in range(12)]
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        d = rm.pairwise(nets, WhichWorker(), client=client, progress=False)
+    assert _workers_used(d) == 2
 
 
 def test_lazy_sequence_is_loaded_one_network_at_a_time():

@@ -35,6 +35,9 @@ from .stopping import deferred_termination, wait_any, worker_pool
 #: memory for one tile's stacked product and stacked caches (bytes)
 TILE_BUDGET = 256 * 2**20
 MAX_TILE = 256
+#: the default tile leaves at least this many tiles per worker where the population allows:
+#: workers take whole tiles, so a population in one tile would leave all but one idle
+TILES_PER_WORKER = 4
 
 # Set in the parent before worker processes fork: (metric, caches) shared copy-on-write.
 _SHARED: tuple[Metric, list[Any]] | None = None
@@ -58,6 +61,29 @@ def choose_tile(metric: Metric, caches: list[Any]) -> int:
     by_product = math.isqrt(TILE_BUDGET // 8) // max(width, 1)
     by_caches = TILE_BUDGET // (2 * max(size, 1))
     return int(max(1, min(MAX_TILE, by_product, by_caches)))
+
+
+def balanced_tile(n: int, tile: int, workers: int) -> int:
+    """Largest tile ``<= tile`` that cuts ``n`` networks into enough tiles for ``workers``.
+
+    Enough: :data:`TILES_PER_WORKER` tiles per worker (diagonal tiles hold half the pairs
+    of the others, so a few per worker keep the workers about equally busy), or tiles of
+    one network where ``n`` is too small for that.
+    """
+    want = TILES_PER_WORKER * workers
+    while workers > 1 and tile > 1 and len(tiles(n, tile)) < want:
+        tile = min(tile - 1, -(-n // (-(-n // tile) + 1)))  # one more tile per side
+    return tile
+
+
+def _workers(n_jobs: int, client: Any) -> int:
+    """Processes (or Dask worker threads) the tiles will be spread over."""
+    if client is None:
+        return n_jobs
+    try:
+        return max(1, sum(client.nthreads().values()))
+    except Exception:  # an unusual client: keep the memory-sized tile
+        return 1
 
 
 def tiles(n: int, tile: int) -> list[tuple[int, int]]:
@@ -166,7 +192,9 @@ def pairwise(
     variable : str, optional
         Variable holding activations in xarray inputs (default ``hidden_trained``).
     tile : int, optional
-        Networks per tile side; default: the largest that fits 256 MiB.
+        Networks per tile side; default: the largest that fits 256 MiB, and no larger
+        than leaves four tiles per worker (``n_jobs`` processes or the ``client``'s
+        worker threads) where the population allows.
     n_jobs : int
         Worker processes for preparing networks and computing tiles (1: in process).
     client : dask.distributed.Client, optional
@@ -215,7 +243,7 @@ def pairwise(
     samples: list[int | None] = [None] * n
     if tile is None:  # size tiles from a first network, then prepare the rest
         caches[0], samples[0] = _prepare_one(m, nets, 0)
-        tile = choose_tile(m, [caches[0]])
+        tile = balanced_tile(n, choose_tile(m, [caches[0]]), _workers(n_jobs, client))
     if tile < 1:
         raise MetricsError(f"tile must be >= 1, got {tile}")
     todo = tiles(n, tile)
