@@ -170,14 +170,19 @@ def search_presets() -> dict[str, Any]:
     """rnnzoo-metrics' Procrustes search as it is defined now (presets, precision stages).
 
     Part of every DSA cache key: a preset whose definition changes (e.g. more random starts
-    in ``thorough``), or a change of the float32 stage's tolerance or of the number of
-    starts polished in float64, recomputes the stored matrices instead of reusing the old
-    search's.
+    in ``thorough``), or a change of the float32 stage's tolerance, of the number of starts
+    polished in float64 or of the operators the search ascends on, recomputes the stored
+    matrices instead of reusing the old search's.
     """
-    from rnnzoo_metrics.dsa import GTOL_FLOAT32, POLISHED, SEARCHES
+    from rnnzoo_metrics.dsa import GTOL_FLOAT32, POLISHED, SEARCH_FORM, SEARCHES
 
     out: dict[str, Any] = {name: list(spec) for name, spec in SEARCHES.items()}
-    out["precision"] = {"float32_gtol": GTOL_FLOAT32, "polished_in_float64": POLISHED}
+    out["precision"] = {
+        "float32_gtol": GTOL_FLOAT32,
+        "polished_in_float64": POLISHED,
+        "search_form": SEARCH_FORM,
+        "converged_starts_stay": True,
+    }
     return out
 
 
@@ -604,7 +609,8 @@ class DSAResult:
     check_excess, check_trained_untrained
         The same for the rank check (DSA and SVCCA only), and its Fig. 4 matrix.
     seconds, cpu_seconds : dict
-        Per task (and ``"trained-untrained"``, ``"questions"``): wall and CPU seconds.
+        Per task (and ``"trained-untrained"``, ``"questions"``): wall and CPU seconds (CPU of
+        this process and of the process pool it ended; not of Dask workers, which live on).
     errors : dict
         Per task: why DSA could not be computed (a one-line message).
     """
@@ -646,12 +652,20 @@ class _Clock:
     def __init__(self, result: DSAResult, name: str):
         self.result, self.name = result, name
 
+    @staticmethod
+    def _cpu() -> float:
+        """CPU seconds of this process and of its ended children (a process pool's)."""
+        import resource
+
+        kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return time.process_time() + kids.ru_utime + kids.ru_stime
+
     def __enter__(self):
-        self.wall, self.cpu = time.perf_counter(), time.process_time()
+        self.wall, self.cpu = time.perf_counter(), self._cpu()
 
     def __exit__(self, *exc):
         self.result.seconds[self.name] = time.perf_counter() - self.wall
-        self.result.cpu_seconds[self.name] = time.process_time() - self.cpu
+        self.result.cpu_seconds[self.name] = self._cpu() - self.cpu
 
 
 def compute_dsa(
@@ -772,20 +786,19 @@ def _rank_check(zoo, tasks, compute, res: DSAResult, distances) -> None:
 def step(zoo, tasks: list[str], runner: Any, opt: Any, matrices, fig4) -> tuple[DSAResult, str]:
     """The pipeline's *dynamical similarity* step; writes ``<out>/dynamical_similarity.json``.
 
-    Tiles run where the distances step runs them (the Dask runner's workers, or a process
-    pool for populations of at least ``PARALLEL_FROM`` networks). Returns the result and a
-    one-line summary (with the step's CPU time: the machine may be shared).
+    Tiles run on the runner's workers (the Dask runner's, or a process pool of
+    ``--processes N``), whatever the population: a DSA pair costs milliseconds, not the
+    microseconds of an SVCCA pair, so even the demo's 40 networks a task are worth spreading
+    (the engine cuts them into tiles for every worker). Returns the result and a one-line
+    summary (with the step's CPU time: the machine may be shared).
     """
     import sys
     from pathlib import Path
 
     from rnnzoo_train.runners import ProcessRunner
 
-    from .pipeline import PARALLEL_FROM
-
     client = getattr(runner, "client", None) if hasattr(type(runner), "client") else None
-    n_networks = max((len(zoo.index(t)) for t in tasks), default=0)
-    pool = isinstance(runner, ProcessRunner) and n_networks >= PARALLEL_FROM
+    pool = isinstance(runner, ProcessRunner)
     compute = dist.Compute(
         n_jobs=runner.n_workers if client is None and pool else 1,
         client=client,
