@@ -106,7 +106,8 @@ def test_the_default_tile_leaves_tiles_for_every_worker():
 
     # the demo's 39 networks a task fit one memory-sized tile: one process did all the work
     assert balanced_tile(39, 256, 1) == 256
-    assert balanced_tile(39, 256, 2) == 10 and len(tiles(39, 10)) == 10
+    assert balanced_tile(39, 256, 2) == 10
+    assert len(tiles(39, 10)) == 10
     for n, workers in [(39, 2), (300, 2), (40, 3), (7, 8), (1000, 16)]:
         t = balanced_tile(n, 256, workers)
         assert len(tiles(n, t)) >= TILES_PER_WORKER * workers or t == 1

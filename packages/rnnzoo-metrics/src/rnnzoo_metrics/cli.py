@@ -214,7 +214,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--group", help="group inside a store, e.g. flipflop or flipflop/analysis/graphs"
     )
     s.add_argument("--variable", help="activations variable (default hidden_trained)")
-    s.add_argument("--tile", type=_positive, help="networks per tile side (default: by memory and --jobs)")
+    s.add_argument(
+        "--tile", type=_positive, help="networks per tile side (default: by memory and --jobs)"
+    )
     s.add_argument("--jobs", "-j", type=_positive, default=1, help="worker processes")
     s.add_argument("--scheduler", help="address of a Dask scheduler to compute tiles on")
     s.add_argument("--store", help="resumable Zarr store for finished tiles")

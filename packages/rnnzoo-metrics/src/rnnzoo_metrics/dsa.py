@@ -615,9 +615,7 @@ def procrustes_vector_fields(
     c = c.reshape(polished, p, r, r)
     it = it + it3.reshape(polished, p)
     # evaluated on the unit operators with the orthogonalised C: exactly what is reported
-    fx = _dot(
-        _mm(_mm(a_unit[None], c), _t(b_unit)[None]).reshape(-1, r, r), c.reshape(-1, r, r)
-    )
+    fx = _dot(_mm(_mm(a_unit[None], c), _t(b_unit)[None]).reshape(-1, r, r), c.reshape(-1, r, r))
     best = np.argmax(fx.reshape(polished, p), axis=0)
     return Alignment(
         fx.reshape(polished, p)[best, sel], c[best, sel], it[best, sel], order[best, sel]
