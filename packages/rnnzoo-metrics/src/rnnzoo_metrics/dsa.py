@@ -549,7 +549,7 @@ def procrustes_vector_fields(
         one ascended to convergence: never worse than ``dsa-metric``'s optimum on the 768
         demo-zoo pairs compared (module docstring). ``"fast"``: the five structured starts ascend
         ``PRUNE_AFTER`` (10) steps, then only each pair's best two go on (~30x cheaper; on
-        the demo zoo a worse local optimum than the reference's in 9-44% of pairs, by up
+        the demo zoo a worse local optimum than the reference's in 9-41% of pairs, by up
         to ~1e-2 rad).
 
     Returns
