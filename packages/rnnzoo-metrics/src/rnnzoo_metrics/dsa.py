@@ -62,7 +62,8 @@ than any single start of ours (each start alone ends above the reference in 30-5
 pairs). On 12 context-dependent-integration networks, 15 starts (ten random) ended above
 the reference in 3 of 66 pairs (up to 8e-4 rad), 35 in none; on 20 other ones, 35 starts in
 1 of 190 (1.7e-3 rad; that pair's reference basin is reached by 9 of 200 starts), 105 in
-none (105 was chosen after that, so no held-out set remains for it). Each start needs
+none (105 was chosen after that; on the 16 networks per task in neither set, 0 of 360
+pairs; at the demo's own parameters, every usable demo-zoo network, 0 of 2,301). Each start needs
 ~200 ascent steps (median; 70-90% of them after ``||Omega||`` is below 1e-3): the maxima
 are ill-conditioned (Hessian condition ~300-550, up to ~5,500; long curved ridges), so
 neither Newton steps (the quadratic model holds only very near a maximum) nor
@@ -549,7 +550,7 @@ def procrustes_vector_fields(
         one ascended to convergence: never worse than ``dsa-metric``'s optimum on the 768
         demo-zoo pairs compared (module docstring). ``"fast"``: the five structured starts ascend
         ``PRUNE_AFTER`` (10) steps, then only each pair's best two go on (~30x cheaper; on
-        the demo zoo a worse local optimum than the reference's in 9-41% of pairs, by up
+        the demo zoo a worse local optimum than the reference's in 8-41% of pairs, by up
         to ~1e-2 rad).
 
     Returns
