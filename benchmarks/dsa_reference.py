@@ -70,16 +70,25 @@ def load_trajectories(
 
     data = read_networks(zoo, group=task, variable=variable, kind="trajectories")
     nets = rm.as_networks(data, "trajectories", variable)
-    xs = {}
-    for i in choose(len(nets), len(nets), held_out):
-        try:
-            xs[int(i)] = nets.load(int(i))
-        except rm.InputError as err:
-            print(f"left out: {err}", file=sys.stderr)
-    pick = choose(len(nets), n, held_out, usable=np.array(sorted(xs), dtype=int))
-    if not len(pick):
-        raise SystemExit(f"dsa_reference: no usable {task} networks outside the sets {held_out}")
-    return [xs[int(i)] for i in pick], [nets.ids[int(i)] for i in pick]
+    usable = choose(len(nets), len(nets), held_out)
+    xs: dict[int, np.ndarray] = {}
+    while True:  # load only the picked networks; a diverged one is dropped and the set re-spread
+        pick = choose(len(nets), n, held_out, usable=usable)
+        if not len(pick):
+            raise SystemExit(
+                f"dsa_reference: no usable {task} networks outside the sets {held_out}"
+            )
+        bad = []
+        for k in pick:
+            if int(k) not in xs:
+                try:
+                    xs[int(k)] = nets.load(int(k))
+                except rm.InputError as err:
+                    print(f"left out: {err}", file=sys.stderr)
+                    bad.append(k)
+        if not bad:
+            return [xs[int(k)] for k in pick], [nets.ids[int(k)] for k in pick]
+        usable = np.setdiff1d(usable, bad)
 
 
 def spectral_gap(a: np.ndarray, b: np.ndarray) -> float:
@@ -126,6 +135,16 @@ def reference(
     return sims, ops, seconds
 
 
+def angle_in_float64(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> float:
+    """The angle ``C`` attains between ``A`` and ``B``, ``C`` first made exactly orthogonal
+    (its polar factor): what a nearly orthogonal float32 ``C`` really achieves."""
+    u, _, vt = np.linalg.svd(np.asarray(c, dtype=np.float64))
+    q = u @ vt
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    cos = np.trace(a.T @ q @ b @ q.T) / (np.linalg.norm(a) * np.linalg.norm(b))
+    return float(np.arccos(np.clip(cos, -1.0, 1.0)))
+
+
 def recheck(
     ref_ops: list, pairs: list[tuple[int, int]], ours: np.ndarray, iters: int, lr: float
 ) -> dict:
@@ -150,11 +169,8 @@ def recheck(
             warnings.simplefilter("ignore")
             score32 = float(sd.fit_score(a, b))
         c = sd.C_star.double().cpu().numpy()
-        u, _, vt = np.linalg.svd(c)
-        q = u @ vt
-        cos64 = np.trace(a.T @ q @ b @ q.T) / (np.linalg.norm(a) * np.linalg.norm(b))
         ortho = np.linalg.norm(c.T @ c - np.eye(len(c)))
-        rows.append((score32, float(np.arccos(min(cos64, 1.0))), ours[i, j], ortho))
+        rows.append((score32, angle_in_float64(a, b, c), ours[i, j], ortho))
     r = np.array(rows).reshape(-1, 4)
     below32, below64 = r[:, 2] - r[:, 0], r[:, 2] - r[:, 1]
     return {
@@ -405,9 +421,11 @@ def main(argv: list[str] | None = None) -> int:
         f"per pair: reference {s['reference'] * 1e3:.1f} ms, rnnzoo {s['rnnzoo'] * 1e3:.2f} ms "
         f"(prepare + tiles), ratio {report['speedup_per_pair']:.0f}x"
     )
-    if args.json:
-        with open(args.json, "w") as f:
+    if args.json:  # written next to it, then renamed: never a half-written report
+        tmp = f"{args.json}.tmp-{os.getpid()}"
+        with open(tmp, "w") as f:
             json.dump(report, f, indent=2)
+        os.replace(tmp, args.json)
     ok = (
         e2e["rnnzoo_larger"] == 0
         and opt["rnnzoo_larger"] == 0

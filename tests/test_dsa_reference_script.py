@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from dsa_reference import choose, compare
+from dsa_reference import angle_in_float64, choose, compare
 
 
 def test_a_set_is_spread_evenly_over_the_index_as_before():
@@ -68,3 +68,20 @@ def test_end_to_end_allows_the_distance_between_the_two_fits_of_each_network():
     assert compare(ours, ref, 1e-3, 1e-5, 1e-6, slack=slack)["rnnzoo_larger"] == 0
     slack = np.full((2, 2), 2e-6)  # too little to explain 2e-5 rad
     assert compare(ours, ref, 1e-3, 1e-5, 1e-6, slack=slack)["rnnzoo_larger"] == 1
+
+
+def test_the_recheck_scores_what_a_nearly_orthogonal_c_really_attains():
+    """A C scaled by 1 + 1e-6 (the float32 reference's orthogonality error) inflates the
+    naive cosine by 2e-6, i.e. reads ~2e-3 rad low at an angle of 1e-3; the polar factor
+    gives the exact angle back (float64: to ~1e-12 rad at this angle)."""
+    rng = np.random.default_rng(0)
+    b = rng.normal(size=(4, 4))
+    q, _ = np.linalg.qr(rng.normal(size=(4, 4)))
+    e = rng.normal(size=(4, 4))
+    a = q @ b @ q.T + 1e-3 * np.linalg.norm(b) * e / np.linalg.norm(e)  # ~1e-3 rad apart
+    exact = angle_in_float64(a, b, q)
+    c = (1 + 1e-6) * q
+    naive_cos = np.trace(a.T @ c @ b @ c.T)
+    naive = np.arccos(min(naive_cos / (np.linalg.norm(a) * np.linalg.norm(b)), 1.0))
+    assert exact - naive > 1e-4  # the naive score reads low
+    assert abs(angle_in_float64(a, b, c) - exact) < 1e-9
