@@ -7,6 +7,7 @@
 ``nox -s isolated-metrics``  rnnzoo-metrics alone in a fresh environment: no torch, no zarr
 ``nox -s isolated-zoo``  rnnzoo-train without its torch extra: download, verify, info, open
 ``nox -s dsa-reference``  rnnzoo's DSA against the reference dsa-metric (torch), own env
+``nox -s dsa-certificate``  how many DSA distances are the proven global optimum (no torch)
 
 Every environment installs with ``-c constraints.txt`` so torch resolves to the pinned CPU
 build and never to a multi-GB CUDA wheel.
@@ -147,6 +148,21 @@ def isolated_zoo(session: nox.Session) -> None:
     )
 
 
+def _with_zoo(session: nox.Session, args: list[str]) -> list[str]:
+    """``args`` with ``--zoo``: the demo's zoo, else a tiny flip-flop zoo trained once."""
+    if "--zoo" in args or "--synthetic" in args:
+        return args
+    zoo = ROOT / "results" / "demo" / "zoo.zarr"
+    if not zoo.exists():
+        zoo = Path(session.create_tmp()) / "zoo.zarr"
+        if not zoo.exists():
+            session.run(
+                "rnnzoo-train", "generate", "--preset", "tiny", "--task", "flipflop",
+                "--out", str(zoo), "--no-progress", env=THREADS,
+            )  # fmt: skip
+    return [*args, "--zoo", str(zoo)]
+
+
 @nox.session(name="dsa-reference")
 def dsa_reference(session: nox.Session) -> None:
     """rnnzoo's DSA against the reference ``dsa-metric`` (issue 13), in an env of its own.
@@ -163,20 +179,27 @@ def dsa_reference(session: nox.Session) -> None:
         "dsa-metric==2.0.2",
         "torch",
     )
-    args = list(session.posargs)
-    if "--zoo" not in args:
-        zoo = ROOT / "results" / "demo" / "zoo.zarr"
-        if not zoo.exists():
-            zoo = Path(session.create_tmp()) / "zoo.zarr"
-            if not zoo.exists():
-                session.run(
-                    "rnnzoo-train", "generate", "--preset", "tiny", "--task", "flipflop",
-                    "--out", str(zoo), "--no-progress", env=THREADS,
-                )  # fmt: skip
-        args += ["--zoo", str(zoo)]
+    args = _with_zoo(session, list(session.posargs))
     out = ROOT / "results" / "dsa_reference.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     session.run(
         "python", str(ROOT / "benchmarks" / "dsa_reference.py"), "--json", str(out), *args,
+        env=THREADS,
+    )  # fmt: skip
+
+
+@nox.session(name="dsa-certificate")
+def dsa_certificate(session: nox.Session) -> None:
+    """Which DSA distances are the certified global optimum (``benchmarks/dsa_certificate.py``).
+
+    Uses ``results/demo/zoo.zarr`` (``nox -s demo``) or ``-- --zoo PATH`` (``-- --synthetic``:
+    the DSA timing's random networks); without either, trains a tiny flip-flop zoo first.
+    """
+    _install_all(session)
+    args = _with_zoo(session, list(session.posargs))
+    out = ROOT / "results" / "dsa_certificate.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    session.run(
+        "python", str(ROOT / "benchmarks" / "dsa_certificate.py"), "--json", str(out), *args,
         env=THREADS,
     )  # fmt: skip
