@@ -163,6 +163,17 @@ def _with_zoo(session: nox.Session, args: list[str]) -> list[str]:
     return [*args, "--zoo", str(zoo)]
 
 
+def _run_on_zoo(session: nox.Session, script: str) -> None:
+    """``benchmarks/SCRIPT.py`` on a zoo (:func:`_with_zoo`), its report in ``results/``."""
+    out = ROOT / "results" / f"{script}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    args = _with_zoo(session, list(session.posargs))
+    session.run(
+        "python", str(ROOT / "benchmarks" / f"{script}.py"), "--json", str(out), *args,
+        env=THREADS,
+    )  # fmt: skip
+
+
 @nox.session(name="dsa-reference")
 def dsa_reference(session: nox.Session) -> None:
     """rnnzoo's DSA against the reference ``dsa-metric`` (issue 13), in an env of its own.
@@ -179,13 +190,7 @@ def dsa_reference(session: nox.Session) -> None:
         "dsa-metric==2.0.2",
         "torch",
     )
-    args = _with_zoo(session, list(session.posargs))
-    out = ROOT / "results" / "dsa_reference.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    session.run(
-        "python", str(ROOT / "benchmarks" / "dsa_reference.py"), "--json", str(out), *args,
-        env=THREADS,
-    )  # fmt: skip
+    _run_on_zoo(session, "dsa_reference")
 
 
 @nox.session(name="dsa-certificate")
@@ -196,10 +201,4 @@ def dsa_certificate(session: nox.Session) -> None:
     the DSA timing's random networks); without either, trains a tiny flip-flop zoo first.
     """
     _install_all(session)
-    args = _with_zoo(session, list(session.posargs))
-    out = ROOT / "results" / "dsa_certificate.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    session.run(
-        "python", str(ROOT / "benchmarks" / "dsa_certificate.py"), "--json", str(out), *args,
-        env=THREADS,
-    )  # fmt: skip
+    _run_on_zoo(session, "dsa_certificate")

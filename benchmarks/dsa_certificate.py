@@ -31,7 +31,7 @@ os.environ.setdefault("MKL_NUM_THREADS", "1")
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from dsa_reference import load_trajectories
+from dsa_reference import add_network_arguments, load_trajectories
 
 from rnnzoo_metrics import dsa as rdsa
 from rnnzoo_metrics.dsa_bound import CERTIFIED_GAP, angle_bounds
@@ -51,14 +51,7 @@ def summary(angle: np.ndarray, lower: np.ndarray, certified: np.ndarray) -> dict
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--zoo", default="results/demo/zoo.zarr", help="a zoo store")
-    p.add_argument("--task", default="flipflop")
-    p.add_argument("--variable", default="hidden_trained")
-    p.add_argument("--networks", type=int, default=16)
-    p.add_argument("--held-out", type=int, nargs="*", default=[], metavar="M")
-    p.add_argument("--n-delays", type=int, default=10)
-    p.add_argument("--delay-interval", type=int, default=1)
-    p.add_argument("--rank", type=int, default=10)
+    add_network_arguments(p)
     p.add_argument("--search", nargs="+", default=["thorough", "fast"])
     p.add_argument("--reference-cache", help="dsa_reference.py's .npz for the same networks")
     p.add_argument(

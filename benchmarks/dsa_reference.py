@@ -220,8 +220,8 @@ def compare(
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def add_network_arguments(p: argparse.ArgumentParser) -> None:
+    """The zoo, task, network set and DSA parameters (shared with ``dsa_certificate.py``)."""
     p.add_argument("--zoo", default="results/demo/zoo.zarr", help="a zoo store")
     p.add_argument("--task", default="flipflop")
     p.add_argument("--variable", default="hidden_trained")
@@ -237,6 +237,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--n-delays", type=int, default=10)
     p.add_argument("--delay-interval", type=int, default=1)
     p.add_argument("--rank", type=int, default=10)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_network_arguments(p)
     p.add_argument("--iters", type=int, default=1500, help="reference's Adam steps (default)")
     p.add_argument("--lr", type=float, default=5e-3, help="reference's Adam rate (default)")
     p.add_argument("--tolerance", type=float, default=1e-3, help="radians")
