@@ -453,8 +453,10 @@ def test_a_sigterm_while_the_template_is_written_leaves_a_whole_closed_zoo(grids
 #: a command whose two workers each return 16 MB (a pipe holds 64 KB): a worker stopped
 #: while it sends leaves half a message in the pool's result pipe
 HALF_SENT = """
-import sys, time
+import faulthandler, signal, sys, time
 from rnnzoo_train.runners import ProcessRunner
+
+faulthandler.register(signal.SIGUSR1, all_threads=True)  # the test's report if it hangs
 from rnnzoo_train.signals import exit_on_sigterm
 
 def big(unit):
@@ -511,7 +513,15 @@ def test_a_sigterm_while_a_worker_sends_its_result_still_stops_at_once(tmp_path)
         os.kill(proc.pid, signal.SIGCONT)
         time.sleep(0.2)
         os.kill(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=30)
+        try:  # stderr drained while waiting: a full stderr pipe cannot stall the command
+            _, err = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.kill(proc.pid, signal.SIGUSR1)  # every thread's stack, to say where it hangs
+            time.sleep(1)
+            proc.kill()
+            _, err = proc.communicate()
+            hung = err.decode(errors="replace")[-20000:]
+            raise AssertionError(f"no exit within 30 s of SIGTERM; stderr:\n{hung}") from None
     finally:
         if proc.poll() is None:  # failed: leave nothing behind
             proc.kill()
@@ -519,7 +529,7 @@ def test_a_sigterm_while_a_worker_sends_its_result_still_stops_at_once(tmp_path)
         for w in workers:
             with contextlib.suppress(psutil.NoSuchProcess):
                 w.kill()
-    stderr = proc.stderr.read().decode()
+    stderr = err.decode()
     assert proc.returncode == 143, stderr
     assert "Traceback" not in stderr, stderr
     assert stderr.strip().splitlines()[-1] == f"half-sent: {MESSAGE}", stderr
