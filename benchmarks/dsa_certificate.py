@@ -20,7 +20,6 @@ Needs no torch. ``python benchmarks/dsa_certificate.py --zoo results/demo/zoo.za
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -31,7 +30,7 @@ os.environ.setdefault("MKL_NUM_THREADS", "1")
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from dsa_reference import add_network_arguments, load_trajectories
+from dsa_reference import add_network_arguments, load_trajectories, write_json
 
 from rnnzoo_metrics import dsa as rdsa
 from rnnzoo_metrics.dsa_bound import CERTIFIED_GAP, angle_bounds
@@ -140,10 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         if bad.any():
             print("dsa_certificate: FAILED: the reference ends below a lower bound")
     if args.json:
-        tmp = args.json + ".tmp"
-        with open(tmp, "w") as fh:
-            json.dump(report, fh, indent=1)
-        os.replace(tmp, args.json)
+        write_json(args.json, report)
     print(f"(certified: the bound within {CERTIFIED_GAP:g} of f on the traceless unit operators)")
     return 1 if args.reference_cache and report["reference"]["below_lower_bound"] else 0
 

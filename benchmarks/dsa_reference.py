@@ -24,6 +24,7 @@ It prints a report and writes it as JSON (``--json``); exit status 1 if a check 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -218,6 +219,22 @@ def compare(
         "rnnzoo_larger_by_max_counted": float(np.max(diff[larger])) if larger.any() else 0.0,
         "reference_cosine_higher_by_max": float(max(0.0, np.max(cos_excess))),
     }
+
+
+def write_json(path: str, report: dict) -> None:
+    """Write ``report`` to ``path`` through a fresh temporary file in the same folder and a
+    rename: a kill never leaves a half-written report, and no other file is touched."""
+    import tempfile
+
+    fd, tmp = tempfile.mkstemp(prefix=".dsa-report-", dir=os.path.dirname(path) or ".")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(report, fh, indent=1)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        raise
 
 
 def add_network_arguments(p: argparse.ArgumentParser) -> None:
@@ -427,10 +444,7 @@ def main(argv: list[str] | None = None) -> int:
         f"(prepare + tiles), ratio {report['speedup_per_pair']:.0f}x"
     )
     if args.json:  # written next to it, then renamed: never a half-written report
-        tmp = f"{args.json}.tmp-{os.getpid()}"
-        with open(tmp, "w") as f:
-            json.dump(report, f, indent=2)
-        os.replace(tmp, args.json)
+        write_json(args.json, report)
     ok = (
         e2e["rnnzoo_larger"] == 0
         and opt["rnnzoo_larger"] == 0

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from dsa_reference import angle_in_float64, choose, compare
+from dsa_reference import angle_in_float64, choose, compare, write_json
 
 
 def test_a_set_is_spread_evenly_over_the_index_as_before():
@@ -85,3 +85,17 @@ def test_the_recheck_scores_what_a_nearly_orthogonal_c_really_attains():
     naive = np.arccos(min(naive_cos / (np.linalg.norm(a) * np.linalg.norm(b)), 1.0))
     assert exact - naive > 1e-4  # the naive score reads low
     assert abs(angle_in_float64(a, b, c) - exact) < 1e-9
+
+
+def test_the_report_is_written_whole_and_nothing_else_is_touched(tmp_path):
+    """Through a fresh temporary file and a rename: a file named like the old fixed
+    temporary (``REPORT.tmp``) survives, an earlier report is replaced whole."""
+    import json
+
+    target, bystander = tmp_path / "r.json", tmp_path / "r.json.tmp"
+    target.write_text("old")
+    bystander.write_text("keep")
+    write_json(str(target), {"a": 1})
+    assert json.loads(target.read_text()) == {"a": 1}
+    assert bystander.read_text() == "keep"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.json", "r.json.tmp"]

@@ -154,3 +154,13 @@ def test_mismatched_inputs_are_refused():
         B.angle_bounds([op], [op, op], np.eye(3)[None])
     with pytest.raises(MetricsError, match="same size"):
         B.dual_bound(np.eye(3), np.eye(2), np.eye(3))
+
+
+def test_an_operator_that_is_a_multiple_of_the_identity_is_certified_at_once():
+    """Its traceless part is zero, so f does not depend on C: every C is optimal."""
+    oa = D.prepare_operator(np.eye(3))
+    ob = D.prepare_operator(np.diag([1.0, 2.0, 3.0]))
+    res = B.angle_bounds([oa], [ob], ortho_group.rvs(3, random_state=10)[None])
+    assert res.certified[0]
+    assert np.isfinite(res.lower[0])
+    assert abs(res.angle[0] - res.lower[0]) < 1e-12
