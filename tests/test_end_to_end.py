@@ -216,6 +216,8 @@ def test_a_zoo_served_over_http_on_a_dask_cluster(tiny_run, tmp_path, capsys):
                 "--starts",
                 "32",
                 "--no-progress",
+                "--dsa-search",
+                "fast",
             ]
         )
     assert rc == 0
@@ -228,6 +230,12 @@ def test_a_zoo_served_over_http_on_a_dask_cluster(tiny_run, tmp_path, capsys):
     assert (tmp_path / "analyses.zarr" / "zarr.json").is_file()
     assert not (tmp_path / "zoo.zarr").exists()  # nothing generated
     assert (tmp_path / "analyses.zarr" / "cdi" / "analysis" / "paper-distance-svcca").is_dir()
+    # --dsa-search reaches the DSA step on the Dask workers, and its matrices are stored apart
+    assert json.loads((tmp_path / "dynamical_similarity.json").read_text())["search"] == "fast"
+    analysis = tmp_path / "analyses.zarr" / "cdi" / "analysis"
+    assert (analysis / "paper-distance-dsa-search-fast").is_dir()
+    assert not (analysis / "paper-distance-dsa").exists()
+    assert "`fast` search" in (tmp_path / "report.md").read_text()
     _check_figures(tmp_path, ["fig3.png", "fig4.png", "appendix_c.png", "appendix_e.png"])
     assert not (tmp_path / "fig1.png").exists()  # flip-flop was not part of this run
     assert "needs the flipflop task" in (tmp_path / "report.md").read_text()
@@ -256,6 +264,7 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
         (["--preset", "huge"], "unknown preset 'huge'"),
         (["--config", "/no/grid.toml"], "no grid file /no/grid.toml"),
         (["--starts", "0"], "--starts must be >= 1"),
+        (["--dsa-search", "quick"], "--dsa-search must be one of thorough, fast, got 'quick'"),
         (
             ["--workers", "2", "--processes", "2"],
             "--workers 2 (a Dask LocalCluster) and --processes 2 (a process pool) exclude",

@@ -82,3 +82,62 @@ def test_runs_without_firmness_compare_their_verdicts(tmp_path, capsys):
         == 1
     )
     assert "agrees (no firmness)" in capsys.readouterr().out
+
+
+def _question(key: str, verdict: str, point: str, agrees: float, differs: float) -> dict:
+    q = _finding(key, verdict, point, agrees, differs)
+    q["answers"] = {stats.AGREES: "like geometry", stats.DIFFERS: "like topology"}
+    return q
+
+
+def test_the_dsa_questions_are_compared_in_their_own_words(tmp_path, capsys):
+    """dynamical_similarity.json's questions (e.g. runs with --dsa-search thorough and fast)."""
+    found = [_finding("x/a", stats.AGREES, stats.AGREES, 1.0, 0.0)]
+    a = _write(tmp_path / "thorough", found)
+    b = _write(tmp_path / "fast", found)
+    undone = _question("dsa/cdi/cluster/activation", stats.INCONCLUSIVE, stats.DIFFERS, 0, 1)
+    undone["firmness"]["firm"] = True  # firm, then not repeated by the rank check
+    undone["firmness"]["lean"] = ""
+    (a / "dynamical_similarity.json").write_text(
+        json.dumps(
+            {
+                "search": "thorough",
+                "questions": [
+                    _question("dsa/cdi/cluster/arch", stats.DIFFERS, stats.DIFFERS, 0.02, 0.98),
+                    undone,
+                ],
+            }
+        )
+    )
+    (b / "dynamical_similarity.json").write_text(
+        json.dumps(
+            {
+                "search": "fast",
+                "questions": [
+                    _question("dsa/cdi/cluster/arch", stats.AGREES, stats.AGREES, 0.97, 0.03),
+                    undone,
+                ],
+            }
+        )
+    )
+    assert main(["compare-verdicts", str(a), str(b)]) == 1
+    out = capsys.readouterr().out
+    assert "**opposite firm verdicts: 1** (dsa/cdi/cluster/arch)" in out
+    assert (
+        "| `dsa/cdi/cluster/arch` | **like topology** firm (A 2% / D 98%) | **like geometry**"
+        in out
+    )
+    assert "inconclusive: the rank check does not repeat like topology (A 0% / D 100%)" in out
+    # the paper's findings are counted apart from the questions
+    assert (
+        "1 agree / 0 differ / 0 inconclusive; DSA questions: 1 inconclusive, 1 like topology" in out
+    )
+    # a folder without the DSA step's file compares its findings alone
+    (b / "dynamical_similarity.json").unlink()
+    assert main(["compare-verdicts", str(a), str(b)]) == 0
+    assert "| `dsa/cdi/cluster/arch` | **like topology** firm (A 2% / D 98%) | (absent) |" in (
+        capsys.readouterr().out
+    )
+    (b / "dynamical_similarity.json").write_text("{not json")
+    assert main(["compare-verdicts", str(a), str(b)]) == 2
+    assert "dynamical_similarity.json: not a DSA result file" in capsys.readouterr().err

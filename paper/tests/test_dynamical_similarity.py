@@ -336,6 +336,40 @@ def test_a_changed_search_preset_recomputes_the_stored_matrices(dynamics_by_arch
         seen.add(other.matrices["cdi"].attrs["paper_cache_key"])
 
 
+def test_the_fast_search_is_stored_apart_and_named_in_the_report(dynamics_by_arch):
+    # `--dsa-search fast` (paper-sized zoos) must not overwrite the default search's
+    # matrices (hours of work on such a zoo), nor reuse them
+    from rnnzoo_metrics import InputError
+
+    zoo, mats, fig4, _ = dynamics_by_arch
+    compute = dist.Compute(progress=False)
+    thorough = compute_dsa(zoo, ["cdi"], compute, mats, fig4, firmness=False, rank_check=False)
+    key = thorough.matrices["cdi"].attrs["paper_cache_key"]
+    fast = compute_dsa(
+        zoo, ["cdi"], compute, mats, fig4, firmness=False, rank_check=False, search="fast"
+    )
+    d = fast.matrices["cdi"]
+    assert json.loads(d.attrs["params"])["search"] == "fast"
+    assert json.loads(fast.trained_untrained.attrs["params"])["search"] == "fast"
+    assert d.attrs["paper_cache_key"] != key
+    assert (
+        zoo.analysis("cdi", "paper-distance-dsa-search-fast").attrs["paper_cache_key"]
+        == (d.attrs["paper_cache_key"])
+    )
+    assert zoo.analysis("cdi", "paper-distance-dsa").attrs["paper_cache_key"] == key
+    assert zoo.analysis("cdi", "paper-embedding-dsa-search-fast") is not None
+    assert fast.params == thorough.params  # the same rule, only the search differs
+    # on this zoo, built to answer clearly, both searches answer alike
+    assert [q.answer for q in fast.questions] == [q.answer for q in thorough.questions]
+    text = "\n".join(report_section(fast, ["cdi"], set()))
+    assert "optimised by the `fast` search" in text
+    assert "`paper-distance-dsa-search-fast`" in text
+    assert "the default `thorough` search" in "\n".join(report_section(thorough, ["cdi"], set()))
+    assert fast.to_dict()["search"] == "fast"
+    with pytest.raises(InputError, match="unknown DSA search 'quick'; choose from thorough"):
+        compute_dsa(zoo, ["cdi"], compute, mats, fig4, search="quick")
+
+
 def test_an_answer_the_rank_check_does_not_repeat_is_not_kept(dynamics_by_arch):
     from rnnzoo_paper.dynamical_similarity import ANSWERS, Question, apply_rank_check
 

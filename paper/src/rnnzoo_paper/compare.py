@@ -5,8 +5,10 @@
 ``native`` kernels), prints one Markdown table with each finding's verdict and firmness in
 both runs, and flags every *opposite firm verdict*: a finding that *agrees* (firmly) in one
 run and *differs* (firmly) in the other. Issue 14's rule is that two zoos of one
-specification never give one. Exit status 0 when there is none, 1 when there is, 2 for a
-folder that holds no findings.
+specification never give one. The questions of *Beyond the paper: dynamical similarity*
+(``dynamical_similarity.json``, where a folder has it) are compared alike, in their own
+answers' words (e.g. two runs with ``--dsa-search thorough`` and ``fast``). Exit status 0
+when there is none, 1 when there is, 2 for a folder that holds no findings.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from pathlib import Path
 from . import stats
 
 OPPOSITE = {stats.AGREES, stats.DIFFERS}
+#: the dynamical-similarity step's questions (answered in their own words)
+DSA_FILE = "dynamical_similarity.json"
 
 
 class CompareError(ValueError):
@@ -51,7 +55,24 @@ def load_findings(folder: str | Path) -> dict[str, dict]:
         isinstance(f, dict) and isinstance(f.get("key"), str) and "verdict" in f for f in data
     ):
         raise CompareError(f"{path}: not a findings file (expected a list of findings)")
-    return {f["key"]: f for f in data}
+    return {f["key"]: f for f in data} | _dsa_questions(folder)
+
+
+def _dsa_questions(folder: Path) -> dict[str, dict]:
+    """The DSA questions of ``dynamical_similarity.json``, by key (none if absent)."""
+    path = folder / DSA_FILE
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise CompareError(f"{path}: not a DSA result file ({type(err).__name__})") from None
+    questions = data.get("questions") if isinstance(data, dict) else None
+    if not isinstance(questions, list) or not all(
+        isinstance(q, dict) and isinstance(q.get("key"), str) and "verdict" in q for q in questions
+    ):
+        raise CompareError(f"{path}: not a DSA result file (expected its questions)")
+    return {q["key"]: q for q in questions}
 
 
 @dataclass
@@ -99,22 +120,41 @@ def _cell(f: dict | None) -> str:
         return "(absent)"
     firmness = f.get("firmness") or {}
     short = {stats.AGREES: "agrees", stats.DIFFERS: "differs", stats.INCONCLUSIVE: "inconclusive"}
+    short |= f.get("answers") or {}  # a DSA question: its own answers' words
     text = short.get(f["verdict"], f["verdict"])
     if not firmness:
         return f"{text} (no firmness)"
     shares = f"A {firmness['agrees']:.0%} / D {firmness['differs']:.0%}"
-    if firmness.get("firm"):
+    if firmness.get("firm") and f["verdict"] in OPPOSITE:
         return f"**{text}** firm ({shares})"
+    if firmness.get("firm"):  # firm, then undone by a DSA question's rank check
+        firm_as = short.get(firmness.get("lean") or _point(f), _point(f))
+        return f"{text}: the rank check does not repeat {firm_as} ({shares})"
     lean = firmness.get("lean")
+    lean = short.get(lean, lean) if lean in (f.get("answers") or {}) else lean
     return f"{text}" + (f", leans {lean}" if lean else "") + f" ({shares})"
 
 
 def _counts(findings: dict[str, dict], name: str = "verdict") -> str:
-    c = Counter((f.get(name) or f["verdict"]) for f in findings.values())
-    return (
+    """The paper's findings by verdict (the DSA questions are counted by :func:`_answers`)."""
+    c = Counter((f.get(name) or f["verdict"]) for f in findings.values() if not _is_dsa(f))
+    text = (
         f"{c.get(stats.AGREES, 0)} agree / {c.get(stats.DIFFERS, 0)} differ / "
         f"{c.get(stats.INCONCLUSIVE, 0)} inconclusive"
     )
+    return text + (_answers(findings) if name == "verdict" else "")
+
+
+def _is_dsa(f: dict) -> bool:
+    return bool(f.get("answers"))
+
+
+def _answers(findings: dict[str, dict]) -> str:
+    """``; DSA questions: 2 like topology, ...`` (empty where the run has none)."""
+    c = Counter(
+        (f["answers"].get(f["verdict"]) or "inconclusive") for f in findings.values() if _is_dsa(f)
+    )
+    return ("; DSA questions: " + ", ".join(f"{n} {a}" for a, n in sorted(c.items()))) if c else ""
 
 
 def table(rows: list[Row], a: dict[str, dict], b: dict[str, dict], names=("A", "B")) -> str:
@@ -127,7 +167,8 @@ def table(rows: list[Row], a: dict[str, dict], b: dict[str, dict], names=("A", "
         f"- {na}: {_counts(a)} (the zoo's own verdicts before firmness: "
         f"{_counts(a, 'point_verdict')})",
         f"- {nb}: {_counts(b)} (before firmness: {_counts(b, 'point_verdict')})",
-        f"- same verdict: {same} of {len(rows)} findings; opposite before firmness (agrees "
+        f"- same verdict: {same} of {len(rows)} findings and questions; opposite before "
+        "firmness (agrees "
         f"in one, differs in the other): {len(flipped)}; "
         f"**opposite firm verdicts: {len(opposite)}**"
         + (f" ({', '.join(opposite)})" if opposite else ""),

@@ -16,9 +16,12 @@ from . import stats
 from .distances import DISTANCES
 from .dynamical_similarity import (
     ANSWERS,
+    CHECK_SEARCH,
     CHECK_SUFFIX,
     CHECK_VARIANCE,
     COMPARED,
+    DEFAULT_SEARCH,
+    FIG4_KEY,
     FIGURE,
     KEY,
     LIKE_GEOMETRY,
@@ -34,6 +37,7 @@ from .dynamical_similarity import (
     DSAResult,
     Question,
     rule_defaults,
+    stored_name,
 )
 
 TITLE = "## Beyond the paper: dynamical similarity"
@@ -143,11 +147,27 @@ def _parameters(res: DSAResult, tasks: list[str]) -> list[str]:
         f"sample of {SAMPLE} trained networks, of the smallest rank holding "
         f"{rule['variance']:.0%} of the delay embedding's energy (at most {rule['max_rank']}); "
         "HAVOK DMD operators compared by the angular Procrustes distance over vector fields "
-        "(rnnzoo-metrics' `dsa` defaults). Wall times "
+        f"(rnnzoo-metrics' `dsa` defaults), {_search_text(res.search)} Wall times "
         "are pessimistic on a shared machine; CPU time is this process's (tiles computed on "
         "Dask workers are not in it).",
         "",
     ]
+
+
+def _search_text(search: str) -> str:
+    """The sentence on the Procrustes search of the section's matrices."""
+    check = f"the rank check's with `{CHECK_SEARCH}`"
+    if search == DEFAULT_SEARCH:
+        return (
+            f"optimised by the default `{search}` search (never worse than `dsa-metric`'s "
+            f"optimum on every demo-zoo pair compared; docs/benchmarks.md); {check}."
+        )
+    return (
+        f"optimised by the `{search}` search (`--dsa-search {search}`: ~20-30x cheaper than "
+        f"the default `{DEFAULT_SEARCH}`, it ends in a worse local optimum than `dsa-metric` "
+        "in a share of pairs, by up to ~1e-2 rad; docs/benchmarks.md has how often and "
+        f"whether it changed the demo zoo's answers); {check}."
+    )
 
 
 def _check_cell(res: DSAResult, task: str, name: str) -> str:
@@ -324,8 +344,8 @@ def report_section(res: DSAResult | None, tasks: list[str], figures: set[str]) -
         lines.append("")
     lines += [
         "Every question with its numbers is in `dynamical_similarity.json`; the DSA matrices "
-        "and embeddings are stored beside the zoo (`paper-distance-dsa`, "
-        "`paper-distance-dsa-trained-untrained`, `paper-embedding-dsa*`).",
+        f"and embeddings are stored beside the zoo (`paper-distance-{stored_name(KEY, res.search)}`"
+        f", `paper-distance-{stored_name(FIG4_KEY, res.search)}`, `paper-embedding-dsa*`).",
         "",
     ]
     return lines

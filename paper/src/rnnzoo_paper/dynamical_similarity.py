@@ -76,6 +76,9 @@ CHECK_SUFFIX = "-rank-check"
 #: ``thorough``; up to ~1e-2 rad above dsa-metric's optimum on demo pairs, far below the
 #: distances between cell types that the check compares)
 CHECK_SEARCH = "fast"
+#: the Procrustes search of the section's matrices unless asked otherwise (rnnzoo-metrics'
+#: default, ``thorough``); ``rnnzoo-paper demo --dsa-search fast`` for paper-sized zoos
+DEFAULT_SEARCH = "thorough"
 #: distances shown beside DSA in the clustering table (geometry and topology)
 COMPARED = ("svcca", "cka", "graph", "graph-matched")
 
@@ -186,28 +189,61 @@ def search_presets() -> dict[str, Any]:
     return out
 
 
+def stored_name(base: str, search: str = DEFAULT_SEARCH) -> str:
+    """Where a matrix (or its embedding) of ``search`` is stored beside the zoo.
+
+    The default search's under ``base`` (``dsa``, ``dsa-trained-untrained``), another one's
+    under ``base-search-<name>``: a run with ``--dsa-search fast`` does not overwrite the
+    (16 h on 2 cores for 2,880 networks) ``thorough`` matrices, nor they its own.
+    """
+    return base if search == DEFAULT_SEARCH else f"{base}-search-{search}"
+
+
+def check_search(search: str) -> str:
+    """``search`` if it is one of rnnzoo-metrics' presets, else a one-line InputError."""
+    from rnnzoo_metrics import InputError
+    from rnnzoo_metrics.dsa import SEARCHES
+
+    if search not in SEARCHES:
+        raise InputError(
+            f"unknown DSA search {search!r}; choose from {', '.join(SEARCHES)} "
+            "(docs/metrics.md, 'dsa')"
+        )
+    return search
+
+
 def _parameters_of(d: xr.DataArray) -> dict[str, Any]:
     return json.loads(d.attrs.get("params", "{}")) if isinstance(d.attrs.get("params"), str) else {}
 
 
 # -- distance matrices --------------------------------------------------------------------
 def task_dsa(
-    zoo, task: str, compute: dist.Compute, variance: float | None = None
+    zoo,
+    task: str,
+    compute: dist.Compute,
+    variance: float | None = None,
+    search: str = DEFAULT_SEARCH,
 ) -> xr.DataArray | None:
     """DSA between the trained networks of ``task`` (status ok, finite probe states).
 
     The parameters (:func:`zoo_parameters` on a seeded sample of the networks; ``variance``:
     the rank's share of the energy, default the rule's) are in the matrix's
     ``attrs["params"]`` (JSON, as rnnzoo-metrics writes it). Stored as
-    ``paper-distance-dsa`` (``paper-distance-dsa-rank-check`` with ``variance``) and reused
-    while the networks are the same.
+    ``paper-distance-dsa`` (``paper-distance-dsa-rank-check`` with ``variance``;
+    :func:`stored_name` for another ``search``) and reused while the networks are the same.
+    ``search``: rnnzoo-metrics' Procrustes search preset (the rank check always uses
+    :data:`CHECK_SEARCH`).
     """
     from rnnzoo_metrics import get_metric
 
+    check_search(search)
     ids = finite_hidden(zoo, task, ok_networks(zoo, task))
     if len(ids) < 3:
         return None
-    defaults = get_metric(METRIC).params
+    if variance is not None:
+        search = CHECK_SEARCH
+    # the metric's defaults with this search: the default search's key is the one it always had
+    defaults = {**get_metric(METRIC).params, "search": search}
     key = dist._key(
         METRIC,
         defaults,
@@ -224,21 +260,21 @@ def task_dsa(
     def run() -> xr.DataArray:
         tree = zoo.hidden_states(task, ids, which="trained")
         params = zoo_parameters(tree, variance=variance)
-        if variance is not None:
-            params["search"] = CHECK_SEARCH
-        return compute.pairwise(tree, METRIC, **params)
+        return compute.pairwise(tree, METRIC, search=search, **params)
 
-    return dist._cached(zoo, task, KEY if variance is None else KEY + CHECK_SUFFIX, key, run)
+    name = KEY + CHECK_SUFFIX if variance is not None else stored_name(KEY, search)
+    return dist._cached(zoo, task, name, key, run)
 
 
 def trained_untrained_dsa(
-    zoo, params: Mapping[str, Any], compute: dist.Compute, name: str = FIG4_KEY
+    zoo, params: Mapping[str, Any], compute: dist.Compute, name: str | None = None
 ) -> xr.DataArray | None:
     """DSA among the trained and untrained Vanilla cdi networks (Fig. 4's populations).
 
     Mirrors :func:`rnnzoo_paper.distances.trained_untrained_distance` (same networks, ids of
     untrained networks suffixed ``-untrained``, coordinate ``trained``) with DSA and the cdi
-    task's parameters ``params``.
+    task's parameters ``params`` (with ``search``, default :data:`DEFAULT_SEARCH`). Stored as
+    ``name`` (default :func:`stored_name` of :data:`FIG4_KEY` and the search).
     """
     task = dist.FIG4_TASK
     if task not in zoo.tasks:
@@ -250,6 +286,8 @@ def trained_untrained_dsa(
     if len(trained) + len(untrained) < 3:
         return None
     params = {k: params[k] for k in ("n_delays", "delay_interval", "rank", "search") if k in params}
+    if name is None:
+        name = stored_name(FIG4_KEY, check_search(params.get("search", DEFAULT_SEARCH)))
     key = dist._key(METRIC, params, search_presets(), trained, untrained, "fig4-dsa")
 
     def run() -> xr.DataArray:
@@ -597,6 +635,9 @@ class DSAResult:
         Per task: the DSA matrix of the trained networks and its 2-D MDS.
     params : dict
         Per task: ``n_delays``, ``delay_interval``, ``rank`` used.
+    search : str
+        rnnzoo-metrics' Procrustes search of the matrices (the rank check's is
+        :data:`CHECK_SEARCH`).
     check_params : dict
         Per task: the parameters of the rank check (:data:`RULE_RANK`).
     trained_untrained, trained_untrained_embedding : DataArray or None
@@ -618,6 +659,7 @@ class DSAResult:
     matrices: dict[str, xr.DataArray] = field(default_factory=dict)
     embeddings: dict[str, xr.DataArray] = field(default_factory=dict)
     params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    search: str = DEFAULT_SEARCH
     check_params: dict[str, dict[str, Any]] = field(default_factory=dict)
     trained_untrained: xr.DataArray | None = None
     trained_untrained_embedding: xr.DataArray | None = None
@@ -640,7 +682,9 @@ class DSAResult:
         """JSON-ready: parameters, times, errors and every question with its numbers."""
         return {
             "params": self.params,
+            "search": self.search,
             "rank_check_params": self.check_params,
+            "rank_check_search": CHECK_SEARCH,
             "seconds": self.seconds,
             "cpu_seconds": self.cpu_seconds,
             "errors": self.errors,
@@ -676,6 +720,7 @@ def compute_dsa(
     fig4_svcca: xr.DataArray | None = None,
     firmness: bool = True,
     rank_check: bool = True,
+    search: str = DEFAULT_SEARCH,
 ) -> DSAResult:
     """DSA matrices, embeddings and both questions, each answered with its firmness.
 
@@ -694,14 +739,21 @@ def compute_dsa(
     rank_check : bool
         Ask every question again at the rank holding ``CHECK_VARIANCE`` of the energy and
         keep only the answers it repeats (:func:`apply_rank_check`).
+    search : {"thorough", "fast"}
+        rnnzoo-metrics' Procrustes search (``docs/metrics.md``): ``thorough`` (default) is
+        never worse than ``dsa-metric``'s optimum on every pair compared; ``fast`` is ~20-30x
+        cheaper (all pairs of 2,880 networks in an hour on 2 cores) and ends in a worse
+        local optimum in a share of pairs. Each search's matrices are stored apart
+        (:func:`stored_name`).
     """
     from rnnzoo_metrics import InputError
 
-    res = DSAResult(svcca_trained_untrained=fig4_svcca)
+    check_search(search)
+    res = DSAResult(svcca_trained_untrained=fig4_svcca, search=search)
     for task in tasks:
         with _Clock(res, task):
             try:
-                d = task_dsa(zoo, task, compute)
+                d = task_dsa(zoo, task, compute, search=search)
             except InputError as err:  # e.g. trials too short for any delay embedding
                 res.errors[task] = str(err)
                 continue
@@ -714,19 +766,19 @@ def compute_dsa(
                 for k, v in _parameters_of(d).items()
                 if k in ("n_delays", "delay_interval", "rank")
             }
-            emb = dist.embedding(zoo, task, KEY, d)
+            emb = dist.embedding(zoo, task, stored_name(KEY, search), d)
             if emb is not None:
                 res.embeddings[task] = emb
     if dist.FIG4_TASK in res.matrices:
         with _Clock(res, "trained-untrained"):
             try:
                 res.trained_untrained = trained_untrained_dsa(
-                    zoo, res.params[dist.FIG4_TASK], compute
+                    zoo, {**res.params[dist.FIG4_TASK], "search": search}, compute
                 )
             except InputError as err:
                 res.errors["trained-untrained"] = str(err)
             res.trained_untrained_embedding = dist.embedding(
-                zoo, dist.FIG4_TASK, FIG4_KEY, res.trained_untrained
+                zoo, dist.FIG4_TASK, stored_name(FIG4_KEY, search), res.trained_untrained
             )
     with _Clock(res, "questions"):
         res.questions, res.excess = cluster_questions(res.matrices, distances or {})
@@ -804,7 +856,9 @@ def step(zoo, tasks: list[str], runner: Any, opt: Any, matrices, fig4) -> tuple[
         client=client,
         progress=opt.progress,
     )
-    res = compute_dsa(zoo, tasks, compute, matrices, fig4)
+    res = compute_dsa(
+        zoo, tasks, compute, matrices, fig4, search=getattr(opt, "dsa_search", DEFAULT_SEARCH)
+    )
     for task in tasks:
         p = res.params.get(task)
         what = (

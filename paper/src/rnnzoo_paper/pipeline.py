@@ -78,6 +78,10 @@ class PipelineOptions:
         Initial states per condition of the fixed-point finder (default: rnnzoo-dynamics').
     progress : bool
         Progress bars on stderr.
+    dsa_search : str
+        rnnzoo-metrics' Procrustes search for the *dynamical similarity* step: ``thorough``
+        (default; never worse than ``dsa-metric`` on every pair compared) or ``fast`` (~20-30x
+        cheaper: for paper-sized zoos, all pairs of 2,880 networks in an hour on 2 cores).
     """
 
     out: Path
@@ -90,6 +94,7 @@ class PipelineOptions:
     scheduler: str | None = None
     starts: int | None = None
     progress: bool = True
+    dsa_search: str = "thorough"
 
 
 @dataclass
@@ -156,7 +161,7 @@ def check_options(opt: PipelineOptions):
 
     Checks the output folder (:func:`rnnzoo_paper.outdir.check_out`), the preset or grid
     file, the tasks (known to rnnzoo-train, and in the preset or the given zoo), the zoo
-    given with ``--zoo`` (it must open), ``--starts`` and the runner options.
+    given with ``--zoo`` (it must open), ``--starts``, ``--dsa-search`` and the runner options.
 
     Raises
     ------
@@ -170,6 +175,12 @@ def check_options(opt: PipelineOptions):
         raise PipelineError(str(err)) from None
     if opt.starts is not None and opt.starts < 1:
         raise PipelineError(f"--starts must be >= 1, got {opt.starts}")
+    from rnnzoo_metrics.dsa import SEARCHES
+
+    if opt.dsa_search not in SEARCHES:
+        raise PipelineError(
+            f"--dsa-search must be one of {', '.join(SEARCHES)}, got {opt.dsa_search!r}"
+        )
     if opt.tasks is not None and not opt.tasks:
         raise PipelineError("--task is empty; give task names or 'all'")
     if opt.zoo is None:
