@@ -204,9 +204,11 @@ def _folder(path: Path, n: int, units: int) -> Path:
 
 @pytest.fixture(scope="module")
 def long_folder(tmp_path_factory) -> Path:
-    """40 networks x 128 units: 780 pairs of ~65 MFLOP each (linear CKA), more than a
-    second of work for each of two workers (never run to the end)."""
-    return _folder(tmp_path_factory.mktemp("long") / "nets", 40, 128)
+    """80 networks x 128 units: 3,160 pairs of ~65 MFLOP each (linear CKA), several seconds
+    of work for each of two workers. Never run to the end, so its size costs no test time;
+    with 40 networks the job once ended, at twice CI's load, before the harness saw both
+    workers progress ("exited early (0)")."""
+    return _folder(tmp_path_factory.mktemp("long") / "nets", 80, 128)
 
 
 @pytest.fixture(scope="module")
