@@ -98,28 +98,17 @@ def test_the_dsa_questions_are_compared_in_their_own_words(tmp_path, capsys):
     undone = _question("dsa/cdi/cluster/activation", stats.INCONCLUSIVE, stats.DIFFERS, 0, 1)
     undone["firmness"]["firm"] = True  # firm, then not repeated by the rank check
     undone["firmness"]["lean"] = ""
-    (a / "dynamical_similarity.json").write_text(
-        json.dumps(
-            {
-                "search": "thorough",
-                "questions": [
-                    _question("dsa/cdi/cluster/arch", stats.DIFFERS, stats.DIFFERS, 0.02, 0.98),
-                    undone,
-                ],
-            }
+    for folder, search, first in (
+        (
+            a,
+            "thorough",
+            _question("dsa/cdi/cluster/arch", stats.DIFFERS, stats.DIFFERS, 0.02, 0.98),
+        ),
+        (b, "fast", _question("dsa/cdi/cluster/arch", stats.AGREES, stats.AGREES, 0.97, 0.03)),
+    ):
+        (folder / "dynamical_similarity.json").write_text(
+            json.dumps({"search": search, "questions": [first, undone]})
         )
-    )
-    (b / "dynamical_similarity.json").write_text(
-        json.dumps(
-            {
-                "search": "fast",
-                "questions": [
-                    _question("dsa/cdi/cluster/arch", stats.AGREES, stats.AGREES, 0.97, 0.03),
-                    undone,
-                ],
-            }
-        )
-    )
     assert main(["compare-verdicts", str(a), str(b)]) == 1
     out = capsys.readouterr().out
     assert "**opposite firm verdicts: 1** (dsa/cdi/cluster/arch)" in out
