@@ -121,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--dsa-search",
         default="thorough",
         help="DSA's Procrustes search: thorough (default; never worse than dsa-metric on every "
-        "pair compared) or fast (~20-30x cheaper, for paper-sized zoos: all pairs of 2,880 "
+        "pair compared) or fast (~10-20x cheaper, for paper-sized zoos: all pairs of 2,880 "
         "networks in an hour on 2 cores; a worse local optimum in a share of pairs)",
     )
     add_runner_arguments(d, default_workers=DEFAULT_WORKERS)

@@ -163,7 +163,7 @@ def _search_text(search: str) -> str:
             f"optimum on every demo-zoo pair compared; docs/benchmarks.md); {check}."
         )
     return (
-        f"optimised by the `{search}` search (`--dsa-search {search}`: ~20-30x cheaper than "
+        f"optimised by the `{search}` search (`--dsa-search {search}`: ~10-20x cheaper than "
         f"the default `{DEFAULT_SEARCH}`, it ends in a worse local optimum than `dsa-metric` "
         "in a share of pairs, by up to ~1e-2 rad; docs/benchmarks.md has how often and "
         f"whether it changed the demo zoo's answers); {check}."

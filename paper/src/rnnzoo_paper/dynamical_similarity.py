@@ -741,7 +741,7 @@ def compute_dsa(
         keep only the answers it repeats (:func:`apply_rank_check`).
     search : {"thorough", "fast"}
         rnnzoo-metrics' Procrustes search (``docs/metrics.md``): ``thorough`` (default) is
-        never worse than ``dsa-metric``'s optimum on every pair compared; ``fast`` is ~20-30x
+        never worse than ``dsa-metric``'s optimum on every pair compared; ``fast`` is ~10-20x
         cheaper (all pairs of 2,880 networks in an hour on 2 cores) and ends in a worse
         local optimum in a share of pairs. Each search's matrices are stored apart
         (:func:`stored_name`).

@@ -80,7 +80,7 @@ class PipelineOptions:
         Progress bars on stderr.
     dsa_search : str
         rnnzoo-metrics' Procrustes search for the *dynamical similarity* step: ``thorough``
-        (default; never worse than ``dsa-metric`` on every pair compared) or ``fast`` (~20-30x
+        (default; never worse than ``dsa-metric`` on every pair compared) or ``fast`` (~10-20x
         cheaper: for paper-sized zoos, all pairs of 2,880 networks in an hour on 2 cores).
     """
 
