@@ -127,9 +127,10 @@ def _cell(f: dict | None) -> str:
     shares = f"A {firmness['agrees']:.0%} / D {firmness['differs']:.0%}"
     if firmness.get("firm") and f["verdict"] in OPPOSITE:
         return f"**{text}** firm ({shares})"
-    if firmness.get("firm"):  # firm, then undone by a DSA question's rank check
+    if firmness.get("firm"):  # firm, then undone (a DSA question: by its rank check)
         firm_as = short.get(firmness.get("lean") or _point(f), _point(f))
-        return f"{text}: the rank check does not repeat {firm_as} ({shares})"
+        why = "the rank check does not repeat" if _is_dsa(f) else "not kept though firm as"
+        return f"{text}: {why} {firm_as} ({shares})"
     lean = firmness.get("lean")
     lean = short.get(lean, lean) if lean in (f.get("answers") or {}) else lean
     return f"{text}" + (f", leans {lean}" if lean else "") + f" ({shares})"
