@@ -17,6 +17,7 @@ of it.
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import subprocess
@@ -577,3 +578,65 @@ def test_a_ctrl_c_lost_in_a_finalizer_still_stops_the_pool(default_ctrl_c):
         run()
     assert time.monotonic() - t0 < 3
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+# -- a signal anywhere in the wait leaves no future's lock held -------------------------------
+
+
+@pytest.mark.parametrize("which", ["sigterm", "ctrl-c"])
+def test_a_signal_anywhere_in_wait_any_leaves_no_future_locked(which, monkeypatch):
+    """``concurrent.futures.wait`` takes the futures' locks in a Python loop: an exception
+    between two of them left the first held, the pool's manager thread then waited on them
+    for ever, and a SIGTERMed command hung in its pool's shutdown (seen in rnnzoo-train's
+    twin, with the threads' stacks). ``wait_any`` is called with the signal delivered (the
+    command's real handler called) at its k-th line event, in any function it calls, for
+    k = 1, 2, ... until a call ends unharmed: each call must end with the signal's exception
+    and no future's lock held."""
+    from concurrent.futures import Future
+
+    from rnnzoo_metrics import stopping
+
+    monkeypatch.setattr(stopping, "WAKE_SECONDS", 0.001)
+    monkeypatch.setattr(stopping, "_state", stopping._State())
+    if which == "sigterm":
+        handler, error = functools.partial(stopping._handler, signal.SIGTERM), stopping.Terminated
+    else:
+        handler, error = (
+            functools.partial(stopping._interrupt_handler, signal.SIGINT),
+            (KeyboardInterrupt),
+        )
+    k = 0
+    while True:
+        k += 1
+        futures = [Future() for _ in range(4)]
+        stopping._state.received, stopping._state.raised = None, False
+        stopping._INTERRUPTED.clear()
+        stopping._DEFERRED_INTERRUPT.clear()
+        delivered = False
+        seen = 0
+
+        def tracer(frame, event, arg, k=k):
+            nonlocal seen, delivered
+            if event == "line":
+                seen += 1
+                if seen == k:
+                    delivered = True
+                    handler(frame)
+            return tracer
+
+        sys.settrace(tracer)
+        try:
+            stopping.wait_any(futures)
+            raised = False
+        except error:
+            raised = True
+        finally:
+            sys.settrace(None)
+        held = [f for f in futures if f._condition._is_owned()]
+        assert not held, f"a signal at line {k} of the wait left {len(held)} future(s) locked"
+        assert stopping._state.deferring == 0
+        if not delivered:  # the call ended before line k
+            break
+        assert raised, f"a signal at line {k} of the wait was never raised"
+    stopping._INTERRUPTED.clear()
+    assert k > 10

@@ -533,3 +533,48 @@ def test_a_sigterm_while_a_worker_sends_its_result_still_stops_at_once(tmp_path)
     assert proc.returncode == 143, stderr
     assert "Traceback" not in stderr, stderr
     assert stderr.strip().splitlines()[-1] == f"half-sent: {MESSAGE}", stderr
+
+
+def test_a_sigterm_anywhere_in_wait_any_leaves_no_future_locked(monkeypatch):
+    """``concurrent.futures.wait`` takes the futures' locks in a Python loop: a Terminated
+    between two of them left the first held, the pool's manager thread then waited on them
+    for ever, and the command hung in ``_kill_pool``'s shutdown (seen once in ~100 runs of
+    the half-sent test above under load, with the threads' stacks). ``wait_any`` is called
+    with a SIGTERM delivered (the command's real handler called) at its k-th line event, in
+    any function it calls, for k = 1, 2, ... until a call ends unharmed: each call must end
+    with ``Terminated`` and no future's lock held."""
+    from concurrent.futures import Future
+
+    from rnnzoo_train import runners, signals
+
+    monkeypatch.setattr(runners, "WAKE_SECONDS", 0.001)
+    monkeypatch.setattr(signals, "_state", signals._State())
+    k = 0
+    while True:
+        k += 1
+        futures = [Future() for _ in range(4)]
+        signals._state.received, signals._state.raised = None, False
+        seen = 0
+
+        def tracer(frame, event, arg, k=k):
+            nonlocal seen
+            if event == "line":
+                seen += 1
+                if seen == k:
+                    signals._handler(signal.SIGTERM, frame)
+            return tracer
+
+        sys.settrace(tracer)
+        try:
+            runners.wait_any(futures)
+        except signals.Terminated:
+            pass
+        finally:
+            sys.settrace(None)
+        held = [f for f in futures if f._condition._is_owned()]
+        assert not held, f"a SIGTERM at line {k} of the wait left {len(held)} future(s) locked"
+        assert signals._state.deferring == 0
+        if signals._state.received is None:  # the call ended before line k
+            break
+        assert signals._state.raised, f"a SIGTERM at line {k} was never raised"
+    assert k > 10

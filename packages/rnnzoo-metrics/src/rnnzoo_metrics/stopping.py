@@ -34,12 +34,13 @@ import ctypes
 import functools
 import multiprocessing as mp
 import os
+import queue
 import signal
 import sys
 import threading
 import weakref
 from collections.abc import Callable, Collection, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any, TypeVar
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -183,6 +184,16 @@ def stop_workers() -> None:
         kill_pool(pool)
 
 
+#: a token per finished future that :func:`wait_any` watches (put by the pool's thread)
+_FINISHED: queue.SimpleQueue[None] = queue.SimpleQueue()
+#: the futures :func:`wait_any` has put a done-callback on (once each)
+_WATCHED: weakref.WeakSet[Future] = weakref.WeakSet()
+
+
+def _notify(_: Future) -> None:
+    _FINISHED.put(None)
+
+
 def wait_any(futures: Collection[Future]) -> set[Future]:
     """The finished ones of ``futures``, after waiting at most :data:`WAKE_SECONDS`.
 
@@ -190,15 +201,40 @@ def wait_any(futures: Collection[Future]) -> set[Future]:
     the kernel delivered to another thread of this process (the pool's own threads) is
     handled only when the main thread runs Python code again, which a wait without a limit
     would put off until a worker finishes, possibly never.
+
+    A signal can never leave a pending future's lock held by the main thread. The pool's
+    manager thread takes those locks to mark the futures broken when the workers are
+    killed; one left held would make it wait for ever, and the command hang in
+    :func:`kill_pool`'s shutdown. ``concurrent.futures.wait`` takes all the futures' locks one
+    by one in a Python loop, and a :class:`Terminated` raised between two of them did just
+    that (seen once in ~100 runs of rnnzoo-train's twin SIGTERM test under load, with the
+    threads' stacks). Here the main thread touches the futures' locks only inside
+    :func:`deferred_termination` (a SIGTERM or Ctrl-C there is raised when it ends), and waits
+    on a queue that each future's done-callback puts a token in (no Python lock at all).
     """
     _raise_if_interrupted()
-    done, _ = wait(futures, timeout=WAKE_SECONDS, return_when=FIRST_COMPLETED)
+    with deferred_termination():
+        for fut in futures:
+            if fut not in _WATCHED:
+                _WATCHED.add(fut)
+                fut.add_done_callback(_notify)
+        done = {fut for fut in futures if fut.done()}
+    if not done:
+        with contextlib.suppress(queue.Empty):
+            _FINISHED.get(timeout=WAKE_SECONDS)
+        with deferred_termination():
+            done = {fut for fut in futures if fut.done()}
+    with contextlib.suppress(queue.Empty):
+        while True:  # the tokens of futures seen done (or of others': a spare wake-up)
+            _FINISHED.get_nowait()
     _raise_if_interrupted()
     return done
 
 
 #: set by :func:`_interrupt_handler` while a pool runs: a Ctrl-C is never lost
 _INTERRUPTED = threading.Event()
+#: a Ctrl-C that arrived inside :func:`deferred_termination`, raised when it ends
+_DEFERRED_INTERRUPT = threading.Event()
 
 
 def _interrupt_handler(signum: int, frame: Any) -> None:
@@ -210,6 +246,9 @@ def _interrupt_handler(signum: int, frame: Any) -> None:
     makes :func:`wait_any` raise it again.
     """
     _INTERRUPTED.set()
+    if _state.deferring:
+        _DEFERRED_INTERRUPT.set()  # raised when the block ends (deferred_termination)
+        return
     raise KeyboardInterrupt
 
 
@@ -318,6 +357,10 @@ def termination_requested() -> bool:
 def deferred_termination() -> Iterator[None]:
     """Run a block that a SIGTERM must not cut: the signal takes effect when it ends.
 
+    So does a Ctrl-C while a pool runs (:func:`_remembered_interrupts`): the block may hold
+    a lock the pool's threads need (:func:`wait_any`), and an exception raised there would
+    leave it held.
+
     Has no effect outside the main thread or when no :func:`exit_on_sigterm` handler is
     installed (a library caller keeps its own SIGTERM handling).
 
@@ -337,6 +380,9 @@ def deferred_termination() -> Iterator[None]:
     if _state.deferring == 0 and _state.received is not None and not _state.raised:
         _state.raised = True
         raise Terminated(_state.received)
+    if _state.deferring == 0 and _DEFERRED_INTERRUPT.is_set():
+        _DEFERRED_INTERRUPT.clear()
+        raise KeyboardInterrupt
 
 
 def exit_on_sigterm(prog: str) -> Callable[[F], F]:

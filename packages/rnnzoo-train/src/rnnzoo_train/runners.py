@@ -35,14 +35,16 @@ import contextlib
 import ctypes
 import multiprocessing
 import os
+import queue
 import signal
 import sys
 import threading
 import weakref
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from collections.abc import Callable, Collection, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any, Protocol, TypeVar
 
+from rnnzoo_train.signals import deferred_termination
 from rnnzoo_train.workers import THREAD_ENV, UnitFailed, one_thread  # shared with distributed
 
 U = TypeVar("U")
@@ -195,6 +197,73 @@ def _kill_pool(pool: ProcessPoolExecutor) -> None:
             p.join(timeout=5)
 
 
+#: a token per finished future that :func:`wait_any` watches (put by the pool's thread)
+_FINISHED: queue.SimpleQueue[None] = queue.SimpleQueue()
+#: the futures :func:`wait_any` has put a done-callback on (once each)
+_WATCHED: weakref.WeakSet[Future] = weakref.WeakSet()
+
+
+def _notify(_: Future) -> None:
+    _FINISHED.put(None)
+
+
+def wait_any(futures: Collection[Future]) -> set[Future]:
+    """The finished ones of ``futures``, after waiting at most :data:`WAKE_SECONDS`.
+
+    A signal can never leave a pending future's lock held by the main thread. The pool's
+    manager thread takes those locks to mark the futures broken when :func:`_kill_pool`
+    kills the workers; one left held would make it wait for ever, and the command hang in
+    the pool's shutdown. ``concurrent.futures.wait`` takes all the futures' locks one by one
+    in a Python loop, and a SIGTERM's ``Terminated`` raised between two of them did just
+    that (seen once in ~100 runs of
+    ``test_a_sigterm_while_a_worker_sends_its_result_still_stops_at_once`` under load, with
+    the threads' stacks). Here the main thread touches the futures' locks only inside
+    :func:`_signals_recorded` (a SIGTERM or Ctrl-C there is raised when it ends), and waits
+    on a queue that each future's done-callback puts a token in (no Python lock at all).
+    The twin of ``rnnzoo_metrics.stopping.wait_any``.
+    """
+    with _signals_recorded():
+        for fut in futures:
+            if fut not in _WATCHED:
+                _WATCHED.add(fut)
+                fut.add_done_callback(_notify)
+        done = {fut for fut in futures if fut.done()}
+    if not done:
+        with contextlib.suppress(queue.Empty):
+            _FINISHED.get(timeout=WAKE_SECONDS)
+        with _signals_recorded():
+            done = {fut for fut in futures if fut.done()}
+    with contextlib.suppress(queue.Empty):
+        while True:  # the tokens of futures seen done (or of others': a spare wake-up)
+            _FINISHED.get_nowait()
+    return done
+
+
+@contextlib.contextmanager
+def _signals_recorded() -> Iterator[None]:
+    """A SIGTERM or Ctrl-C inside the block is recorded, and raised when it ends.
+
+    For the few lines that take a pending future's lock (its done-callbacks, its state): an
+    exception raised while one is held would leave it held for good. Ctrl-C is recorded only
+    in the main thread while Python's default SIGINT handler is installed.
+    """
+    interrupted: list[bool] = []
+    with deferred_termination():  # first: a SIGTERM cannot cut the lines below in two
+        swap = (
+            threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        )
+        if swap:
+            signal.signal(signal.SIGINT, lambda *_: interrupted.append(True))
+        try:
+            yield
+        finally:
+            if swap:
+                signal.signal(signal.SIGINT, signal.default_int_handler)
+    if interrupted:
+        raise KeyboardInterrupt
+
+
 def stop_workers() -> None:
     """Kill the workers of every ``ProcessRunner`` pool still running in this process.
 
@@ -271,7 +340,7 @@ class ProcessRunner:
                 while pending:
                     # at most WAKE_SECONDS at a time: a SIGTERM the kernel handed to one of
                     # the pool's threads is acted on only when this thread runs Python again
-                    done, _ = wait(pending, timeout=WAKE_SECONDS, return_when=FIRST_COMPLETED)
+                    done = wait_any(pending)
                     for fut in done:
                         unit = pending.pop(fut)
                         err = fut.exception()
