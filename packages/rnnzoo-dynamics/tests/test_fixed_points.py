@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from rnnzoo_dynamics._batch import Packing
+from rnnzoo_dynamics._canonical import position_order
 from rnnzoo_dynamics.fixed_points import (
     FIXED,
     SLOW,
@@ -388,14 +389,16 @@ def test_deduplicate_kinds_absorbs_slow_points_next_to_fixed_points():
     q = np.array([1e-20, 1e-25, 1e-22, 1e-9, 1e-8, 1e-7, 1e-9])
     w = np.array([1, 2, 3, 4, 5, 6, 7])
     keep, merged, is_fixed = deduplicate_kinds(states, q, w, opt)
-    # fixed first (by increasing q), then slow; the lowest q of each cluster is kept
-    assert keep.tolist() == [1, 2, 6]
+    # fixed first, by position (their q is rounding noise), then slow by increasing q; the
+    # lowest q of each cluster is kept
+    fixed_order = position_order(states[[1, 2]])
+    assert keep.tolist() == [[1, 2][k] for k in fixed_order] + [6]
     assert is_fixed.tolist() == [True, True, False]
     # counts: A = 1 + 2 + 5 (the slow point next to it), B = 3 + 4, slow = 6 + 7
-    assert merged.tolist() == [8, 7, 13]
+    assert merged.tolist() == [[8, 7][k] for k in fixed_order] + [13]
     # the slow points' radius decides absorption: at 1e-4 nothing is absorbed
     keep, merged, is_fixed = deduplicate_kinds(states, q, w, FinderOptions(slow_dedup_tol=1e-4))
-    assert keep.tolist() == [1, 2, 3, 6, 4, 5]
+    assert keep.tolist() == [[1, 2][k] for k in fixed_order] + [3, 6, 4, 5]
     assert is_fixed.tolist() == [True, True, False, False, False, False]
     assert merged.tolist() == [3, 3, 4, 7, 5, 6]
 
@@ -463,3 +466,45 @@ def test_dedup_resolution_keeps_distinct_close_fixed_points():
         if n_expected == 2:
             # polish stop |F(h)-h| < 1.41e-12 over |1-λ| = d = 3e-4: 4.7e-9
             np.testing.assert_allclose(fixed, [-d / 2, d / 2], rtol=0, atol=5e-9)
+
+
+def test_the_order_of_fixed_points_does_not_depend_on_rounding():
+    """A polished fixed point's q is rounding noise: the list must not be ordered by it.
+
+    On an Intel Xeon the committed reference networks' fixed points came out in another order
+    than on the AMD EPYC that wrote the reference (``test_task_analysis_reference.py``): they
+    were listed by increasing ``q`` ~ 1e-30. The same points, given in another order and with
+    other noise in ``q`` (and ~1e-15 in position), must be listed identically; slow points
+    (``q`` above ``q_tol``, a real speed) still follow the fixed ones by increasing ``q``.
+    """
+    rng = np.random.default_rng(3)
+    opt = FinderOptions()
+    fixed = rng.normal(size=(12, 5))
+    slow = rng.normal(size=(3, 5)) + 10.0
+    states = np.vstack([fixed, fixed, slow])  # every fixed point found twice
+    slow_q = np.array([3e-7, 1e-8, 2e-6])
+    lists = []
+    for _ in range(5):
+        noise = rng.normal(scale=1e-15, size=states.shape)
+        q = np.concatenate([10.0 ** rng.uniform(-32, -26, size=24), slow_q])
+        perm = rng.permutation(len(states))
+        keep, merged, is_fixed = deduplicate_kinds(
+            (states + noise)[perm], q[perm], np.ones(len(states), np.int64), opt
+        )
+        lists.append(((states + noise)[perm][keep], merged, is_fixed))
+    first_states, first_merged, first_fixed = lists[0]
+    assert first_fixed.tolist() == [True] * 12 + [False] * 3
+    np.testing.assert_array_equal(first_merged, [2] * 12 + [1] * 3)
+    np.testing.assert_allclose(first_states[12:], slow[np.argsort(slow_q)], atol=1e-12)
+    for st_, merged, is_fixed in lists[1:]:
+        np.testing.assert_allclose(st_, first_states, atol=1e-12)
+        np.testing.assert_array_equal(merged, first_merged)
+        np.testing.assert_array_equal(is_fixed, first_fixed)
+    # symmetric pairs (a network odd in h has fixed points ±h) are not a tie
+    pair = np.vstack([fixed[:1], -fixed[:1]])
+    orders = {
+        tuple(np.sign(pair[perm][deduplicate_kinds(pair[perm], np.full(2, 1e-30),
+                                                   np.ones(2, np.int64), opt)[0], 0]))
+        for perm in ([0, 1], [1, 0])
+    }  # fmt: skip
+    assert len(orders) == 1

@@ -71,6 +71,49 @@ def test_conjugate_pairs_have_positive_imaginary_part_first():
     np.testing.assert_allclose(lam[2], 0.5)
 
 
+def test_modes_and_eigenvectors_do_not_depend_on_lapacks_choices():
+    """Order ties and eigenvector phases are decided by the matrix, not by LAPACK's path.
+
+    LAPACK returns an eigenvector up to a unit scalar (a sign if real) and equal moduli in
+    the order its code path meets them: both differed between Intel and AMD CPUs. So the
+    same operator in another basis order (a permutation ``P J Pᵀ``, whose eigenvectors are
+    those of ``J`` permuted) must give the same modes, in the same order, with the same
+    vectors: ``λ`` before ``−λ``, and each vector with the phase that makes its projection
+    on the fixed generic direction real and positive.
+    """
+    from rnnzoo_dynamics._canonical import generic_direction
+
+    rng = np.random.default_rng(4)
+    S = 6
+    theta = 0.7
+    block = 0.8 * np.array([[np.cos(theta), -np.sin(theta)], [np.sin(theta), np.cos(theta)]])
+    D = scipy.linalg.block_diag(0.9, -0.9, block, 0.5, -0.2)  # 0.9 and -0.9: equal moduli
+    V = np.eye(S) + 0.3 * rng.normal(size=(S, S))
+    J = V @ D @ np.linalg.inv(V)
+    base = eigendecomposition(J[None])
+    lam = base.eigenvalues[0]
+    np.testing.assert_allclose(lam[:2], [0.9, -0.9], atol=1e-12)  # lambda before -lambda
+    u = generic_direction(S)
+    proj = u @ base.right[0]
+    np.testing.assert_allclose(proj.imag, 0.0, atol=1e-12)
+    assert (proj.real > 0).all()
+    np.testing.assert_allclose(base.right[0][:, 3], np.conj(base.right[0][:, 2]), atol=1e-12)
+    for _ in range(6):
+        perm = rng.permutation(S)
+        P = np.eye(S)[perm]
+        other = eigendecomposition((P @ J @ P.T)[None])
+        np.testing.assert_allclose(other.eigenvalues[0], lam, atol=1e-12)
+        # the permuted operator's vectors, put back in J's basis, with J's canonical phase
+        back = P.T @ other.right[0]
+        s = u @ back
+        back = back * (np.conj(s) / np.abs(s))
+        np.testing.assert_allclose(back, base.right[0], atol=1e-10)
+        # and in its own basis they have its own canonical phase (the direction is fixed)
+        own = generic_direction(S) @ other.right[0]
+        np.testing.assert_allclose(own.imag, 0.0, atol=1e-12)
+        assert (own.real > 0).all()
+
+
 def test_stability_labels_with_tolerance():
     eps = 1e-3
     lam = np.array(

@@ -13,6 +13,19 @@ The analyses run with the task's defaults (number of starts, probe, every option
 that the finder's gradient stage runs in float64 instead of float32
 (``FinderOptions.gradient_dtype``), so that nothing compared depends on float32 rounding.
 
+Order and phase. The reference lists each network's fixed points by increasing ``q``, which
+for a polished fixed point is rounding noise (~1e-30): on an Intel Xeon the same points came
+out in another order, and LAPACK returned some eigenvectors with the opposite sign. Fixed
+points are now listed by position and eigenvectors have a fixed phase
+(``rnnzoo_dynamics._canonical``), so the comparison matches each reference point to the
+computed point of the same network and condition at the same position (closer than 1e-8,
+where distinct fixed points lie > 1e-3 apart), compares every per-point variable in that
+order, maps ``graph_node_point`` and sine's ``point`` (a point's position among its
+network's points) through the same matching, and compares eigenvectors up to one unit
+scalar per vector (the same for the right and the left one, which are biorthonormal).
+Everything else is compared as stored.
+``test_the_order_of_fixed_points_does_not_depend_on_rounding`` checks the new order itself.
+
 Tolerances. Integers, booleans and strings are compared exactly. Fixed points are polished
 in float64 by Newton/Levenberg-Marquardt until ``q < 1e-24`` (``polish_q_stop``), i.e.
 ``|F(h) - h| ~ 1e-12``: positions, Jacobians, eigenvalues and everything derived from them
@@ -113,6 +126,50 @@ def write_reference() -> None:
     (DATA / "reference.json").write_text(json.dumps(spec, indent=1, sort_keys=True) + "\n")
 
 
+#: a point's position among its network's points, ``(network, ...)``, -1 for none
+POINT_INDICES = ("graph_node_point", "point")
+#: per-point eigenvectors: compared up to one unit scalar per vector
+EIGENVECTORS = ("right_eigenvector", "left_eigenvector")
+#: how close a computed fixed point must be to the reference point it is matched to
+MATCH_ATOL = 1e-8
+
+
+def match_points(got: xr.Dataset, expected: np.lib.npyio.NpzFile, key: str) -> np.ndarray:
+    """``perm`` with ``got`` point ``perm[k]`` at the position of reference point ``k``.
+
+    Points are matched within their network and condition; each reference point must have
+    exactly one computed point within :data:`MATCH_ATOL` (Euclidean) of it.
+    """
+    state = np.asarray(got["state"].values)
+    network = _as_stored(got["network"].values)
+    condition = np.asarray(got["condition"].values)
+    want_state = expected[f"{key}/state"]
+    want_network = expected[f"{key}/network"]
+    want_condition = expected[f"{key}/condition"]
+    assert state.shape == want_state.shape, (
+        f"{key}: {len(state)} points, {len(want_state)} in the reference"
+    )
+    perm = np.full(len(state), -1)
+    for k in range(len(want_state)):
+        same = np.nonzero((network == want_network[k]) & (condition == want_condition[k]))[0]
+        d = np.linalg.norm(state[same] - want_state[k], axis=1)
+        near = same[d <= MATCH_ATOL]
+        assert len(near) == 1, f"{key}: reference point {k} matches {len(near)} points"
+        perm[k] = near[0]
+    assert sorted(perm) == list(range(len(state))), f"{key}: two reference points share one"
+    return perm
+
+
+def positions_in_network(network: np.ndarray, perm: np.ndarray) -> dict[tuple[str, int], int]:
+    """Map (network, computed position among its points) to the reference's position."""
+    net = np.asarray(network)
+    first = {n: int(np.nonzero(net == n)[0][0]) for n in dict.fromkeys(net.tolist())}
+    return {
+        (str(net[perm[k]]), int(perm[k]) - first[net[perm[k]]]): k - first[net[k]]
+        for k in range(len(perm))
+    }
+
+
 @pytest.mark.parametrize("task_name", ["flipflop", "sine", "cdi"])
 def test_built_in_task_analyses_are_unchanged(task_name):
     spec = json.loads((DATA / "reference.json").read_text())
@@ -120,17 +177,36 @@ def test_built_in_task_analyses_are_unchanged(task_name):
     got = analyse(task_name)
     names = sorted(k.split("/", 1)[1] for k in spec if k.startswith(task_name + "/"))
     assert sorted(got) == names
+    points_key = f"{task_name}/fixed_points"
+    perm = match_points(got["fixed_points"], expected, points_key)
+    position = positions_in_network(expected[f"{points_key}/network"], perm)
+    phase: np.ndarray | None = None
     for name in names:
         key, ds = f"{task_name}/{name}", got[name]
         want = spec[key]
         kinds = {v: [list(ds[v].dims), ds[v].dtype.kind] for v in sorted(ds.variables)}
         assert kinds == want["variables"], key
         assert json.loads(json.dumps(ds.attrs, default=_jsonable)) == want["attrs"], key
+        if "fixed_point" in ds.dims:
+            ds = ds.isel(fixed_point=perm)
         for v in ds.variables:
             if v in UNCOMPARED:
                 continue
             a, b = _as_stored(ds[v].values), expected[f"{key}/{v}"]
             assert a.shape == b.shape, f"{key}/{v}"
+            if v in POINT_INDICES:
+                nets = _as_stored(ds["network"].values)
+                a = np.array(
+                    [[position.get((str(n), int(p)), -1) if p >= 0 else p for p in row]
+                     for n, row in zip(nets, a, strict=True)]
+                )  # fmt: skip
+            if v in EIGENVECTORS:
+                if phase is None:  # the right vectors' scalars, used for both
+                    r = ds["right_eigenvector"].values
+                    s = np.einsum("nsk,nsk->nk", np.conj(r), expected[f"{key}/right_eigenvector"])
+                    mag = np.abs(s)
+                    phase = np.where(mag > 0, s / np.where(mag > 0, mag, 1.0), 1.0)
+                a = a * phase[:, None, :]
             if a.dtype.kind in "fc":
                 atol = Q_ATOL if v == "q" else ATOL
                 np.testing.assert_allclose(a, b, rtol=RTOL, atol=atol, err_msg=f"{key}/{v}")

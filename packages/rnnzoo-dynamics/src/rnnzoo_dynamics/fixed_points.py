@@ -23,7 +23,9 @@ which are not truly fixed but are nevertheless very slow"), kept separately labe
 other candidate is dropped (and counted). Candidates are deduplicated per network and
 condition with a KD-tree, keeping the lowest ``q`` of every cluster, and a slow point next
 to a fixed point is absorbed by it; no outlier removal is ever done (isolated points are
-often the rare saddles).
+often the rare saddles). Fixed points are listed by position along a fixed generic
+direction, slow points by increasing ``q``: a fixed point's ``q`` is rounding noise, and an
+order by it differed between Intel and AMD CPUs (:mod:`rnnzoo_dynamics._canonical`).
 
 All defaults are in :class:`FinderOptions` and in ``docs/dynamics.md``.
 """
@@ -42,6 +44,7 @@ from scipy.spatial import cKDTree
 from torch import Tensor
 
 from rnnzoo_dynamics._batch import Packing, n_networks, params_as, select_networks
+from rnnzoo_dynamics._canonical import position_order
 from rnnzoo_dynamics._checks import check_float, check_int
 from rnnzoo_train.cells.base import Cell, Params
 
@@ -230,6 +233,14 @@ class FixedPoints:
         points next to a fixed point are absorbed by it (see :func:`deduplicate_kinds`).
         Per-candidate ``q`` and stats stay those of ``self`` (point counts are updated).
 
+        The merged points are listed as :func:`deduplicate_kinds` lists them (per network
+        and condition: fixed points by position, then slow points by increasing ``q``), so
+        the order depends only on the points, not on which pass found each one (a point
+        found in the first pass on one CPU can be found only by a refinement pass on
+        another). Row indices into ``self`` are therefore not valid in the result:
+        relinearise it (:func:`rnnzoo_dynamics.linearize.linearize`), as the built-in
+        passes do.
+
         ``n_merged`` keeps counting the initial states of ``self`` only: ``other``'s points
         weigh 0. Its starts are extra starts (boundary means, ends of unresolved transition
         trajectories) whose number per network depends on the batch (a refinement pass
@@ -249,9 +260,6 @@ class FixedPoints:
                 qq = np.concatenate([self.q[a], other.q[b]])
                 ww = np.concatenate([self.n_merged[a], np.zeros(int(b.sum()), np.int64)])
                 keep, merged, is_fixed = deduplicate_kinds(st, qq, ww, opt)
-                # existing points keep their identity and order (they come first in `st`)
-                order = np.lexsort((keep, ~is_fixed))
-                keep, merged, is_fixed = keep[order], merged[order], is_fixed[order]
                 cols["network"].append(np.full(len(keep), i))
                 cols["condition"].append(np.full(len(keep), c))
                 cols["state"].append(st[keep])
@@ -632,7 +640,9 @@ def deduplicate_kinds(
     Returns
     -------
     keep : ndarray of int
-        Indices of the kept points (fixed first, each kind by increasing ``q``).
+        Indices of the kept points: fixed points first, ordered by position
+        (:func:`rnnzoo_dynamics._canonical.position_order`: their ``q`` is rounding noise,
+        ~1e-30, whose order differs between CPUs), then slow points by increasing ``q``.
     merged : ndarray of int
         Candidates each kept point stands for.
     is_fixed : ndarray of bool
@@ -653,6 +663,8 @@ def deduplicate_kinds(
         mf = mf.copy()
         np.add.at(mf, nearest[absorbed], ms[absorbed])
         ks, ms = ks[~absorbed], ms[~absorbed]
+    by_position = position_order(states[kf])
+    kf, mf = kf[by_position], mf[by_position]
     keep = np.concatenate([kf, ks]).astype(np.int64)
     merged = np.concatenate([mf, ms]).astype(np.int64)
     return keep, merged, np.arange(len(keep)) < len(kf)

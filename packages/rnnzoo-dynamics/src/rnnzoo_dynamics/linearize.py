@@ -28,6 +28,7 @@ import torch
 from torch import Tensor
 
 from rnnzoo_dynamics._batch import params_as
+from rnnzoo_dynamics._canonical import phase_normalized
 from rnnzoo_dynamics.fixed_points import FixedPoints, _population_params
 from rnnzoo_train.cells.base import Cell, Params
 
@@ -135,9 +136,14 @@ class Eigendecomposition:
 def eigendecomposition(J: Tensor | np.ndarray) -> Eigendecomposition:
     """Eigenvalues and biorthonormal right/left eigenvectors of a batch ``(n, S, S)``.
 
-    Modes are ordered by decreasing ``|λ|``; within a complex-conjugate pair the eigenvalue
-    with positive imaginary part comes first. A matrix with non-finite entries, or one LAPACK
-    cannot decompose, gets NaN eigenvalues (and stability counts of none) instead of an error.
+    Modes are ordered by decreasing ``|λ|`` (compared to 12 decimals, so that equal moduli,
+    e.g. of ``λ`` and ``−λ``, are not ordered by rounding), then decreasing imaginary part
+    (within a complex-conjugate pair the eigenvalue with positive imaginary part comes
+    first), then decreasing real part. Each right eigenvector has unit norm and the phase
+    (for a real one, the sign) that makes its projection on a fixed generic direction real
+    and positive (:func:`rnnzoo_dynamics._canonical.phase_normalized`): LAPACK's own choice
+    differs between CPUs' code paths. A matrix with non-finite entries, or one LAPACK cannot
+    decompose, gets NaN eigenvalues (and stability counts of none) instead of an error.
     """
     J = torch.as_tensor(J, dtype=torch.float64)
     n, S, _ = J.shape
@@ -163,7 +169,10 @@ def eigendecomposition(J: Tensor | np.ndarray) -> Eigendecomposition:
     lam = lam * scale[:, None]
     lam = torch.where(torch.isfinite(J).all(-1).all(-1)[:, None], lam, complex("nan"))
     mag = torch.nan_to_num(lam.abs(), nan=-1.0).numpy()
-    order = np.lexsort((-np.nan_to_num(lam.imag.numpy()), -mag), axis=-1)
+    order = np.lexsort(
+        (-np.nan_to_num(lam.real.numpy()), -np.nan_to_num(lam.imag.numpy()), -np.round(mag, 12)),
+        axis=-1,
+    )
     order_t = torch.as_tensor(order)
     lam = torch.gather(lam, 1, order_t)
     R = torch.gather(R, 2, order_t.unsqueeze(1).expand(-1, S, -1))
@@ -183,6 +192,7 @@ def eigendecomposition(J: Tensor | np.ndarray) -> Eigendecomposition:
                 )
         cond = torch.linalg.cond(R)
         cond = cond.real if cond.is_complex() else cond
+    R = torch.as_tensor(phase_normalized(R.numpy()))
     Rinv, info = torch.linalg.solve_ex(R, eye)  # rows are l_kᴴ
     if bool((info != 0).any()):
         # defective J (a Jordan block): no eigenbasis, so no biorthonormal left vectors;

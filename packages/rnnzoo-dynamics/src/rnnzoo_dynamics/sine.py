@@ -78,6 +78,9 @@ def representative_points(
 
     Preference: fixed near the orbit, slow near it, fixed farther, slow farther (a point is
     near when ``flow_distance <= distance``; every point is near without flow distances).
+    Within a tier, the point nearest the condition's centre; without centres, the first
+    fixed point listed (by position: a fixed point's ``q`` is rounding noise) or the slowest
+    slow point.
     """
     P = points.n_networks
     out = np.full((P, n_conditions), -1, dtype=np.int64)
@@ -100,6 +103,8 @@ def representative_points(
             if centres is not None and np.isfinite(centres[i, c]).all():
                 d = np.linalg.norm(points.state[rows] - centres[i, c], axis=1)
                 out[i, c] = rows[np.argmin(d)]
+            elif points.kind[rows[0]] == FIXED:  # q is rounding noise: the first listed
+                out[i, c] = rows[0]
             else:
                 out[i, c] = rows[np.argmin(points.q[rows])]
     return out
