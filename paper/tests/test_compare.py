@@ -130,3 +130,18 @@ def test_the_dsa_questions_are_compared_in_their_own_words(tmp_path, capsys):
     (b / "dynamical_similarity.json").write_text("{not json")
     assert main(["compare-verdicts", str(a), str(b)]) == 2
     assert "dynamical_similarity.json: not a DSA result file" in capsys.readouterr().err
+
+
+def test_the_kept_intel_verdicts_still_load_and_compare(capsys):
+    """``docs/verdicts/2026-12-07-intel-xeon`` is the Intel Xeon demo's output, kept so that
+    a run on another CPU can be compared with it; this version must still read it."""
+    from pathlib import Path
+
+    kept = Path(__file__).resolve().parents[2] / "docs" / "verdicts" / "2026-12-07-intel-xeon"
+    findings = load_findings(kept)
+    assert sum(not f.get("answers") for f in findings.values()) == 41
+    assert sum(bool(f.get("answers")) for f in findings.values()) == 7
+    assert main(["compare-verdicts", str(kept), str(kept)]) == 0
+    out = capsys.readouterr().out
+    assert "same verdict: 48 of 48 findings and questions" in out
+    assert "13 agree / 5 differ / 23 inconclusive" in out
