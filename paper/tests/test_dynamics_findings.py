@@ -139,6 +139,7 @@ def test_cdi_modes_average_only_contexts_with_a_line_attractor(zoo):
     response = np.ones((n, 2))
     response[0, 1] = np.nan  # context 1 of network 0 has no point on the line attractor
     response[1, :] = np.nan  # network 1 has none at all
+    _summary(zoo, "cdi", n_fixed=np.full(n, 2))  # its own, not another test's (any order)
     _cdi_linear(zoo, response, spectrum_lead=1.0)
     found = _by_key(findings.fixed_point_findings(zoo, ["cdi"]))
     f = found["cdi/modes_needed"]
