@@ -322,13 +322,16 @@ def test_a_changed_search_preset_recomputes_the_stored_matrices(dynamics_by_arch
 
     zoo, mats, fig4, res = dynamics_by_arch
     first = res.matrices["cdi"].attrs["paper_cache_key"]
-    changed = {**rdsa.SEARCHES, "thorough": (rdsa.SEARCHES["thorough"][0] + 1, None, None)}
+    thorough = rdsa.SEARCHES["thorough"]
+    changed = {**rdsa.SEARCHES, "thorough": (thorough[0] + 1, *thorough[1:])}
     monkeypatch.setattr(rdsa, "SEARCHES", changed)
     again = compute_dsa(zoo, ["cdi"], dist.Compute(progress=False), mats, fig4, firmness=False)
     assert again.matrices["cdi"].attrs["paper_cache_key"] != first
-    # nor one whose float32 stage stops elsewhere, or that polishes another number of starts
+    # nor one whose float32 stage stops elsewhere, that polishes another number of starts, or
+    # polishes them another way
     seen = {first, again.matrices["cdi"].attrs["paper_cache_key"]}
-    for name, value in (("GTOL_FLOAT32", rdsa.GTOL_FLOAT32 * 2), ("POLISHED", rdsa.POLISHED + 1)):
+    stop = {**rdsa.SEARCHES, "thorough": (*thorough[:3], thorough[3] / 10)}
+    for name, value in (("SEARCHES", stop), ("POLISHED", rdsa.POLISHED + 1), ("POLISH", "bb")):
         monkeypatch.undo()
         monkeypatch.setattr(rdsa, name, value)
         other = compute_dsa(zoo, ["cdi"], dist.Compute(progress=False), mats, fig4, firmness=False)

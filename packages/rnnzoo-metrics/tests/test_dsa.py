@@ -158,10 +158,10 @@ def test_thorough_search_is_never_worse_than_fast_and_both_find_exact_copies():
 
 @pytest.mark.parametrize("search", ["thorough", "fast"])
 def test_the_float32_ascent_is_polished_in_float64_to_gtol(search):
-    """The starts ascend in float32 to ||Omega|| < GTOL_FLOAT32 (1e-4); the winner must then
-    be a float64 maximum: its Riemannian gradient, recomputed here in float64 on the unit
-    operators, below 1e-8 (1e4x under the float32 stop, 100x over gtol: the best iterate may
-    be one BB step before the last; the search's gradient, on the traceless parts scaled to
+    """The starts ascend in float32 to ||Omega|| < the preset's stop (1e-3 or 1e-4); the
+    winner must then be a float64 maximum: its Riemannian gradient, recomputed here in
+    float64 on the unit operators, below 1e-8 (1e5x under the float32 stop, 100x over gtol:
+    the Newton polish stops at gtol; the search's gradient, on the traceless parts scaled to
     unit norm, is this one divided by |A0| |B0| <= 1), C orthogonal to 1e-12, and the
     reported cosine f(C) in float64."""
     rng = np.random.default_rng(23)

@@ -173,15 +173,15 @@ def search_presets() -> dict[str, Any]:
     """rnnzoo-metrics' Procrustes search as it is defined now (presets, precision stages).
 
     Part of every DSA cache key: a preset whose definition changes (e.g. more random starts
-    in ``thorough``), or a change of the float32 stage's tolerance, of the number of starts
-    polished in float64 or of the operators the search ascends on, recomputes the stored
-    matrices instead of reusing the old search's.
+    in ``thorough``, or another float32 stop), or a change of the number of starts polished
+    in float64, of the polish's method or of the operators the search ascends on, recomputes
+    the stored matrices instead of reusing the old search's.
     """
-    from rnnzoo_metrics.dsa import GTOL_FLOAT32, POLISHED, SEARCH_FORM, SEARCHES
+    from rnnzoo_metrics.dsa import POLISH, POLISHED, SEARCH_FORM, SEARCHES
 
     out: dict[str, Any] = {name: list(spec) for name, spec in SEARCHES.items()}
     out["precision"] = {
-        "float32_gtol": GTOL_FLOAT32,
+        "float64_polish": POLISH,
         "polished_in_float64": POLISHED,
         "search_form": SEARCH_FORM,
         "converged_starts_stay": True,

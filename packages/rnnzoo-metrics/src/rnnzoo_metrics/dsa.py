@@ -45,9 +45,17 @@ C-dependent part as small as 1e-6 of ``f``, below float32's resolution and a fix
 at the demo zoo's cdi parameters, rank 4, the search on the unit operators ended above the
 best value by more than 1e-5 rad in 99 of 780 pairs, up to 1e-4 rad at angles of ~1e-2).
 The starts ascend in float32 (numpy's stacked ``r x r`` products are ~3x faster than in
-float64) to ``||Omega||_F < max(gtol, GTOL_FLOAT32)`` (1e-4: far enough to tell the basins
-apart); then each pair's best ``POLISHED`` (8; ``"fast"`` keeps two) ascend on in float64
-to ``gtol``, and the value is evaluated on the unit operators. Eight, not two: on flat
+float64) to ``||Omega||_F < max(gtol, stop)``, the preset's float32 stop (``SEARCHES``:
+1e-3 for ``"thorough"``, far enough to tell the basins apart; 1e-4 for ``"fast"``); then
+each pair's best ``POLISHED`` (8; ``"fast"`` keeps two) go on in float64 to ``gtol`` by
+Newton's method (:mod:`.dsa_newton`: two or three steps, where the gradient ascent needed
+a median ~120 on the flat ridges near a maximum; the few starts where ``-H`` is not
+positive definite, near saddles, go on by the gradient ascent in float64), and the value is
+evaluated on the unit operators. Before the Newton polish (seventh to tenth sessions) the
+float32 stop was 1e-4 for both presets: the ascent's last decade (1e-3 to 1e-4) took about
+half of ``"thorough"``'s float32 steps, and the float64 ascent two thirds of ``"fast"``'s
+time; on the demo zoo the values are those of the old search to 1e-6 rad
+(``docs/benchmarks.md``, "Newton's method for the last digits"). Eight, not two: on flat
 ridges a float32 value at the 1e-4 stop can still lie below the ridge's top by more than
 the gap between two maxima (at the demo's sine parameters, rank 6 and delay interval 5,
 the best two of 105 missed the best polished start in 12 of 741 pairs, by up to 8.4e-5 rad,
@@ -94,16 +102,20 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from .dsa_newton import newton_polish
 from .errors import InputError, MetricsError
 
 DMD_METHODS = ("havok", "dmd")
 PRUNE_AFTER = 10  # search="fast": steps from every start before only the best two go on
-GTOL_FLOAT32 = 1e-4  # the float32 stage's stop (module docstring, "Precision")
 SEARCH_FORM = "traceless, unit norm"  # the operators the search ascends on (_search_form)
 POLISHED = 8  # each pair's best starts then ascended on in float64 to gtol
 # search presets: (Haar-random starts added to the five structured ones, steps before
 # pruning (None: never), starts kept per pair)
-SEARCHES = {"thorough": (100, None, None), "fast": (0, PRUNE_AFTER, 2)}
+# random starts, steps before pruning, starts kept, the float32 stage's stop (docstring,
+# "Precision"): thorough's float32 starts only have to reach their basin's top closely enough
+# for the best POLISHED to contain the best one; fast's two are the only ones polished
+SEARCHES = {"thorough": (100, None, None, 1e-3), "fast": (0, PRUNE_AFTER, 2, 1e-4)}
+POLISH = "newton"  # the float64 stage (:mod:`.dsa_newton`; the gradient ascent where it stops)
 SCORES = ("angular", "euclidean")
 
 
@@ -500,6 +512,21 @@ def _ascend(
     return best_f, _newton_schulz(best_c, 3), steps
 
 
+def _polish(
+    a: np.ndarray, b: np.ndarray, c: np.ndarray, max_iter: int, gtol: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """The float64 stage: Newton steps (:mod:`.dsa_newton`), the gradient ascent where they stop.
+
+    Returns the C reached and the steps taken per start (Newton's and the ascent's).
+    """
+    _, c, steps, converged = newton_polish(a, b, c, gtol)
+    rest = np.flatnonzero(~converged)
+    if len(rest):
+        _, c[rest], more = _ascend(a[rest], b[rest], c[rest], max_iter, gtol)
+        steps[rest] += more
+    return _newton_schulz(c, 1), steps
+
+
 def _search_form(a: np.ndarray) -> np.ndarray:
     """The operators' traceless parts scaled to unit Frobenius norm: the search's objective.
 
@@ -547,13 +574,15 @@ def procrustes_vector_fields(
     ops_a, ops_b : list of Operator
         Prepared operators (:func:`prepare_operator`) of equal size, one per pair.
     max_iter : int
-        Ascent steps per start at most in float32, and as many again in the float64 polish.
+        Ascent steps per start at most in float32, and as many again in the float64 polish
+        where its Newton steps give way to the gradient ascent.
     gtol : float
         A start stops when ``||Omega||_F`` (the Riemannian gradient of the search's objective,
         on the traceless parts scaled to unit norm: a tolerance relative to the
-        C-dependent part of ``f``) falls below ``gtol``: in float32 below
-        ``max(gtol, GTOL_FLOAT32)``, then each pair's best ``POLISHED`` starts in float64
-        below ``gtol``.
+        C-dependent part of ``f``) falls below ``gtol``: in float32 below ``max(gtol, the
+        preset's float32 stop)`` (``SEARCHES``: 1e-3 for ``"thorough"``, 1e-4 for
+        ``"fast"``), then each pair's best ``POLISHED`` starts in float64 below ``gtol``
+        (Newton's method, :mod:`.dsa_newton`).
     search : {"thorough", "fast"}
         ``"thorough"``: the five structured starts (:func:`starts`) and 100 Haar-random
         orthogonal ones (the same for every pair, seeded by ``seed``: deterministic), every
@@ -578,7 +607,7 @@ def procrustes_vector_fields(
         raise MetricsError("every DMD operator must have the same rank")
     if search not in SEARCHES:
         raise MetricsError(f"search must be one of {tuple(SEARCHES)}, not {search!r}")
-    random_starts, prune_after, keep = SEARCHES[search]
+    random_starts, prune_after, keep, gtol32 = SEARCHES[search]
     a_unit = np.stack([o.a for o in ops_a])
     b_unit = np.stack([o.a for o in ops_b])
     # the search runs on the traceless parts, scaled to unit norm (see _search_form)
@@ -590,7 +619,7 @@ def procrustes_vector_fields(
         c0 = np.concatenate([c0, np.broadcast_to(rand[:, None], (random_starts, p, r, r))])
     k = c0.shape[0]
     sel = np.arange(p)
-    gtol32 = max(gtol, GTOL_FLOAT32)
+    gtol32 = max(gtol, gtol32)
     # float32: every start for `first` steps, then only the best `keep` of each pair go on
     first = max_iter if prune_after is None else min(prune_after, max_iter)
     f, c, it = _ascend(
@@ -620,9 +649,7 @@ def procrustes_vector_fields(
     top = np.argsort(-f, axis=0)[:polished]  # (polished, p) rows of the kept
     c = _newton_schulz(c[top, sel].astype(np.float64).reshape(-1, r, r), 2)
     it, order = it[top, sel], order[top, sel]
-    _, c, it3 = _ascend(
-        np.tile(a, (polished, 1, 1)), np.tile(b, (polished, 1, 1)), c, max_iter, gtol
-    )
+    c, it3 = _polish(np.tile(a, (polished, 1, 1)), np.tile(b, (polished, 1, 1)), c, max_iter, gtol)
     c = c.reshape(polished, p, r, r)
     it = it + it3.reshape(polished, p)
     # evaluated on the unit operators with the orthogonalised C: exactly what is reported
