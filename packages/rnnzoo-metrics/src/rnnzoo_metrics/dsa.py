@@ -47,7 +47,7 @@ best value by more than 1e-5 rad in 99 of 780 pairs, up to 1e-4 rad at angles of
 The starts ascend in float32 (numpy's stacked ``r x r`` products are ~3x faster than in
 float64) to ``||Omega||_F < max(gtol, stop)``, the preset's float32 stop (``SEARCHES``:
 1e-3 for ``"thorough"``, far enough to tell the basins apart; 1e-4 for ``"fast"``); then
-each pair's best ``POLISHED`` (8; ``"fast"`` keeps two) go on in float64 to ``gtol`` by
+each pair's best ``POLISHED`` (16; ``"fast"`` keeps two) go on in float64 to ``gtol`` by
 Newton's method (:mod:`.dsa_newton`: two or three steps, where the gradient ascent needed
 a median ~120 on the flat ridges near a maximum; the few starts where ``-H`` is not
 positive definite, near saddles, go on by the gradient ascent in float64), and the value is
@@ -55,12 +55,15 @@ evaluated on the unit operators. Before the Newton polish (seventh to tenth sess
 float32 stop was 1e-4 for both presets: the ascent's last decade (1e-3 to 1e-4) took about
 half of ``"thorough"``'s float32 steps, and the float64 ascent two thirds of ``"fast"``'s
 time; on the demo zoo the values are those of the old search to 1e-6 rad
-(``docs/benchmarks.md``, "Newton's method for the last digits"). Eight, not two: on flat
-ridges a float32 value at the 1e-4 stop can still lie below the ridge's top by more than
+(``docs/benchmarks.md``, "Newton's method for the last digits"). Sixteen, not two: on
+flat ridges a float32 value at the stop can still lie below the ridge's top by more than
 the gap between two maxima (at the demo's sine parameters, rank 6 and delay interval 5,
-the best two of 105 missed the best polished start in 12 of 741 pairs, by up to 8.4e-5 rad,
-found by the certificate of :mod:`rnnzoo_metrics.dsa_bound`; the best eight in none, at
-no measurable cost). A start that has converged takes no further
+with the 1e-4 stop the best two of 105 missed the best polished start in 12 of 741 pairs,
+by up to 8.4e-5 rad, found by the certificate of :mod:`rnnzoo_metrics.dsa_bound`; the best
+eight in none). With the 1e-3 stop the float32 values rank the starts less well: the best
+eight missed the old search's maximum in 1 of 780 pairs of the benchmark's synthetic
+networks (by 3.7e-5 rad), the best twelve in none; sixteen keep a margin, at ~20% of the
+search's time. A start that has converged takes no further
 step while it waits in its batch, so a pair's value does not depend on the tile it is
 computed in. On the demo zoo (rank 10 and the rule's ranks 9, 4 and 4), ``"thorough"`` so
 reaches the best value of 305 float64 starts (to 1e-5 rad, in fact 1e-8) in every pair;
@@ -108,7 +111,7 @@ from .errors import InputError, MetricsError
 DMD_METHODS = ("havok", "dmd")
 PRUNE_AFTER = 10  # search="fast": steps from every start before only the best two go on
 SEARCH_FORM = "traceless, unit norm"  # the operators the search ascends on (_search_form)
-POLISHED = 8  # each pair's best starts then ascended on in float64 to gtol
+POLISHED = 16  # each pair's best starts then polished in float64 to gtol (Newton)
 # search presets: (Haar-random starts added to the five structured ones, steps before
 # pruning (None: never), starts kept per pair)
 # random starts, steps before pruning, starts kept, the float32 stage's stop (docstring,
