@@ -1,10 +1,11 @@
 """Newton's method on O(r) for the last digits of the DSA search (:mod:`rnnzoo_metrics.dsa`).
 
 The search ascends ``f(C) = <A, C B C^T>`` by gradient steps in float32 until
-``||Omega||_F`` is ~1e-4, then polishes each pair's best starts in float64. Near a maximum
-the landscape is a long flat ridge (Hessian condition ~300-5,500), where Barzilai-Borwein
-steps need a median ~120 more steps for those last two digits. Newton's method does not
-care about the conditioning: from there it converges quadratically, in two or three steps.
+``||Omega||_F`` is below its preset's stop (1e-3 or 1e-4), then polishes each pair's best
+starts in float64. Near a maximum the landscape is a long flat ridge (Hessian condition
+~300-5,500), where Barzilai-Borwein steps needed a median ~120 more steps from 1e-4.
+Newton's method does not care about the conditioning: from there it converges
+quadratically, in two or three steps.
 
 At ``C`` move by ``exp(Omega) C`` with ``Omega`` skew. With ``M = C B C^T``,
 
@@ -12,20 +13,22 @@ At ``C`` move by ``exp(Omega) C`` with ``Omega`` skew. With ``M = C B C^T``,
 
 ``G = skew(A M^T - M^T A)`` (the search's ``Omega``: ``skew(A^T M - M A^T)`` is the same
 matrix). In the orthonormal basis ``E_k = (e_i e_j^T - e_j e_i^T) / sqrt 2`` (``i < j``) of
-the skew matrices, ``g_k = <G, E_k> = sqrt 2 G_ij`` and, since ``<A, [X, Z]> = <[A, X], Z>``
-for skew ``X``, the Hessian is
+the skew matrices, ``g_k = <G, E_k> = sqrt 2 G_ij`` and, since ``<A, [X, Z]> =
+<[A, X], Z>`` for skew ``X``, the Hessian is
 
     H_kl = -1/2 (<[A, E_k], [M, E_l]> + <[M, E_k], [A, E_l]>),
 
 one ``K x r^2`` by ``r^2 x K`` product per start (``K = r(r-1)/2``), with the commutators
 ``[A, E_k]`` computed once per pair. The step solves ``(-H + mu I) x = g`` by Cholesky
 (Levenberg-Marquardt: ``mu = 0`` where ``-H`` is positive definite, i.e. near a strict
-maximum; otherwise raised until the factorisation exists and the step goes up), is capped at
-``||x|| <= 0.5`` and retracted as the search retracts (second-order exponential and
-Newton-Schulz). A step that does not raise ``f`` is not taken: ``mu`` grows tenfold and the
-start tries again, so ``f`` never decreases. Starts that have not converged after
-``NEWTON_STEPS`` steps (a few per cent: saddles and degenerate ridges, where ``-H`` is
-singular) go on with the search's own gradient ascent in float64.
+maximum; otherwise raised until the factorisation exists and the step goes up), is capped
+at ``||x|| <= 0.5`` and retracted as the search retracts (second-order exponential and
+Newton-Schulz). A factor is reused (chord steps) while each step shrinks ``||Omega||`` to
+``CONTRACTION`` (35%) or less. A step that does not raise ``f`` is not taken: ``mu`` grows
+tenfold and the start tries again with a fresh Hessian, so ``f`` never decreases. Starts
+that have not converged after ``NEWTON_STEPS`` steps (a few per cent: saddles and
+degenerate ridges, where ``-H`` is singular) go on with the search's own gradient ascent in
+float64.
 
 The Hessian is checked against finite differences of ``f(exp(Omega) C)`` in the tests.
 """
@@ -41,7 +44,7 @@ NEWTON_STEPS = 12  # Newton steps per start at most before the gradient ascent t
 MU_FIRST = 1e-8  # first damping tried where -H is not positive definite (H is O(1): unit operators)
 MU_MAX = 1e4  # a start whose damping would exceed this is left to the gradient ascent
 STEP_CAP = 0.5  # ||x|| <= STEP_CAP, as the gradient ascent caps ||tau Omega||_F
-CONTRACTION = 0.5  # a chord step must shrink the gradient this much, or H is recomputed
+CONTRACTION = 0.35  # a chord step must shrink ||Omega|| to this share, or H is recomputed
 CHUNK = 256  # starts polished together (their commutators stay in the cache)
 
 
@@ -256,7 +259,7 @@ def _polish_chunk(
         gnorm = np.sqrt(np.einsum("pij,pij->p", omn[up], omn[up]))
         converged[k] = gnorm < gtol
         # a chord step that left more than CONTRACTION of the gradient: a fresh Hessian
-        g_before = np.sqrt(0.5 * np.einsum("pk,pk->p", g[up], g[up]))
+        g_before = np.sqrt(np.einsum("pk,pk->p", g[up], g[up]))  # = ||Omega||_F
         stale[k[gnorm > CONTRACTION * g_before]] = True
         # refused: a fresh Hessian at the same point, damped more than the last one
         down = active[~up]
