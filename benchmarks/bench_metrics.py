@@ -32,6 +32,13 @@ of ``--dsa-run`` (300) networks on ``--jobs`` (2) processes, projected to
 ``--dsa-projection`` (2,880) networks (pairs scale quadratically, preparation linearly).
 ``--dsa-search`` picks rnnzoo's Procrustes search (``thorough``, the default, or ``fast``);
 ``docs/benchmarks.md`` records both (``--dsa --dsa-search fast`` and ``--dsa --dsa-run 0``).
+It ends with the issue's targets, met or missed, and exits with status 1 if one is missed:
+at least ``DSA_MIN_RATIO`` (20) times the reference per pair (CPU time); with ``thorough``,
+never larger than the reference on the timed pairs (by more than ``NEVER_WORSE_RAD`` and
+``NEVER_WORSE_COS``, the tolerances of ``benchmarks/dsa_reference.py``; ``fast`` may be,
+as documented); and, with a ``--dsa-run``, the projection to ``--dsa-projection`` networks
+within one hour on ``--jobs`` free cores (from CPU time, so that other load on the machine
+does not decide it).
 """
 
 from __future__ import annotations
@@ -255,6 +262,13 @@ class LazyTrajectories(Sequence):
         return rnn_trajectories(self.seed * 1_000_003 + i, self.units)
 
 
+DSA_MIN_RATIO = 20.0  # issue 13, point 3: at least 20x the reference per pair
+DSA_HOUR = 3600.0  # ... and all pairs of the projected population within one hour
+# a distance counts as larger than the reference's by more than both (dsa_reference.py: the
+# reference's float32 optimisation rounds its own angle by ~1e-6 rad near 0)
+NEVER_WORSE_RAD, NEVER_WORSE_COS = 1e-5, 1e-6
+
+
 def reference_dsa_pair(x, y, params, iters=1500, lr=5e-3):
     """The reference, per pair as its users run it: both DMDs, then the optimisation."""
     import warnings
@@ -267,7 +281,9 @@ def reference_dsa_pair(x, y, params, iters=1500, lr=5e-3):
         return float(model.fit_score())
 
 
-def bench_dsa(args):
+def bench_dsa(args) -> list[str]:
+    """The DSA benchmark; returns the targets it missed (empty: all met)."""
+    missed: list[str] = []
     params = {"n_delays": args.dsa_delays, "delay_interval": 1, "rank": args.dsa_rank}
     params["search"] = args.dsa_search
     nets = LazyTrajectories(args.dsa_networks, args.dsa_units, seed=5)
@@ -328,6 +344,13 @@ def bench_dsa(args):
             f"  values   : rnnzoo - reference on those pairs: max {diff.max():+.2e}, "
             f"min {diff.min():+.2e} rad (negative: rnnzoo found a better optimum)"
         )
+        ratio = c_ref / cpu_pair
+        if ratio < DSA_MIN_RATIO:
+            missed.append(f"{ratio:.1f}x the reference per pair (target {DSA_MIN_RATIO:g}x)")
+        cos_excess = np.cos(np.array(ref)) - np.cos(ours)
+        larger = int(np.sum((diff > NEVER_WORSE_RAD) & (cos_excess > NEVER_WORSE_COS)))
+        if args.dsa_search == "thorough" and larger:
+            missed.append(f"thorough larger than the reference in {larger}/{len(pairs)} pairs")
     if args.dsa_run:
         run = LazyTrajectories(args.dsa_run, args.dsa_units, seed=6)
         m = rm.get_metric("dsa", **params)
@@ -358,14 +381,18 @@ def bench_dsa(args):
         print(
             f"  project  : {big} networks ({pb} pairs): prepare {t_prep * 1e3:.0f} ms/network, "
             f"pairs {pair_wall * 1e3:.3f} ms wall each on {args.jobs} processes -> "
-            f"{proj / 60:.0f} min ({'within' if proj <= 3600 else 'over'} one hour)"
+            f"{proj / 60:.0f} min ({'within' if proj <= DSA_HOUR else 'over'} one hour)"
         )
         print(
             f"  project  : by CPU time (the machine's other load left out): prepare "
             f"{c_prep * 1e3:.0f} ms/network, pairs {pair_cpu * 1e3:.3f} core-ms each -> "
             f"{proj_cpu / 60:.0f} min on {args.jobs} free cores "
-            f"({'within' if proj_cpu <= 3600 else 'over'} one hour)"
+            f"({'within' if proj_cpu <= DSA_HOUR else 'over'} one hour)"
         )
+        if proj_cpu > DSA_HOUR:
+            missed.append(f"{big} networks in {proj_cpu / 60:.0f} min on {args.jobs} cores, not 60")
+    print(f"  targets  : {'; '.join(missed) + ' -> MISSED' if missed else 'met'}")
+    return missed
 
 
 def main():
@@ -402,8 +429,7 @@ def main():
         print(f"rnnzoo-metrics {rm.__version__}; DGEMM rate (one thread) {rate / 1e9:.1f} GFLOP/s")
         print(f"numpy {np.__version__}; load average {os.getloadavg()[0]:.1f}", flush=True)
         if args.dsa:
-            bench_dsa(args)
-            return
+            sys.exit(1 if bench_dsa(args) else 0)
         if not args.skip_small:
             bench_small(args)
         if args.population:
