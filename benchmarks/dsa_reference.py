@@ -183,6 +183,22 @@ def recheck(
     }
 
 
+# the reference scores trace(A^T C B C^T) / (|A| |B|) in float32 with a C orthogonal to
+# 1e-7-2e-6: an angle larger than its by less than either is its rounding (defaults of
+# --never-worse-tol and --never-worse-cos-tol; bench_metrics.py --dsa uses them too)
+NEVER_WORSE_RAD, NEVER_WORSE_COS = 1e-5, 1e-6
+
+
+def larger_than_reference(
+    mine: np.ndarray,
+    ref: np.ndarray,
+    rad: float = NEVER_WORSE_RAD,
+    cos: float = NEVER_WORSE_COS,
+) -> np.ndarray:
+    """Where angles ``mine`` exceed ``ref`` by more than ``rad`` *and* ``cos`` in cosine."""
+    return (mine - ref > rad) & (np.cos(ref) - np.cos(mine) > cos)
+
+
 def compare(
     ours: np.ndarray,
     ref: np.ndarray,
@@ -204,7 +220,7 @@ def compare(
     diff = ours[iu] - ref[iu]
     mine = ours[iu] if slack is None else np.maximum(ours[iu] - slack[iu], 0.0)
     cos_excess = np.cos(ref[iu]) - np.cos(mine)  # how much higher the reference's cosine
-    larger = (mine - ref[iu] > never_worse_tol) & (cos_excess > never_worse_cos_tol)
+    larger = larger_than_reference(mine, ref[iu], never_worse_tol, never_worse_cos_tol)
     better = diff < -tol
     return {
         "pairs": int(len(diff)),
@@ -262,11 +278,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--iters", type=int, default=1500, help="reference's Adam steps (default)")
     p.add_argument("--lr", type=float, default=5e-3, help="reference's Adam rate (default)")
     p.add_argument("--tolerance", type=float, default=1e-3, help="radians")
-    p.add_argument("--never-worse-tol", type=float, default=1e-5, help="radians")
+    p.add_argument("--never-worse-tol", type=float, default=NEVER_WORSE_RAD, help="radians")
     p.add_argument(
         "--never-worse-cos-tol",
         type=float,
-        default=1e-6,
+        default=NEVER_WORSE_COS,
         help="in cosine: the reference scores trace(A^T C B C^T) / (|A| |B|) in float32 with "
         "a C orthogonal to 1e-7-2e-6, so its cosine may read a few 1e-7 high (1e-6: ~17 ulps)",
     )
